@@ -1,0 +1,952 @@
+"""The 2021 national format (国办公开办函〔2021〕30号), declared once.
+
+Everything else in nianbao derives from this module: the Excel template writer (labels, input cells,
+defined names, formulas, check cells), the reader (which cell holds what, which labels must surround a
+table), the validator (the cross-footing rules R1-R5 and the cross-year rules R6/R8) and the renderer
+(headings and table labels of the Word report).
+
+Source of the labels: ../shared/FORMAT-2021.md, §2-§9. Labels are copied character for character.
+The tables are declared as trees (row groups, column groups, total rows/columns); the cells, their
+Excel positions and the arithmetic rules are generated from those trees, never typed one by one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from typing import Iterator, Literal
+
+from openpyxl.utils import get_column_letter, quote_sheetname
+
+FORMAT_VERSION = "2021"
+FORMAT_DOCUMENT = "国办公开办函〔2021〕30号"
+FORMAT_TITLE = "中华人民共和国政府信息公开工作年度报告格式"
+REPORT_TITLE_SUFFIX = "年政府信息公开工作年度报告"
+#: Agencies publish by 31 January of the following year (FORMAT-2021.md §3).
+AGENCY_DEADLINE = "1月31日"
+#: The county office publishes its summary by 20 February (FORMAT-2021.md §3).
+COUNTY_DEADLINE = "2月20日"
+#: 总体情况 should in principle not exceed 1,000 characters (FORMAT-2021.md §2).
+OVERVIEW_MAX_CHARS = 1000
+
+Kind = Literal["count", "money", "text", "choice", "year", "date"]
+
+# --------------------------------------------------------------------------------------------------
+# Sections (FORMAT-2021.md §2)
+
+
+@dataclass(frozen=True)
+class Section:
+    number: str  # 一 … 六
+    title: str  # 总体情况
+    sheet: str  # the workbook sheet that holds the section
+    note: str = ""  # the template's remark, e.g. （文字描述）
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number}、{self.title}"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("一", "总体情况", "一、总体情况", "（文字描述）"),
+    Section("二", "主动公开政府信息情况", "二、主动公开"),
+    Section("三", "收到和处理政府信息公开申请情况", "三、依申请公开"),
+    Section("四", "政府信息公开行政复议、行政诉讼情况", "四、复议诉讼"),
+    Section("五", "存在的主要问题及改进情况", "五、问题与改进", "（文字描述）"),
+    Section("六", "其他需要报告的事项", "六、其他事项", "（文字描述，收取信息处理费情况在此处报告。）"),
+)
+SECTION = {s.number: s for s in SECTIONS}
+
+SHEET_GUIDE = "填报说明"
+SHEET_INFO = "基本信息"
+SHEETS: tuple[str, ...] = (SHEET_GUIDE, SHEET_INFO) + tuple(s.sheet for s in SECTIONS)
+
+# --------------------------------------------------------------------------------------------------
+# Agency categories
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    label: str
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("county_government", "本级"),
+    Category("department", "县直部门"),
+    Category("township", "乡镇（街道）"),
+)
+CATEGORY_LABELS: tuple[str, ...] = tuple(c.label for c in CATEGORIES)
+
+# --------------------------------------------------------------------------------------------------
+# Table trees
+
+
+@dataclass(frozen=True)
+class Node:
+    """A row or a column of a table. A node with children is a group label with no numbers of its own.
+
+    ``total_of`` marks a total: the key of the group whose other leaves it sums (``"*"``: all sibling leaves
+    of the whole axis). ``flow`` marks the rows of the stated identity 一+二 = （七）+四 ("in" / "out").
+    """
+
+    key: str
+    label: str
+    children: tuple["Node", ...] = ()
+    total_of: str | None = None
+    flow: Literal["in", "out", None] = None
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.children)
+
+    def leaves(self) -> Iterator["Node"]:
+        if self.children:
+            for child in self.children:
+                yield from child.leaves()
+        else:
+            yield self
+
+
+def _leaf(key: str, label: str, **kw) -> Node:
+    return Node(key, label, **kw)
+
+
+def _group(key: str, label: str, *children: Node, **kw) -> Node:
+    return Node(key, label, tuple(children), **kw)
+
+
+# Table 二 (FORMAT-2021.md §4): four blocks, each with its own header.
+@dataclass(frozen=True)
+class Block:
+    title: str  # 第二十条第（一）项
+    columns: tuple[Node, ...]
+    rows: tuple[Node, ...]
+
+
+T2_HEADER = "信息内容"
+T2_BLOCKS: tuple[Block, ...] = (
+    Block(
+        "第二十条第（一）项",
+        (_leaf("issued", "本年制发件数"), _leaf("repealed", "本年废止件数"), _leaf("in_force", "现行有效件数")),
+        (_leaf("regulations", "规章"), _leaf("normative_documents", "行政规范性文件")),
+    ),
+    Block(
+        "第二十条第（五）项",
+        (_leaf("decisions", "本年处理决定数量"),),
+        (_leaf("licensing", "行政许可"),),
+    ),
+    Block(
+        "第二十条第（六）项",
+        (_leaf("decisions", "本年处理决定数量"),),
+        (_leaf("penalties", "行政处罚"), _leaf("enforcement", "行政强制")),
+    ),
+    Block(
+        "第二十条第（八）项",
+        (_leaf("amount", "本年收费金额（单位：万元）"),),
+        (_leaf("fees", "行政事业性收费"),),
+    ),
+)
+#: The one money cell of the format: 本年收费金额, in 万元.
+MONEY_COLUMNS = frozenset({"amount"})
+
+# Table 三 (FORMAT-2021.md §5)
+T3_CORNER = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+T3_COLUMNS: tuple[Node, ...] = (
+    _group(
+        "applicants",
+        "申请人情况",
+        _leaf("natural", "自然人"),
+        _group(
+            "organisations",
+            "法人或其他组织",
+            _leaf("business", "商业企业"),
+            _leaf("research", "科研机构"),
+            _leaf("nonprofit", "社会公益组织"),
+            _leaf("legal", "法律服务机构"),
+            _leaf("other", "其他"),
+        ),
+        _leaf("total", "总计", total_of="*"),
+    ),
+)
+T3_ROWS: tuple[Node, ...] = (
+    _leaf("new", "一、本年新收政府信息公开申请数量", flow="in"),
+    _leaf("carried_in", "二、上年结转政府信息公开申请数量", flow="in"),
+    _group(
+        "results",
+        "三、本年度办理结果",
+        _leaf("granted", "（一）予以公开"),
+        _leaf("partial", "（二）部分公开（区分处理的，只计这一情形，不计其他情形）"),
+        _group(
+            "withheld",
+            "（三）不予公开",
+            _leaf("withheld_secret", "1.属于国家秘密"),
+            _leaf("withheld_prohibited", "2.其他法律行政法规禁止公开"),
+            _leaf("withheld_security", "3.危及“三安全一稳定”"),
+            _leaf("withheld_third_party", "4.保护第三方合法权益"),
+            _leaf("withheld_internal", "5.属于三类内部事务信息"),
+            _leaf("withheld_process", "6.属于四类过程性信息"),
+            _leaf("withheld_enforcement_file", "7.属于行政执法案卷"),
+            _leaf("withheld_inquiry", "8.属于行政查询事项"),
+        ),
+        _group(
+            "unavailable",
+            "（四）无法提供",
+            _leaf("unavailable_not_held", "1.本机关不掌握相关政府信息"),
+            _leaf("unavailable_needs_creation", "2.没有现成信息需要另行制作"),
+            _leaf("unavailable_unclear", "3.补正后申请内容仍不明确"),
+        ),
+        _group(
+            "not_processed",
+            "（五）不予处理",
+            _leaf("not_processed_petition", "1.信访举报投诉类申请"),
+            _leaf("not_processed_repeat", "2.重复申请"),
+            _leaf("not_processed_publication", "3.要求提供公开出版物"),
+            _leaf("not_processed_mass", "4.无正当理由大量反复申请"),
+            _leaf("not_processed_confirmation", "5.要求行政机关确认或重新出具已获取信息"),
+        ),
+        _group(
+            "other_handling",
+            "（六）其他处理",
+            _leaf(
+                "other_no_correction",
+                "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+            ),
+            _leaf(
+                "other_fee_unpaid",
+                "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
+            ),
+            _leaf("other_other", "3.其他"),
+        ),
+        _leaf("total", "（七）总计", total_of="results", flow="out"),
+    ),
+    _leaf("carried_over", "四、结转下年度继续办理", flow="out"),
+)
+
+# Table 四 (FORMAT-2021.md §6): one data row; the "rows" of the spec are the three groups.
+T4_RESULTS: tuple[Node, ...] = (
+    _leaf("upheld", "结果维持"),
+    _leaf("corrected", "结果纠正"),
+    _leaf("other", "其他结果"),
+    _leaf("pending", "尚未审结"),
+    _leaf("total", "总计", total_of="*"),
+)
+T4_GROUPS: tuple[Node, ...] = (
+    _group("reconsideration", "行政复议", *T4_RESULTS),
+    _group(
+        "litigation",
+        "行政诉讼",
+        _group("litigation_direct", "未经复议直接起诉", *T4_RESULTS),
+        _group("litigation_after", "复议后起诉", *T4_RESULTS),
+    ),
+)
+
+# --------------------------------------------------------------------------------------------------
+# Cells, labels and their Excel positions
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One number cell of tables 二, 三, 四."""
+
+    name: str  # workbook-level defined name, stable
+    table: str  # 二 / 三 / 四
+    row_key: str
+    column_key: str
+    row: str  # official row label (table 四: the group 行政复议 / 未经复议直接起诉 / 复议后起诉)
+    column: str  # official column label
+    row_path: tuple[str, ...]  # the labels of the enclosing row groups, outermost first
+    sheet: str
+    ref: str  # A1 address
+    kind: Literal["count", "money"]
+    computed: bool = False
+    addends: tuple[str, ...] = ()  # names of the cells a computed cell sums
+    merge_to: str | None = None  # bottom-right of the merged value cell (table 二's one-column blocks)
+
+    @property
+    def address(self) -> str:
+        return f"{self.sheet}!{self.ref}"
+
+    def formula(self) -> str | None:
+        """The Excel formula of a computed cell, from the positions of its addends."""
+        if not self.computed:
+            return None
+        refs = [CELL[a].ref for a in self.addends]
+        return f"=SUM({_compact_range(refs)})"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """A fixed label the template writes and the reader verifies."""
+
+    sheet: str
+    ref: str
+    text: str
+    merge_to: str | None = None  # bottom-right of a merged range
+    role: Literal["title", "header", "row", "column", "block", "note"] = "header"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A cover, text or fee field outside the three tables."""
+
+    name: str
+    key: str
+    label: str
+    sheet: str
+    ref: str
+    kind: Kind
+    section: str | None = None  # 一 / 五 / 六 for text fields
+    required: bool = True
+    prefilled: bool = False  # filled by nianbao in an agency's pre-filled workbook (then locked)
+    choices: tuple[str, ...] = ()
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Σ lhs = Σ rhs − Σ minus + Σ last_year, over named cells.
+
+    ``lhs``, ``rhs`` and ``minus`` are cells of the agency's workbook for the report year; ``last_year`` are
+    cells of the same agency's workbook for the year before (cross-year rules only). ``id`` is R1…R8;
+    ``key`` is unique (R1.natural).
+    """
+
+    id: str
+    key: str
+    table: str
+    title: str  # Chinese, for people
+    lhs: tuple[str, ...]
+    rhs: tuple[str, ...]
+    minus: tuple[str, ...] = ()
+    last_year: tuple[str, ...] = ()
+    scope: Literal["agency", "cross_year"] = "agency"
+    severity: Literal["error", "warning"] = "error"
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """This year's cells involved, lhs first, without repeats."""
+        return tuple(dict.fromkeys(self.lhs + self.rhs + self.minus))
+
+    def excel_check(self) -> str:
+        """An Excel boolean expression that is TRUE when the rule holds (agency rules only)."""
+        if self.scope != "agency":
+            raise ValueError("cross-year rules have no in-workbook check")
+        return f"{_sum_expr(self.lhs)}={_sum_expr(self.rhs)}"
+
+
+def _sum_expr(names: tuple[str, ...]) -> str:
+    refs = [CELL[n].ref for n in names]
+    if len(refs) == 1:
+        return refs[0]
+    return "+".join(refs) if len(refs) <= 2 else f"SUM({_compact_range(refs)})"
+
+
+def _compact_range(refs: list[str]) -> str:
+    """A1 refs in one row or one column, contiguous → 'D5:I5'; otherwise a comma list."""
+    parsed = [_split_ref(r) for r in refs]
+    cols = [c for c, _ in parsed]
+    rows = [r for _, r in parsed]
+    if len(set(rows)) == 1 and cols == list(range(cols[0], cols[0] + len(cols))):
+        return f"{refs[0]}:{refs[-1]}"
+    if len(set(cols)) == 1 and rows == list(range(rows[0], rows[0] + len(rows))):
+        return f"{refs[0]}:{refs[-1]}"
+    return ",".join(refs)
+
+
+def _split_ref(ref: str) -> tuple[int, int]:
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+
+    col, row = coordinate_from_string(ref)
+    return column_index_from_string(col), row
+
+
+def _a1(col: int, row: int) -> str:
+    return f"{get_column_letter(col)}{row}"
+
+
+# -- table 二 layout: columns A-D; a reference column F shows last year's 现行有效件数 -------------------
+T2_SHEET = SECTION["二"].sheet
+T2_FIRST_ROW = 2
+T2_REFERENCE_HEADER = "上年现行有效件数（参考）"
+T2_REFERENCE_COL = 6  # F
+
+# -- table 三 layout: label columns A-C, data columns D-J, data rows 5-29 -------------------------------
+T3_SHEET = SECTION["三"].sheet
+T3_HEADER_ROW = 2
+T3_FIRST_DATA_ROW = 5
+T3_FIRST_DATA_COL = 4  # D
+
+# -- table 四 layout: data columns A-O, data row 5 ---------------------------------------------------
+T4_SHEET = SECTION["四"].sheet
+T4_DATA_ROW = 5
+
+CHECK_LABEL = "勾稽关系校验"
+CHECK_OK = "✓"
+CHECK_FAIL = "✗"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A visible in-workbook check: one cell per rule, shown red by conditional formatting."""
+
+    sheet: str
+    label_ref: str
+    rule_refs: tuple[tuple[str, str], ...]  # (rule key, A1 of the check cell)
+    summary_ref: str  # one cell: 全部通过 / 有误
+
+
+def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSpec, ...], tuple[FieldSpec, ...]]:
+    cells: list[CellSpec] = []
+    labels: list[LabelSpec] = []
+
+    # ---- table 二
+    sh = T2_SHEET
+    labels.append(LabelSpec(sh, "A1", SECTION["二"].heading, "D1", "title"))
+    r = T2_FIRST_ROW
+    for block in T2_BLOCKS:
+        labels.append(LabelSpec(sh, _a1(1, r), block.title, _a1(4, r), "block"))
+        r += 1
+        labels.append(LabelSpec(sh, _a1(1, r), T2_HEADER, None, "column"))
+        wide = len(block.columns) == 1
+        for j, col in enumerate(block.columns):
+            labels.append(LabelSpec(sh, _a1(2 + j, r), col.label, _a1(4, r) if wide else None, "column"))
+        r += 1
+        for row in block.rows:
+            labels.append(LabelSpec(sh, _a1(1, r), row.label, None, "row"))
+            for j, col in enumerate(block.columns):
+                cells.append(
+                    CellSpec(
+                        name=f"T2_{row.key}_{col.key}",
+                        table="二",
+                        row_key=row.key,
+                        column_key=col.key,
+                        row=row.label,
+                        column=col.label,
+                        row_path=(block.title,),
+                        sheet=sh,
+                        ref=_a1(2 + j, r),
+                        kind="money" if col.key in MONEY_COLUMNS else "count",
+                        merge_to=_a1(4, r) if wide else None,
+                    )
+                )
+            r += 1
+
+    # ---- table 三
+    sh = T3_SHEET
+    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    last_col = T3_FIRST_DATA_COL + len(col_leaves) - 1
+    labels.append(LabelSpec(sh, "A1", SECTION["三"].heading, _a1(last_col, 1), "title"))
+    h = T3_HEADER_ROW
+    labels.append(LabelSpec(sh, _a1(1, h), T3_CORNER, _a1(3, h + 2), "note"))
+    applicants = T3_COLUMNS[0]
+    labels.append(LabelSpec(sh, _a1(T3_FIRST_DATA_COL, h), applicants.label, _a1(last_col, h), "column"))
+    c = T3_FIRST_DATA_COL
+    for node in applicants.children:
+        if node.is_group:
+            n = len(list(node.leaves()))
+            labels.append(LabelSpec(sh, _a1(c, h + 1), node.label, _a1(c + n - 1, h + 1), "column"))
+            for k, leaf in enumerate(node.children):
+                labels.append(LabelSpec(sh, _a1(c + k, h + 2), leaf.label, None, "column"))
+            c += n
+        else:
+            labels.append(LabelSpec(sh, _a1(c, h + 1), node.label, _a1(c, h + 2), "column"))
+            c += 1
+
+    row_of: dict[str, int] = {}
+    r = T3_FIRST_DATA_ROW
+
+    def place_rows(nodes: tuple[Node, ...], depth: int, path: tuple[str, ...]) -> None:
+        nonlocal r
+        for node in nodes:
+            if node.is_group:
+                n = len(list(node.leaves()))
+                # a group label spans its leaves' rows in its own column (A for 三、, B for （三）…)
+                labels.append(LabelSpec(sh, _a1(1 + depth, r), node.label, _a1(1 + depth, r + n - 1), "row"))
+                place_rows(node.children, depth + 1, path + (node.label,))
+            else:
+                labels.append(LabelSpec(sh, _a1(1 + depth, r), node.label, _a1(3, r) if depth < 2 else None, "row"))
+                row_of[node.key] = r
+                for j, col in enumerate(col_leaves):
+                    cells.append(
+                        CellSpec(
+                            name=f"T3_{node.key}_{col.key}",
+                            table="三",
+                            row_key=node.key,
+                            column_key=col.key,
+                            row=node.label,
+                            column=col.label,
+                            row_path=path,
+                            sheet=sh,
+                            ref=_a1(T3_FIRST_DATA_COL + j, r),
+                            kind="count",
+                        )
+                    )
+                r += 1
+
+    place_rows(T3_ROWS, 0, ())
+    t3_last_row = r - 1
+
+    # ---- table 四
+    sh = T4_SHEET
+    groups = _t4_leaf_groups()
+    ncols = sum(len(g.children) for g, _ in groups)
+    labels.append(LabelSpec(sh, "A1", SECTION["四"].heading, _a1(ncols, 1), "title"))
+    c = 1
+    for top in T4_GROUPS:
+        width = len(list(top.leaves()))
+        labels.append(LabelSpec(sh, _a1(c, 2), top.label, _a1(c + width - 1, 2), "column"))
+        if top.children[0].is_group:  # 行政诉讼: two sub-groups, results in row 4
+            cc = c
+            for sub in top.children:
+                labels.append(LabelSpec(sh, _a1(cc, 3), sub.label, _a1(cc + len(sub.children) - 1, 3), "column"))
+                for k, res in enumerate(sub.children):
+                    labels.append(LabelSpec(sh, _a1(cc + k, 4), res.label, None, "column"))
+                cc += len(sub.children)
+        else:  # 行政复议: results span rows 3-4
+            for k, res in enumerate(top.children):
+                labels.append(LabelSpec(sh, _a1(c + k, 3), res.label, _a1(c + k, 4), "column"))
+        c += width
+    c = 1
+    for group, path in groups:
+        for res in group.children:
+            cells.append(
+                CellSpec(
+                    name=f"T4_{group.key}_{res.key}",
+                    table="四",
+                    row_key=group.key,
+                    column_key=res.key,
+                    row=group.label,
+                    column=res.label,
+                    row_path=path,
+                    sheet=sh,
+                    ref=_a1(c, T4_DATA_ROW),
+                    kind="count",
+                )
+            )
+            c += 1
+
+    cells = _mark_totals(cells)
+    checks = (
+        CheckSpec(
+            T3_SHEET,
+            _a1(1, t3_last_row + 2),
+            tuple(
+                (f"R1.{col.key}", _a1(T3_FIRST_DATA_COL + j, t3_last_row + 2))
+                for j, col in enumerate(col_leaves)
+            ),
+            _a1(T3_FIRST_DATA_COL + len(col_leaves), t3_last_row + 2),
+        ),
+        CheckSpec(
+            T4_SHEET,
+            _a1(1, T4_DATA_ROW + 2),
+            tuple((f"R5.{g.key}", _a1(2 + i, T4_DATA_ROW + 2)) for i, (g, _) in enumerate(groups)),
+            _a1(2 + len(groups), T4_DATA_ROW + 2),
+        ),
+    )
+    return tuple(cells), tuple(labels), checks, _fields()
+
+
+def _t4_leaf_groups() -> list[tuple[Node, tuple[str, ...]]]:
+    """The groups of table 四 whose children are results, with their enclosing labels."""
+    out: list[tuple[Node, tuple[str, ...]]] = []
+    for top in T4_GROUPS:
+        if top.children[0].is_group:
+            out.extend((sub, (top.label,)) for sub in top.children)
+        else:
+            out.append((top, ()))
+    return out
+
+
+def _mark_totals(cells: list[CellSpec]) -> list[CellSpec]:
+    """Mark computed cells and their addends from the trees' ``total_of`` markers."""
+    by_table: dict[str, dict[tuple[str, str], CellSpec]] = {}
+    for c in cells:
+        by_table.setdefault(c.table, {})[(c.row_key, c.column_key)] = c
+    addends: dict[str, tuple[str, ...]] = {}
+
+    t3 = by_table["三"]
+    row_total, row_parts = _total_and_parts(T3_ROWS)
+    col_total, col_parts = _total_and_parts(T3_COLUMNS)
+    row_keys = [leaf.key for top in T3_ROWS for leaf in top.leaves()]
+    col_keys = [leaf.key for top in T3_COLUMNS for leaf in top.leaves()]
+    for rk in row_keys:  # 总计 column: sum of the applicant columns
+        addends[t3[(rk, col_total)].name] = tuple(t3[(rk, ck)].name for ck in col_parts)
+    for ck in col_keys:  # （七）总计 row: sum of the result rows (the corner cell sums its row instead)
+        if ck != col_total:
+            addends[t3[(row_total, ck)].name] = tuple(t3[(rk, ck)].name for rk in row_parts)
+
+    t4 = by_table["四"]
+    for group, _ in _t4_leaf_groups():
+        total, parts = _total_and_parts(group.children)
+        addends[t4[(group.key, total)].name] = tuple(t4[(group.key, p)].name for p in parts)
+
+    from dataclasses import replace
+
+    return [replace(c, computed=True, addends=addends[c.name]) if c.name in addends else c for c in cells]
+
+
+def _total_and_parts(nodes: tuple[Node, ...]) -> tuple[str, list[str]]:
+    """The key of the total leaf among ``nodes`` (searching groups) and the leaves it sums."""
+
+    def find(ns: tuple[Node, ...]) -> tuple[Node, tuple[Node, ...]] | None:
+        for n in ns:
+            if n.total_of is not None:
+                return n, ns
+            if n.children:
+                hit = find(n.children)
+                if hit:
+                    return hit
+        return None
+
+    hit = find(nodes)
+    assert hit, "no total in tree"
+    total, siblings = hit
+    if total.total_of == "*":
+        scope: tuple[Node, ...] = siblings
+    else:
+        scope = next(n for n in _walk(nodes) if n.key == total.total_of).children
+    parts = [leaf.key for n in scope for leaf in n.leaves() if leaf.key != total.key]
+    return total.key, parts
+
+
+def _walk(nodes: tuple[Node, ...]) -> Iterator[Node]:
+    for n in nodes:
+        yield n
+        yield from _walk(n.children)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cover, text and fee fields
+
+
+def _fields() -> tuple[FieldSpec, ...]:
+    out: list[FieldSpec] = []
+    info = [
+        ("agency_name", "单位名称", "text", True, "与本单位公章名称一致，如：示例县财政局"),
+        ("agency_code", "单位代码", "text", True, "由县政务公开办在名册中统一编定，请勿修改"),
+        ("report_year", "报告年度", "year", True, "统计期限为该年1月1日至12月31日"),
+        ("category", "单位类别", "choice", True, "本级 / 县直部门 / 乡镇（街道）"),
+        ("contact_office", "编制科室", "text", False, "负责编制年报、受理咨询的科室，如：示例县财政局办公室"),
+        ("address", "联系地址", "text", False, ""),
+        ("postcode", "邮政编码", "text", False, "6位数字"),
+        ("phone", "联系电话", "text", False, "含区号，如：0469-4914003"),
+        ("publish_channel", "年报发布栏目", "text", False, "如：示例县政府网-政府信息公开平台-政府信息公开年报专栏"),
+        ("publish_url", "年报发布网址", "text", False, "以 http:// 或 https:// 开头"),
+        ("preparer", "填报人", "text", False, ""),
+        ("reviewer", "审核人", "text", False, "本单位分管负责人"),
+        ("fill_date", "填报日期", "date", False, "如：2025-01-15"),
+    ]
+    for i, (key, label, kind, prefilled, hint) in enumerate(info):
+        out.append(
+            FieldSpec(
+                name=f"INFO_{key}",
+                key=key,
+                label=label,
+                sheet=SHEET_INFO,
+                ref=_a1(2, INFO_FIRST_ROW + i),
+                kind=kind,  # type: ignore[arg-type]
+                prefilled=prefilled,
+                choices=CATEGORY_LABELS if key == "category" else (),
+                hint=hint,
+            )
+        )
+
+    def texts(section: str, items: list[tuple[str, str, str, bool]], kinds: dict[str, Kind] | None = None):
+        sheet = SECTION[section].sheet
+        for i, (key, label, hint, required) in enumerate(items):
+            kind = (kinds or {}).get(key, "text")
+            out.append(
+                FieldSpec(
+                    name=f"TXT_{key}" if kind == "text" else f"FEE_{key}",
+                    key=key,
+                    label=label,
+                    sheet=sheet,
+                    ref=_a1(2, TEXT_FIRST_ROW + i),
+                    kind=kind,
+                    section=section,
+                    required=required,
+                    choices=("是", "否") if kind == "choice" else (),
+                    hint=hint,
+                )
+            )
+
+    texts(
+        "一",
+        [
+            ("overview", "概述", "总体情况的开篇段落；本部分合计原则上不超过1000字", True),
+            ("proactive", "主动公开情况", "", True),
+            ("on_request", "依申请公开情况", "", True),
+            ("management", "政府信息管理", "", True),
+            ("platform", "政府信息公开平台建设情况", "", True),
+            ("oversight", "监督保障情况", "政府部门含工作考核、社会评议和责任追究结果情况", True),
+        ],
+    )
+    texts(
+        "五",
+        [
+            ("problems", "存在的问题", "实事求是、具体明确，不得与往年雷同", True),
+            ("improvements", "改进措施", "针对问题提出切实可行的改进措施", True),
+        ],
+    )
+    texts(
+        "六",
+        [
+            ("fee_charged", "本年是否收取信息处理费", "按《政府信息公开信息处理费管理办法》填“是”或“否”", True),
+            ("fee_notices", "发出收费通知件数", "件", False),
+            ("fee_notice_amount", "收费通知金额（元）", "元", False),
+            ("fee_collected", "实际收取金额（元）", "元", False),
+            ("fee_note", "信息处理费情况说明", "如：本年度未收取信息处理费。", False),
+            ("other_matters", "其他需要报告的事项", "无其他事项的填“无。”", True),
+        ],
+        kinds={"fee_charged": "choice", "fee_notices": "count", "fee_notice_amount": "money",
+               "fee_collected": "money"},
+    )
+    out.append(
+        FieldSpec(
+            name="META_format_version",
+            key="format_version",
+            label="格式版本",
+            sheet=SHEET_INFO,
+            ref=_a1(2, INFO_FIRST_ROW + len(info) + 1),
+            kind="text",
+            prefilled=True,
+            hint=f"{FORMAT_DOCUMENT}，请勿修改",
+        )
+    )
+    return tuple(out)
+
+
+INFO_FIRST_ROW = 3  # 基本信息: row 1 title, row 2 header (项目 | 填写内容 | 说明)
+TEXT_FIRST_ROW = 3  # text sheets: row 1 heading, row 2 header
+
+#: Names of the reference cells (last year's 现行有效件数) shown beside table 二; not input, not read as data.
+T2_REFERENCE_NAMES = {
+    "T2_regulations_in_force": "REF_regulations_in_force_last_year",
+    "T2_normative_documents_in_force": "REF_normative_documents_in_force_last_year",
+}
+
+# --------------------------------------------------------------------------------------------------
+# Rules R1–R5 (agency) and R6/R8 (cross-year), generated from the trees
+
+
+def _rules() -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    cell_at = _CELL_BY_KEY
+
+    # R1: per column, Σ rows flowing in = Σ rows flowing out (一+二 = （七）+四)
+    rows_in = [n for n in _walk(T3_ROWS) if n.flow == "in"]
+    rows_out = [n for n in _walk(T3_ROWS) if n.flow == "out"]
+    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    for col in col_leaves:
+        rules.append(
+            Rule(
+                "R1",
+                f"R1.{col.key}",
+                "三",
+                f"表三“{col.label}”列：第一项加第二项之和，等于第三项加第四项之和",
+                tuple(cell_at[("三", r.key, col.key)] for r in rows_in),
+                tuple(cell_at[("三", r.key, col.key)] for r in rows_out),
+            )
+        )
+    # R2 / R3 / R5: every computed cell equals the sum of its addends
+    for c in CELLS:
+        if not c.computed:
+            continue
+        if c.table == "三" and c.column_key == "total":
+            rid, title = "R2", f"表三“{_short(c.row)}”行：总计等于各类申请人之和"
+        elif c.table == "三":
+            rid, title = "R3", f"表三“{c.column}”列：（七）总计等于各项办理结果之和"
+        else:
+            rid, title = "R5", f"表四“{c.row}”：总计等于结果维持、结果纠正、其他结果、尚未审结之和"
+        key = f"{rid}.{c.row_key}" if rid != "R3" else f"R3.{c.column_key}"
+        rules.append(Rule(rid, key, c.table, title, (c.name,), c.addends))
+    # R3 for the corner cell (（七）总计 × 总计) too: its formula sums the row, R3 checks the column
+    row_total, row_parts = _total_and_parts(T3_ROWS)
+    rules.append(
+        Rule(
+            "R3",
+            "R3.total",
+            "三",
+            "表三“总计”列：（七）总计等于各项办理结果之和",
+            (cell_at[("三", row_total, "total")],),
+            tuple(cell_at[("三", rk, "total")] for rk in row_parts),
+        )
+    )
+    # R8: this year's 上年结转 = last year's 结转下年度 (lhs this year, rhs last year)
+    for col in col_leaves:
+        rules.append(
+            Rule(
+                "R8",
+                f"R8.{col.key}",
+                "三",
+                f"表三“{col.label}”列：本年“二、上年结转”应等于上年报告“四、结转下年度继续办理”",
+                (cell_at[("三", "carried_in", col.key)],),
+                (),
+                last_year=(cell_at[("三", "carried_over", col.key)],),
+                scope="cross_year",
+            )
+        )
+    # R6: last year's 现行有效 + 本年制发 − 本年废止 = 本年现行有效 (soft)
+    for row in T2_BLOCKS[0].rows:
+        rules.append(
+            Rule(
+                "R6",
+                f"R6.{row.key}",
+                "二",
+                f"表二“{row.label}”：上年现行有效件数 + 本年制发件数 − 本年废止件数 = 本年现行有效件数",
+                (cell_name("二", row.key, "in_force"),),
+                (cell_name("二", row.key, "issued"),),
+                minus=(cell_name("二", row.key, "repealed"),),
+                last_year=(cell_name("二", row.key, "in_force"),),
+                scope="cross_year",
+                severity="warning",
+            )
+        )
+    return tuple(rules)
+
+
+def _short(label: str) -> str:
+    """A row label short enough for a message: 'N.xxx' and long labels cut at the first （ or 、."""
+    return label if len(label) <= 16 else label[:16] + "…"
+
+
+CELLS, LABELS, CHECKS, FIELDS = _build()
+CELL: dict[str, CellSpec] = {c.name: c for c in CELLS}
+FIELD: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+_CELL_BY_KEY = {(c.table, c.row_key, c.column_key): c.name for c in CELLS}
+
+
+def cell_name(table: str, row_key: str, column_key: str) -> str:
+    """The defined name of a table cell by its keys, e.g. ("三", "new", "total") → T3_new_total."""
+    return _CELL_BY_KEY[(table, row_key, column_key)]
+
+
+RULES: tuple[Rule, ...] = _rules()
+RULE: dict[str, Rule] = {r.key: r for r in RULES}
+INPUT_CELLS: tuple[CellSpec, ...] = tuple(c for c in CELLS if not c.computed)
+
+
+def table_cells(table: str) -> tuple[CellSpec, ...]:
+    return tuple(c for c in CELLS if c.table == table)
+
+
+def fields(sheet: str | None = None, section: str | None = None) -> tuple[FieldSpec, ...]:
+    return tuple(
+        f for f in FIELDS if (sheet is None or f.sheet == sheet) and (section is None or f.section == section)
+    )
+
+
+def all_defined_names() -> dict[str, tuple[str, str]]:
+    """Every defined name of the template → (sheet, A1)."""
+    names = {c.name: (c.sheet, c.ref) for c in CELLS}
+    names.update({f.name: (f.sheet, f.ref) for f in FIELDS})
+    for src, ref_name in T2_REFERENCE_NAMES.items():
+        names[ref_name] = (T2_SHEET, _a1(T2_REFERENCE_COL, _split_ref(CELL[src].ref)[1]))
+    return names
+
+
+def defined_name_formula(sheet: str, ref: str) -> str:
+    """The attr_text of a workbook-level defined name: 'Sheet'!$B$4."""
+    col, row = _split_ref(ref)
+    return f"{quote_sheetname(sheet)}!${get_column_letter(col)}${row}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Label normalisation and the 2019 试行 format (FORMAT-2021.md §9, §10)
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_label(text: object) -> str:
+    """Compare labels as people type them: NFKC (full-width → half-width), no whitespace, unified quotes."""
+    s = unicodedata.normalize("NFKC", str(text or ""))
+    s = _SPACE.sub("", s)
+    return s.replace('"', "“").replace("'", "‘").replace("”", "“").replace("’", "‘")
+
+
+#: Strings that only the 2019 试行 format (国办公开办函〔2019〕60号) has.
+OLD_FORMAT_MARKERS: tuple[str, ...] = (
+    "本年新制作数量",
+    "本年新公开数量",
+    "对外公开总数量",
+    "上一年项目数量",
+    "本年增/减",
+    "处理决定数量",  # 2021 says 本年处理决定数量; checked as a whole label, not a substring
+    "其他对外管理服务事项",
+    "第二十条第（九）项",
+    "政府集中采购",
+    "采购项目数量",
+    "采购总金额",
+)
+OLD_FORMAT_DOCUMENT = "国办公开办函〔2019〕60号"
+
+
+def is_old_format_label(text: object) -> bool:
+    """True when a cell's text is a label of the 2019 format and not of the 2021 one."""
+    t = normalise_label(text)
+    if not t:
+        return False
+    markers = {normalise_label(m) for m in OLD_FORMAT_MARKERS}
+    if t in markers:
+        return True
+    return t == normalise_label("规范性文件")
+
+
+# --------------------------------------------------------------------------------------------------
+# Machine-readable export (``nianbao spec --json``)
+
+
+@cache
+def as_json() -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "format_document": FORMAT_DOCUMENT,
+        "sections": [{"number": s.number, "title": s.title, "heading": s.heading, "sheet": s.sheet} for s in SECTIONS],
+        "categories": list(CATEGORY_LABELS),
+        "cells": [
+            {
+                "table": c.table,
+                "row": c.row,
+                "column": c.column,
+                "row_path": list(c.row_path),
+                "sheet": c.sheet,
+                "cell": c.ref,
+                "name": c.name,
+                "kind": c.kind,
+                "computed": c.computed,
+                **({"formula": c.formula()} if c.computed else {}),
+            }
+            for c in CELLS
+        ],
+        "fields": [
+            {
+                "name": f.name,
+                "label": f.label,
+                "sheet": f.sheet,
+                "cell": f.ref,
+                "kind": f.kind,
+                "section": f.section,
+                "required": f.required,
+                **({"choices": list(f.choices)} if f.choices else {}),
+            }
+            for f in FIELDS
+        ],
+        "rules": [
+            {
+                "id": r.id,
+                "key": r.key,
+                "table": r.table,
+                "title": r.title,
+                "lhs": list(r.lhs),
+                "rhs": list(r.rhs),
+                "minus": list(r.minus),
+                "last_year": list(r.last_year),
+                "scope": r.scope,
+                "severity": r.severity,
+            }
+            for r in RULES
+        ],
+    }

@@ -1,0 +1,154 @@
+"""A county's folder: county.toml, agencies.csv (the roster) and one folder of returned workbooks per year.
+
+    <workspace>/
+      county.toml          county name, the office and its contact details (used by the county summary)
+      agencies.csv         the roster: code,name,category[,contact_office,address,postcode,phone,
+                           publish_channel,publish_url]
+      2023/  *.xlsx        last year's returned workbooks (any file names)
+      2024/  *.xlsx        this year's
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from . import spec
+
+ROSTER_FILE = "agencies.csv"
+COUNTY_FILE = "county.toml"
+ROSTER_REQUIRED = ("code", "name", "category")
+
+
+class WorkspaceError(Exception):
+    """A workspace that cannot be used; the message is Chinese and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Agency:
+    """One row of the roster."""
+
+    code: str
+    name: str
+    category: str  # one of spec.CATEGORY_LABELS
+    contact_office: str = ""
+    address: str = ""
+    postcode: str = ""
+    phone: str = ""
+    publish_channel: str = ""
+    publish_url: str = ""
+
+    def cover(self) -> dict[str, str]:
+        """The roster's values for the workbook's 基本信息 fields, by field key (empty ones left out)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "category"}
+        out["agency_code"] = out.pop("code")
+        out["agency_name"] = out.pop("name")
+        out["category"] = self.category
+        return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class County:
+    """county.toml."""
+
+    name: str  # 示例县
+    government: str = ""  # 示例县人民政府 (the 本级 government)
+    office: str = ""  # 示例县人民政府办公室 (the 主管部门 that compiles the summary)
+    address: str = ""
+    postcode: str = ""
+    phone: str = ""
+    publish_channel: str = ""
+    publish_url: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    county: County
+    agencies: tuple[Agency, ...]
+
+    def year_dir(self, year: int) -> Path:
+        return self.root / str(year)
+
+    def agency(self, code: str) -> Agency | None:
+        return next((a for a in self.agencies if a.code == code), None)
+
+    def files(self, year: int) -> list[Path]:
+        """Every file in the year's folder (sorted; sub-folders included), for the manifest to account for."""
+        folder = self.year_dir(year)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.rglob("*") if p.is_file())
+
+    def years(self) -> list[int]:
+        return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def load(root: str | Path) -> Workspace:
+    """Read a county's folder. Raises WorkspaceError with a Chinese message on anything unusable."""
+    root = Path(root)
+    if not root.is_dir():
+        raise WorkspaceError(f"找不到工作目录“{root}”：请指定包含 {COUNTY_FILE} 和 {ROSTER_FILE} 的县级工作目录。")
+    return Workspace(root=root, county=_load_county(root / COUNTY_FILE), agencies=_load_roster(root / ROSTER_FILE))
+
+
+def _load_county(path: Path) -> County:
+    if not path.is_file():
+        raise WorkspaceError(f"缺少 {path}：请按 README 的格式写明县名和政务公开办联系方式。")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise WorkspaceError(f"{path} 格式有误（{e}）：请用 UTF-8 编码的 TOML 格式保存。") from e
+    known = {f.name for f in fields(County)} - {"extra"}
+    if not str(data.get("name", "")).strip():
+        raise WorkspaceError(f"{path} 缺少 name（县名，如 name = \"示例县\"）。")
+    return County(
+        **{k: str(v).strip() for k, v in data.items() if k in known},
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def _load_roster(path: Path) -> tuple[Agency, ...]:
+    if not path.is_file():
+        raise WorkspaceError(f"缺少单位名册 {path}：每行一个单位，列为 code,name,category。")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = path.read_text(encoding="gb18030")
+        except UnicodeDecodeError as e:
+            raise WorkspaceError(f"单位名册 {path} 无法识别编码：请另存为 UTF-8 编码的 CSV。") from e
+    reader = csv.DictReader(text.splitlines())
+    header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    rows = list(reader)
+    missing = [c for c in ROSTER_REQUIRED if c not in header]
+    if missing:
+        raise WorkspaceError(f"单位名册 {path} 缺少列：{'、'.join(missing)}（第一行应为 code,name,category,…）。")
+    known = {f.name for f in fields(Agency)}
+    agencies: list[Agency] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k}
+        if not any(row.values()):
+            continue
+        for col in ROSTER_REQUIRED:
+            if not row.get(col):
+                raise WorkspaceError(f"单位名册 {path} 第{i}行缺少 {col}。")
+        if row["category"] not in spec.CATEGORY_LABELS:
+            raise WorkspaceError(
+                f"单位名册 {path} 第{i}行的单位类别“{row['category']}”无效：应为 {' / '.join(spec.CATEGORY_LABELS)}。"
+            )
+        if row["code"] in seen:
+            raise WorkspaceError(f"单位名册 {path} 第{i}行的单位代码“{row['code']}”与第{seen[row['code']]}行重复。")
+        seen[row["code"]] = i
+        agencies.append(Agency(**{k: v for k, v in row.items() if k in known}))
+    if not agencies:
+        raise WorkspaceError(f"单位名册 {path} 没有任何单位。")
+    names = [a.name for a in agencies]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise WorkspaceError(f"单位名册 {path} 中单位名称重复：{'、'.join(dup)}。")
+    return tuple(agencies)
