@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
 
 #: Every zip entry and document property gets this timestamp, so a re-run gives byte-identical files.
 FIXED_ZIP_TIME = (2021, 9, 26, 0, 0, 0)  # the date of 国办公开办函〔2021〕30号
+_FIXED_W3CDTF = "2021-09-26T00:00:00Z"
+_CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -45,7 +48,10 @@ def normalise_zip(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
+                body = _CORE_TIMES.sub(rb"\g<1>" + _FIXED_W3CDTF.encode() + rb"\g<2>", body)
+            dst.writestr(fixed, body)
     return out.getvalue()
 
 
