@@ -34,7 +34,7 @@ bench: venv            ## speed and memory, as ratios to a floor measured in the
 	$(BIN)/python -m tests.bench $(ARGS)
 
 golden: venv           ## rewrite the golden files (then review `git diff tests/golden`)
-	$(BIN)/python -m pytest -q tests --golden-update $(ARGS)
+	NIANBAO_GOLDEN_UPDATE=1 $(BIN)/python -m pytest -q tests $(ARGS)
 
 samples: venv          ## regenerate the sample county's workbooks (seeded, deterministic)
 	$(BIN)/python examples/make_sample.py

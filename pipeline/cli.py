@@ -143,12 +143,12 @@ def template_cmd(
 
 
 def _run(workspace: Path, year: Optional[int], output: Path, *, render: bool, pdf: bool, jobs: Optional[int]) -> None:
-    from . import run
-
     ws = _load_workspace(workspace)
     y = _resolve_year(ws, year)
     if not ws.year_dir(y).is_dir():
         _fail(f"找不到 {y} 年度文件夹 {ws.year_dir(y)}：请把各单位报送的填报表放入该文件夹。")
+    from . import run
+
     result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
     raise typer.Exit(result.exit_code)
 
