@@ -24,20 +24,21 @@ import argparse
 import csv
 import datetime as dt
 import io
+import json
 import random
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline import spec  # noqa: E402
-from pipeline.workspace import Agency, County  # noqa: E402
+from pipeline import spec
+from pipeline.workspace import Agency, County
 
 SEED = "nianbao-sample-county"
 YEARS = (2023, 2024)
@@ -242,7 +243,7 @@ EVENTS: dict[tuple[str, int], dict] = {
     ("SLX-102", 2024): {
         "t4": {("reconsideration", "upheld"): 1, ("reconsideration", "pending"): 1,
                ("litigation_after", "pending"): 1},
-        "fee": {"notices": 2, "notice_amount": Decimal("1800"), "collected": Decimal("300"), "unpaid": 1},
+        "fee": {"notices": 2, "notice_amount": Decimal(1800), "collected": Decimal(300), "unpaid": 1},
     },
     ("SLX-103", 2024): {"t4": {("reconsideration", "corrected"): 1}},
     ("SLX-201", 2024): {"t4": {("litigation_direct", "other"): 1}},
@@ -370,18 +371,18 @@ class _Ctx:
 
 
 _OVERVIEW = [
-    "{y}年，{s}坚持以习近平新时代中国特色社会主义思想为指导，认真贯彻落实《中华人民共和国政府信息公开条例》，"
-    "围绕{f1}、{f2}等中心工作，扎实推进政务公开标准化规范化建设，政府信息公开工作总体平稳有序。",
-    "本年度，{s}深入贯彻《中华人民共和国政府信息公开条例》和上级关于政务公开工作的部署，把政务公开与{f1}、"
-    "{f3}工作同谋划、同部署、同落实，公开质量和实效持续提升。",
-    "本年度，{s}以群众需求为导向，聚焦{f2}、{f4}等社会关注领域，健全公开制度、规范公开流程、拓展公开渠道，"
-    "切实保障人民群众的知情权、参与权、表达权和监督权。",
-    "{y}年，{s}在县委、县政府的统一部署下，坚持“以公开为常态、不公开为例外”，将政务公开融入{f3}、{f1}等"
-    "日常工作，及时回应群众关切，以公开促落实、促规范、促服务。",
-    "本年度，{s}调整充实政务公开工作领导小组，由主要负责同志牵头、分管负责同志具体抓，{o}负责日常工作，"
-    "围绕{f4}和{f2}做好信息发布、政策解读和回应关切。",
-    "{y}年，{s}对照全县政务公开工作要点逐项分解任务，明确责任股室和完成时限，重点做好{f1}、{f4}等领域"
-    "信息公开，工作机制更加健全。",
+    ("{y}年，{s}坚持以习近平新时代中国特色社会主义思想为指导，认真贯彻落实《中华人民共和国政府信息公开条例》，"
+    "围绕{f1}、{f2}等中心工作，扎实推进政务公开标准化规范化建设，政府信息公开工作总体平稳有序。"),
+    ("本年度，{s}深入贯彻《中华人民共和国政府信息公开条例》和上级关于政务公开工作的部署，把政务公开与{f1}、"
+    "{f3}工作同谋划、同部署、同落实，公开质量和实效持续提升。"),
+    ("本年度，{s}以群众需求为导向，聚焦{f2}、{f4}等社会关注领域，健全公开制度、规范公开流程、拓展公开渠道，"
+    "切实保障人民群众的知情权、参与权、表达权和监督权。"),
+    ("{y}年，{s}在县委、县政府的统一部署下，坚持“以公开为常态、不公开为例外”，将政务公开融入{f3}、{f1}等"
+    "日常工作，及时回应群众关切，以公开促落实、促规范、促服务。"),
+    ("本年度，{s}调整充实政务公开工作领导小组，由主要负责同志牵头、分管负责同志具体抓，{o}负责日常工作，"
+    "围绕{f4}和{f2}做好信息发布、政策解读和回应关切。"),
+    ("{y}年，{s}对照全县政务公开工作要点逐项分解任务，明确责任股室和完成时限，重点做好{f1}、{f4}等领域"
+    "信息公开，工作机制更加健全。"),
 ]
 
 _PROACTIVE_LEAD = [
@@ -429,8 +430,8 @@ _OVERSIGHT = [
 ]
 _OVERSIGHT_GOV = [
     "本年度对全县{n18_30}个单位开展政务公开工作考核，社会评议满意度较高，未发生政务公开工作责任追究情况。",
-    "组织开展政务公开社会评议，邀请人大代表、政协委员和群众代表参与，评议结果纳入年度绩效考核，本年度未发生"
-    "责任追究情况。",
+    ("组织开展政务公开社会评议，邀请人大代表、政协委员和群众代表参与，评议结果纳入年度绩效考核，本年度未发生"
+    "责任追究情况。"),
 ]
 
 # (problem, improvement) pairs; each pair is used once per agency across the two years (no 年年雷同)
@@ -618,12 +619,13 @@ def fees(agency: Agency, year: int, v: Mapping[str, object]) -> dict[str, object
     unpaid = v[c3("other_fee_unpaid", T3_TOTAL_COL)]
     if not ev:
         assert unpaid == 0, agency.code
-        rng = _rng("fee_note", agency.code, year)
-        note = rng.choice([
-            "本年度未收取信息处理费。",
-            "本年度未向申请人收取信息处理费。",
-            "本年度未发出收费通知，未收取信息处理费。",
-        ])
+        pool = [
+            "本年度{s}未收取信息处理费。",
+            "本年度{s}未向申请人发出收费通知，未收取信息处理费。",
+            "{s}本年度办理的政府信息公开申请均未达到收费标准，未收取信息处理费。",
+            "本年度{s}未发生收取信息处理费的情况。",
+        ]
+        note = pool[_picks(agency, "fee_note", len(pool), year)[0]].format(s=PROFILES[agency.code].short)
         return {FEE_FIELDS["fee_charged"]: NO, FEE_FIELDS["fee_notices"]: 0,
                 FEE_FIELDS["fee_notice_amount"]: Decimal(0), FEE_FIELDS["fee_collected"]: Decimal(0),
                 FEE_FIELDS["fee_note"]: note}
@@ -662,8 +664,9 @@ def generate() -> dict[tuple[str, int], dict[str, object]]:
         previous = None
         for year in YEARS:
             v = figures(agency, year, previous)
+            fee = fees(agency, year, v)
             for attempt in range(50):
-                t = texts(agency, year, v, attempt)
+                t = {**texts(agency, year, v, attempt), **{k: val for k, val in fee.items() if k.startswith("TXT_")}}
                 paragraphs = [p for val in t.values() for p in val.split("\n")]
                 if not text_problems(year, t) and not (set(paragraphs) & seen) and len(set(paragraphs)) == len(
                         paragraphs):
@@ -671,7 +674,7 @@ def generate() -> dict[tuple[str, int], dict[str, object]]:
             else:  # pragma: no cover - the pools are large enough
                 raise RuntimeError(f"no unique texts for {agency.name} {year}")
             seen.update(paragraphs)
-            out[(agency.code, year)] = {**cover(agency, year), **v, **t, **fees(agency, year, v)}
+            out[(agency.code, year)] = {**cover(agency, year), **v, **fee, **t}
             previous = v
     return out
 
@@ -690,7 +693,7 @@ def workbook_name(agency: Agency, year: int) -> str:
 def county_toml(county: County) -> str:
     lines = ["# 示例县：nianbao 的样例工作目录（由 examples/make_sample.py 生成，请勿手工修改）"]
     for key in ("name", "government", "office", "address", "postcode", "phone", "publish_channel", "publish_url"):
-        lines.append(f'{key} = "{getattr(county, key)}"')
+        lines.append(f"{key} = {json.dumps(getattr(county, key), ensure_ascii=False)}")  # a valid TOML string
     return "\n".join(lines) + "\n"
 
 
