@@ -1,0 +1,256 @@
+"""Findings: what validation reports, and the registry of stable finding codes.
+
+A finding is a data problem, returned as a value (never raised). Every finding carries a stable ``code`` from
+``REGISTRY``, a severity (``error`` = 错误, blocks the agency's report; ``warning`` = 提示, reported only), the
+agency, the file, the sheet and the cells (A1) it concerns, the expected and actual values as text, and a
+Chinese message, built from the code's template, that says how to fix it. Tests assert codes and cells.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+SEVERITY_LABEL: dict[str, str] = {"error": "错误", "warning": "提示"}
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
+
+
+@dataclass(frozen=True)
+class Code:
+    """One finding code: stable id, severity, a short Chinese title and a Chinese message template.
+
+    The template is ``str.format``-ed with the keyword parameters given to ``make`` (plus ``expected`` and
+    ``actual``); it must say what to do.
+    """
+
+    code: str
+    severity: Severity
+    group: str  # 文件 / 结构 / 单位 / 单元格 / 勾稽关系 / 跨年度 / 合理性 / 文字
+    title: str
+    template: str
+
+    def params(self) -> list[str]:
+        return sorted({f for _, f, _, _ in string.Formatter().parse(self.template) if f})
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    agency_code: str
+    agency_name: str
+    file: str  # the file's name as the office sees it (relative to the year folder)
+    sheet: str
+    cells: tuple[str, ...]  # A1 addresses on ``sheet``
+    expected: str
+    actual: str
+    message: str
+
+    @property
+    def severity_label(self) -> str:
+        return SEVERITY_LABEL[self.severity]
+
+    def sort_key(self) -> tuple:
+        return (
+            self.agency_code,
+            self.file,
+            SEVERITY_ORDER[self.severity],
+            self.code,
+            self.sheet,
+            tuple(_a1_key(c) for c in self.cells),
+            self.expected,
+            self.actual,
+            self.message,
+        )
+
+    def as_json(self) -> dict:
+        """The stable machine-readable form (校验结果.json)."""
+        return {
+            "file": self.file,
+            "agency": self.agency_code,
+            "agency_name": self.agency_name,
+            "sheet": self.sheet,
+            "cells": list(self.cells),
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+
+def _a1_key(ref: str) -> tuple[int, int]:
+    """Sort A1 refs by row, then column."""
+    col = "".join(ch for ch in ref if ch.isalpha())
+    row = "".join(ch for ch in ref if ch.isdigit())
+    n = 0
+    for ch in col.upper():
+        n = n * 26 + (ord(ch) - 64)
+    return (int(row) if row else 0, n)
+
+
+_CODES: tuple[Code, ...] = (
+    # ---- files
+    Code("FILE_XLS", "error", "文件", "旧版 .xls 文件",
+         "文件是 Excel 97-2003（.xls）格式，无法读取：请用 Excel 或 WPS 打开后“另存为”→“Excel 工作簿（*.xlsx）”，再重新报送。"),
+    Code("FILE_NOT_XLSX", "error", "文件", "不是 .xlsx 工作簿",
+         "文件不是 Excel 工作簿（.xlsx）（{detail}）：请在县政务公开办下发的年报模板中填报，"
+         "用 Excel 或 WPS 另存为“Excel 工作簿（*.xlsx）”后重新报送。"),
+    Code("FILE_CORRUPT", "error", "文件", "文件损坏",
+         "文件已损坏，无法打开（{detail}）：请用 Excel 或 WPS 打开确认无误后重新保存为 .xlsx 报送。"),
+    Code("FILE_ENCRYPTED", "error", "文件", "文件设置了密码",
+         "文件设置了打开密码，无法读取：请在 Excel 或 WPS 中取消密码（文件→信息→保护工作簿→用密码进行加密，清空密码）后重新报送。"),
+    Code("FILE_TOO_LARGE", "error", "文件", "文件异常庞大",
+         "文件内容异常庞大（{detail}），可能不是正常填报的年报工作簿：请使用县政务公开办下发的模板重新填报。"),
+    # ---- structure
+    Code("NOT_TEMPLATE", "error", "结构", "不是本年报模板",
+         "该工作簿不是县政务公开办下发的年报模板（{detail}）：请下载本年度模板重新填报，不要自行制表。"),
+    Code("OLD_FORMAT", "error", "结构", "使用了2019年试行格式",
+         "工作簿使用的是已废止的2019年试行格式（国办公开办函〔2019〕60号），单元格“{actual}”为旧版表头："
+         "请改用按国办公开办函〔2021〕30号格式制作的本年度模板重新填报。"),
+    Code("FORMAT_VERSION", "error", "结构", "格式版本不符",
+         "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“格式版本”单元格。"),
+    Code("REPORT_YEAR", "error", "结构", "报告年度不符",
+         "工作簿填写的报告年度为“{actual}”，本次收集的是{expected}年度报告：请确认报送的是{expected}年度的年报，并改正“报告年度”。"),
+    Code("SHEET_MISSING", "error", "结构", "工作表缺失或被改名",
+         "找不到工作表“{expected}”：请不要删除或重命名模板中的工作表。"),
+    Code("NAME_MISSING", "error", "结构", "单元格名称缺失或失效",
+         "模板单元格“{label}”的名称（{name}）缺失或失效（可能删除了所在的行或列）：请使用原模板重新填报，不要删除行或列。"),
+    Code("STRUCTURE_CHANGED", "error", "结构", "插入或删除了行、列",
+         "工作表“{sheet}”中表格位置发生了移动（{detail}），说明插入或删除了行或列：请撤销插入/删除，按原模板的行列填写。"),
+    Code("LABEL_CHANGED", "error", "结构", "表头或行列标题被修改",
+         "单元格 {cell} 的标题应为“{expected}”，实为“{actual}”：请恢复模板原有的标题文字，不要修改表格的行列标题。"),
+    # ---- agency
+    Code("AGENCY_UNKNOWN", "error", "单位", "单位不在名册中",
+         "工作簿中的单位代码“{code}”、单位名称“{name}”不在本县单位名册中：请使用县政务公开办下发的本单位预填模板，"
+         "或核对“单位代码”“单位名称”。"),
+    Code("AGENCY_NAME_MISMATCH", "warning", "单位", "单位名称与名册不一致",
+         "单位名称应为“{expected}”（名册），工作簿中为“{actual}”：请核对单位全称。"),
+    Code("AGENCY_DUPLICATE", "error", "单位", "同一单位报送了多个工作簿",
+         "单位“{name}”报送了多个工作簿：{files}。请确认哪一个是正式版本，删除其余文件后重新报送。"),
+    Code("AGENCY_MISSING", "error", "单位", "名册单位未报送",
+         "名册中的单位“{name}”（代码 {code}）没有报送{year}年度工作簿：请催报。"),
+    # ---- cells
+    Code("CELL_TEXT", "error", "单元格", "数字单元格中填了文字",
+         "{where}应填数字，实为“{actual}”：请只填阿拉伯数字（没有的填 0），不要填写文字或单位。"),
+    Code("CELL_COERCED", "warning", "单元格", "数字单元格的写法已自动更正",
+         "{where}填写为“{actual}”，已按 {expected} 读取：请改为只填阿拉伯数字（没有的填 0）。"),
+    Code("CELL_BLANK", "warning", "单元格", "空白单元格按 0 计",
+         "{where}为空，已按 0 计：没有的请填 0。"),
+    Code("CELL_NEGATIVE", "error", "单元格", "出现负数（R4）",
+         "{where}为负数 {actual}：件数和金额不能为负，请改正。"),
+    Code("CELL_DECIMAL", "error", "单元格", "件数出现小数（R4）",
+         "{where}为 {actual}：件数必须是整数，请改正。"),
+    Code("CELL_EXCEL_ERROR", "error", "单元格", "单元格显示错误值",
+         "{where}显示错误值 {actual}（公式或引用出错）：请改为直接填写数字。"),
+    Code("MONEY_PRECISION", "warning", "单元格", "金额小数位过多",
+         "{where}为 {actual} 万元，超过4位小数：请核对单位是否为“万元”，一般保留2位小数。"),
+    Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
+         "{where}填写为“{actual}”，应为{expected}：请改正。"),
+    # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)
+    Code("R1", "error", "勾稽关系", "R1 第一项加第二项之和，等于第三项加第四项之和",
+         "{title}：{lhs_desc} = {expected}，{rhs_desc} = {actual}，两者不等：请核对表三该列各项数字。"),
+    Code("R2", "error", "勾稽关系", "R2 表三总计列等于各类申请人之和",
+         "{title}：总计填为 {actual}，但各类申请人之和为 {expected}：请核对该行各项数字，总计应等于各类申请人之和"
+         "（模板中总计为自动计算，请不要手工改写）。"),
+    Code("R3", "error", "勾稽关系", "R3 （七）总计等于各项办理结果之和",
+         "{title}：（七）总计填为 {actual}，但各项办理结果之和为 {expected}：请核对该列办理结果各行"
+         "（模板中总计为自动计算，请不要手工改写）。"),
+    Code("R5", "error", "勾稽关系", "R5 表四总计等于各结果之和",
+         "{title}：总计填为 {actual}，但各结果之和为 {expected}：请核对（模板中总计为自动计算，请不要手工改写）。"),
+    # ---- cross-year
+    Code("R8", "error", "跨年度", "R8 上年结转等于上年报告的结转下年度",
+         "{title}：本年“二、上年结转”为 {actual}，上年报告“四、结转下年度继续办理”为 {expected}：请与上年年报核对后改正。"),
+    Code("R6", "warning", "跨年度", "R6 现行有效件数与上年不衔接",
+         "{title}：上年现行有效 {last} + 本年制发 {issued} − 本年废止 {repealed} = {expected}，本年现行有效填为 {actual}："
+         "请核对；如有文件到期失效等情况，请在总体情况中说明。"),
+    Code("YOY_JUMP", "warning", "跨年度", "与上年相比变化很大",
+         "{where}本年为 {actual}，上年为 {expected}，变化很大：请核对数字是否准确（单位、统计口径）。"),
+    # ---- plausibility
+    Code("R9_FEE", "warning", "合理性", "R9 收费通知与第六部分不一致",
+         "表三“（六）2.申请人逾期未按收费通知要求缴纳费用”总计为 {count}，说明发出过收费通知，但第六部分{detail}："
+         "请在第六部分如实报告信息处理费收取情况。"),
+    Code("R11_REGULATIONS", "warning", "合理性", "R11 县级单位填报了规章",
+         "表二“规章”行填有数字（{actual}）：县直部门和乡镇（街道）没有规章制定权，此行一般应为 0，请核对是否应填入“行政规范性文件”。"),
+    Code("OTHER_HIGH", "warning", "合理性", "“（六）3.其他”数量偏高",
+         "表三“（六）其他处理 3.其他”为 {actual}，占办理结果总数 {total} 的比例偏高：请核对能否归入具体的办理结果类别。"),
+    # ---- texts
+    Code("TEXT_EMPTY", "warning", "文字", "文字部分未填写",
+         "“{label}”未填写：请按格式要求如实填写（没有的填“无”）。"),
+    Code("TEXT_TOO_LONG", "warning", "文字", "总体情况篇幅过长",
+         "“一、总体情况”共 {actual} 字，超过格式要求的原则上不超过 {expected} 字：请精简。"),
+    Code("TEXT_TOO_LONG_CELL", "warning", "文字", "单元格文字过长",
+         "“{label}”有 {actual} 字，超过读取上限 {expected} 字，超出部分未读取：请精简。"),
+    Code("TEXT_OTHER_YEAR", "warning", "文字", "文字中出现其他年份",
+         "“{label}”中出现“{actual}”，而本报告为{expected}年度：请确认不是沿用往年报告的文字。"),
+    Code("TEXT_SAME_AS_LAST_YEAR", "warning", "文字", "与本单位上年报告雷同",
+         "“{label}”与本单位上年报告的同一部分相似度 {actual}：格式要求不得年年雷同，请根据本年实际情况撰写。"),
+    Code("TEXT_SAME_AS_OTHER", "warning", "文字", "与其他单位本年报告雷同",
+         "“{label}”与“{other}”本年报告的同一部分相似度 {actual}：请根据本单位实际情况撰写。"),
+    Code("TEXT_NUMBER_MISMATCH", "warning", "文字", "文字中的数字与表格不一致（R10）",
+         "“{label}”中写有“{phrase}”，而表格中{what}为 {expected}：请使文字与表格数字一致。"),
+)
+
+REGISTRY: dict[str, Code] = {c.code: c for c in _CODES}
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in _CODES))
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def make(
+    code: str,
+    *,
+    agency_code: str = "",
+    agency_name: str = "",
+    file: str = "",
+    sheet: str = "",
+    cells: tuple[str, ...] | list[str] = (),
+    expected: object = "",
+    actual: object = "",
+    **params: object,
+) -> Finding:
+    """A finding of a registered code, its message formatted from the code's template."""
+    spec = REGISTRY[code]  # KeyError: a programming error, not a data problem
+    exp, act = _text(expected), _text(actual)
+    message = string.Formatter().vformat(spec.template, (), _Blank(params, expected=exp, actual=act))
+    return Finding(
+        code=code,
+        severity=spec.severity,
+        agency_code=agency_code,
+        agency_name=agency_name,
+        file=file,
+        sheet=sheet,
+        cells=tuple(cells),
+        expected=exp,
+        actual=act,
+        message=message,
+    )
+
+
+def _text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=Finding.sort_key)
+
+
+def registry_markdown() -> str:
+    """The table of finding codes for the README (generated; a test keeps the README current)."""
+    lines = [
+        "| 代码 | 级别 | 类别 | 说明 | 提示信息模板 |",
+        "|---|---|---|---|---|",
+    ]
+    for c in _CODES:
+        tpl = c.template.replace("|", "\\|")
+        lines.append(f"| `{c.code}` | {SEVERITY_LABEL[c.severity]} | {c.group} | {c.title} | {tpl} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,915 @@
+"""Returned workbooks → Batch: long tables of every value and text, each with its file, sheet and cell.
+
+Reading is by the workbook-level defined names of the template (spec.CELLS / spec.FIELDS); the labels around
+each table (spec.LABELS) are verified, so a workbook whose rows were inserted, deleted or relabelled is
+reported and never silently misread. Totals are recomputed from their addends; the number found in a total
+cell (typed over, or a cached formula result) is kept beside it for validation to compare.
+
+The .xlsx is read directly (zipfile + defusedxml): it gives the defined names, formulas, exact number
+literals (万元 as Decimal) and bounded memory on hostile files, none of which python-calamine exposes. The
+archive is checked before anything is decompressed (zip bombs), XML is parsed with entity expansion and DTDs
+forbidden (defusedxml), and cell text is capped (MAX_CELL_CHARS).
+
+Data problems (a broken file, a moved table, "５件" in a cell) become findings; only programming errors raise.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path, PurePosixPath
+from typing import Callable, Literal
+
+import pandas as pd
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+from . import findings as F
+from . import spec
+from .model import AgencyData
+from .workspace import Workspace
+
+# ---- limits against hostile or broken files --------------------------------------------------------------
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a filled template is ~30 KB
+MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024  # sum of the declared sizes of all entries
+MAX_ENTRY_BYTES = 32 * 1024 * 1024
+MAX_RATIO = 200  # uncompressed / compressed, per entry larger than 1 MB
+MAX_ENTRIES = 2000
+MAX_CELLS_PER_SHEET = 200_000
+MAX_SHARED_STRINGS = 200_000
+MAX_CELL_CHARS = 20_000  # longer cell text is truncated (Excel's own cap is 32,767)
+
+WORKBOOK_SUFFIXES = {".xlsx"}
+#: Spreadsheet files of another format: rejected with a message saying how to convert them.
+OTHER_SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".xltx", ".et", ".ett", ".ods", ".csv", ".numbers"}
+
+Status = Literal["read", "rejected", "ignored"]
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """What happened to one file of the year folder (for the run's manifest)."""
+
+    file: str  # name relative to the folder given (posix), as the office sees it
+    path: Path
+    status: Status  # read / rejected / ignored
+    reason: str  # Chinese, one line
+    agency_code: str = ""
+    agency_name: str = ""
+    codes: tuple[str, ...] = ()  # finding codes raised while reading the file
+
+    @property
+    def status_label(self) -> str:
+        return {"read": "已读取", "rejected": "已拒收", "ignored": "已忽略"}[self.status]
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "reason": self.reason,
+            "agency": self.agency_code,
+            "agency_name": self.agency_name,
+            "codes": list(self.codes),
+        }
+
+
+@dataclass(frozen=True)
+class Record:
+    """One workbook that was read."""
+
+    index: int  # position in Batch.records; the key of the long tables' ``record`` column
+    file: str
+    path: Path
+    agency_code: str  # the roster's code when matched, else the workbook's own code (or the file's stem)
+    agency_name: str
+    category: str
+    workbook_code: str  # as typed in the workbook
+    workbook_name: str
+    in_roster: bool | None  # None: read without a workspace
+    positions: dict[str, tuple[str, str]] = field(default_factory=dict)  # defined name → (sheet, A1) as found
+
+
+@dataclass
+class Batch:
+    """All workbooks of one year, read.
+
+    ``values``: one row per record × spec cell — record, agency, agency_name, file, table, row, column, name,
+    sheet, cell, kind, computed, raw (the cell's content as text), status (ok / blank / coerced / text /
+    excel_error / missing), value (int or Decimal; recomputed for totals; None when unreadable), number
+    (float of value, NaN when None), found (float: the number shown in a total cell, NaN when none or for
+    input cells), formula (bool: the cell holds a formula).
+    ``texts``: one row per record × spec field — record, agency, agency_name, file, name, key, label, section,
+    sheet, cell, kind, raw, status, value (str / int / Decimal / None), truncated (bool).
+    """
+
+    year: int
+    files: list[FileVerdict]
+    records: list[Record]
+    values: pd.DataFrame
+    texts: pd.DataFrame
+    findings: list[F.Finding]
+
+    def verdicts(self) -> list[dict]:
+        return [v.as_json() for v in self.files]
+
+    def agency_data(self) -> list[AgencyData]:
+        """One AgencyData per workbook read; every spec cell (totals recomputed), every field parsed.
+
+        Unreadable cells (text, Excel errors) count as 0 here; validation reports them as 错误, and the
+        caller renders only agencies that passed.
+        """
+        out: list[AgencyData] = []
+        vals = self.values
+        txts = self.texts
+        by_rec_v = {k: g for k, g in vals.groupby("record", sort=True)} if len(vals) else {}
+        by_rec_t = {k: g for k, g in txts.groupby("record", sort=True)} if len(txts) else {}
+        for rec in self.records:
+            values: dict[str, int | Decimal] = {}
+            g = by_rec_v.get(rec.index)
+            if g is not None:
+                for name, kind, v in zip(g["name"], g["kind"], g["value"]):
+                    values[name] = _as_number(v, kind)
+            fields: dict[str, object] = {}
+            t = by_rec_t.get(rec.index)
+            if t is not None:
+                for name, kind, v in zip(t["name"], t["kind"], t["value"]):
+                    fields[name] = ("" if v is None else v) if kind in ("text", "choice", "date") else v
+            out.append(
+                AgencyData(
+                    code=rec.agency_code,
+                    name=rec.agency_name,
+                    category=rec.category,
+                    year=self.year,
+                    file=rec.file,
+                    values=values,
+                    fields=fields,
+                )
+            )
+        return out
+
+    def record(self, index: int) -> Record:
+        return self.records[index]
+
+
+def _as_number(v: object, kind: str) -> int | Decimal:
+    if v is None:
+        return Decimal(0) if kind == "money" else 0
+    if kind == "money":
+        return v if isinstance(v, Decimal) else Decimal(str(v))
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else int(v.to_integral_value())
+    return int(v)
+
+
+# =============================================================================================================
+# Raw OOXML reading
+
+
+class _Reject(Exception):
+    """A file that cannot be read at all; carries the finding code and a detail."""
+
+    def __init__(self, code: str, detail: str = "", cells: tuple[str, ...] = (), sheet: str = "", actual: str = ""):
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+        self.cells = cells
+        self.sheet = sheet
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class RawCell:
+    type: Literal["num", "str", "bool", "err", "date"]
+    text: str  # the literal (number as written in the XML, string content, error text)
+    formula: bool = False
+    truncated: bool = False
+
+
+@dataclass
+class RawWorkbook:
+    sheets: dict[str, dict[str, RawCell]]  # sheet name → A1 → cell
+    names: dict[str, tuple[str, str] | None]  # workbook-level defined name → (sheet, A1); None: #REF!
+    strings: list[str]  # shared strings + inline strings, for format detection
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _col_num(col: str) -> int:
+    n = 0
+    for ch in col.upper():
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def _col_letters(n: int) -> str:
+    s = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _split_a1(ref: str) -> tuple[int, int]:
+    m = _REF_RE.match(ref)
+    if not m:
+        raise ValueError(ref)
+    return _col_num(m.group(1)), int(m.group(2))
+
+
+def sniff(path: Path) -> None:
+    """Raise _Reject unless ``path`` looks like a zip (xlsx) file of a sane size."""
+    size = path.stat().st_size
+    if size == 0:
+        raise _Reject("FILE_CORRUPT", "文件为空")
+    if size > MAX_FILE_BYTES:
+        raise _Reject("FILE_TOO_LARGE", f"文件大小 {size // 1024} KB")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head == _OLE_MAGIC:
+            # An OLE compound file: either an .xls or an encrypted (password-protected) OOXML package.
+            data = head + fh.read()
+            if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
+                raise _Reject("FILE_ENCRYPTED")
+            raise _Reject("FILE_XLS")
+    if head[:4] != _ZIP_MAGIC:
+        low = head.lower()
+        if path.suffix.lower() == ".xls" or low.startswith((b"<html", b"<?xml", b"<!doc", b"<table")):
+            # "Excel" files exported by web systems are often HTML or SpreadsheetML 2003 with an .xls name
+            raise _Reject("FILE_XLS")
+        raise _Reject("FILE_CORRUPT", "不是有效的 .xlsx 文件")
+
+
+def _check_archive(zf: zipfile.ZipFile) -> None:
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise _Reject("FILE_TOO_LARGE", f"压缩包内有 {len(infos)} 个文件")
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise _Reject("FILE_ENCRYPTED")
+        total += info.file_size
+        if info.file_size > MAX_ENTRY_BYTES:
+            raise _Reject("FILE_TOO_LARGE", f"{info.filename} 解压后 {info.file_size // 1024} KB")
+        if info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise _Reject("FILE_TOO_LARGE", f"{info.filename} 压缩比异常")
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise _Reject("FILE_TOO_LARGE", f"解压后共 {total // 1024} KB")
+
+
+def _read_entry(zf: zipfile.ZipFile, name: str) -> bytes:
+    # zipfile caps the output of an entry at its declared size and checks its CRC, so the checks of
+    # _check_archive bound what is decompressed here.
+    with zf.open(name) as fh:
+        return fh.read(MAX_ENTRY_BYTES + 1)
+
+
+def _parse_xml(data: bytes, what: str):
+    try:
+        return SafeET.fromstring(data)
+    except DefusedXmlException as e:
+        raise _Reject("FILE_CORRUPT", f"{what} 含有不允许的 XML 结构（{type(e).__name__}）") from e
+    except SafeET.ParseError as e:
+        raise _Reject("FILE_CORRUPT", f"{what} 无法解析") from e
+
+
+def _text_of(el) -> str:
+    """Text of a shared/inline string item: its <t> and rich-text runs, without phonetic (<rPh>) runs."""
+    parts: list[str] = []
+    for child in el:
+        tag = _local(child.tag)
+        if tag == "t":
+            parts.append(child.text or "")
+        elif tag == "r":
+            for t in child:
+                if _local(t.tag) == "t":
+                    parts.append(t.text or "")
+    return "".join(parts)
+
+
+def _resolve_target(base: str, target: str) -> str:
+    if target.startswith("/"):
+        return target.lstrip("/")
+    parts: list[str] = []
+    for p in (PurePosixPath(base).parent / target).parts:
+        if p == "..":
+            if parts:
+                parts.pop()
+        elif p != ".":
+            parts.append(p)
+    return "/".join(parts)
+
+
+def _parse_defined_name(text: str) -> tuple[str, str] | None:
+    """'Sheet'!$B$4 (or a range: top-left) → (sheet, B4); #REF! and anything else → None."""
+    text = (text or "").strip()
+    if "!" not in text or "#REF" in text.upper():
+        return None
+    sheet, ref = text.rsplit("!", 1)
+    if sheet.startswith("'") and sheet.endswith("'"):
+        sheet = sheet[1:-1].replace("''", "'")
+    ref = ref.split(":", 1)[0].replace("$", "")
+    if not _REF_RE.match(ref):
+        return None
+    return sheet, ref.upper()
+
+
+def read_raw(path: Path) -> RawWorkbook:
+    """Read every worksheet's cells, the defined names and the strings of an .xlsx. Raises _Reject."""
+    sniff(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise _Reject("FILE_CORRUPT", "压缩包结构损坏") from e
+    with zf:
+        _check_archive(zf)
+        names_in_zip = set(zf.namelist())
+        try:
+            return _read_package(zf, names_in_zip)
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+            raise _Reject("FILE_CORRUPT", f"压缩包内容损坏（{type(e).__name__}）") from e
+        except RuntimeError as e:  # zipfile: "File is encrypted"
+            if "encrypt" in str(e).lower() or "password" in str(e).lower():
+                raise _Reject("FILE_ENCRYPTED") from e
+            raise
+
+
+def _read_package(zf: zipfile.ZipFile, names_in_zip: set[str]) -> RawWorkbook:
+    if "xl/workbook.xml" not in names_in_zip:
+        if "content.xml" in names_in_zip and "mimetype" in names_in_zip:
+            raise _Reject("FILE_NOT_XLSX", "OpenDocument 表格（.ods）")
+        if "word/document.xml" in names_in_zip:
+            raise _Reject("FILE_NOT_XLSX", "Word 文档")
+        wb_part = next((n for n in names_in_zip if n.endswith("workbook.xml")), None)
+        if wb_part is None:
+            raise _Reject("FILE_CORRUPT", "缺少 workbook.xml")
+    else:
+        wb_part = "xl/workbook.xml"
+    wb = _parse_xml(_read_entry(zf, wb_part), "workbook.xml")
+    rels_part = str(PurePosixPath(wb_part).parent / "_rels" / (PurePosixPath(wb_part).name + ".rels"))
+    targets: dict[str, str] = {}
+    if rels_part in names_in_zip:
+        rels = _parse_xml(_read_entry(zf, rels_part), "workbook.xml.rels")
+        for rel in rels:
+            if _local(rel.tag) == "Relationship":
+                targets[rel.get("Id", "")] = _resolve_target(wb_part, rel.get("Target", ""))
+    sheets_decl: list[tuple[str, str]] = []  # (name, part)
+    names: dict[str, tuple[str, str] | None] = {}
+    for el in wb.iter():
+        tag = _local(el.tag)
+        if tag == "sheet":
+            rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), "")
+            part = targets.get(rid, "")
+            if part in names_in_zip:
+                sheets_decl.append((el.get("name", ""), part))
+        elif tag == "definedName":
+            name = el.get("name", "")
+            if el.get("localSheetId") is not None or name.startswith("_xlnm"):
+                continue
+            names[name] = _parse_defined_name(el.text or "")
+    strings: list[str] = []
+    shared: list[str] = []
+    sst_part = next((t for t in targets.values() if t.endswith("sharedStrings.xml")), "xl/sharedStrings.xml")
+    if sst_part in names_in_zip:
+        sst = _parse_xml(_read_entry(zf, sst_part), "sharedStrings.xml")
+        for si in sst:
+            if _local(si.tag) == "si":
+                if len(shared) >= MAX_SHARED_STRINGS:
+                    raise _Reject("FILE_TOO_LARGE", f"超过 {MAX_SHARED_STRINGS} 个字符串")
+                shared.append(_text_of(si))
+        strings.extend(shared)
+    sheets: dict[str, dict[str, RawCell]] = {}
+    for sheet_name, part in sheets_decl:
+        sheets[sheet_name] = _read_sheet(_read_entry(zf, part), shared, strings, sheet_name)
+    if not sheets_decl:
+        raise _Reject("FILE_CORRUPT", "工作簿中没有工作表")
+    return RawWorkbook(sheets=sheets, names=names, strings=strings)
+
+
+def _cap(text: str) -> tuple[str, bool]:
+    if len(text) > MAX_CELL_CHARS:
+        return text[:MAX_CELL_CHARS], True
+    return text, False
+
+
+def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: str) -> dict[str, RawCell]:
+    root = _parse_xml(data, f"工作表“{sheet_name}”")
+    cells: dict[str, RawCell] = {}
+    sheet_data = next((el for el in root if _local(el.tag) == "sheetData"), None)
+    if sheet_data is None:
+        return cells
+    row_no = 0
+    for row in sheet_data:
+        if _local(row.tag) != "row":
+            continue
+        r = row.get("r")
+        row_no = int(r) if r and r.isdigit() else row_no + 1
+        col_no = 0
+        for c in row:
+            if _local(c.tag) != "c":
+                continue
+            ref = c.get("r")
+            if ref:
+                try:
+                    col_no, rr = _split_a1(ref)
+                except ValueError:
+                    col_no += 1
+                    rr = row_no
+                if rr != row_no:
+                    rr = row_no if not r else rr
+            else:
+                col_no += 1
+            t = c.get("t", "n")
+            v_text: str | None = None
+            inline: str | None = None
+            has_formula = False
+            for child in c:
+                tag = _local(child.tag)
+                if tag == "v":
+                    v_text = child.text or ""
+                elif tag == "f":
+                    has_formula = True
+                elif tag == "is":
+                    inline = _text_of(child)
+            cell: RawCell | None
+            if t == "s":
+                try:
+                    idx = int(v_text or "")
+                    text, trunc = _cap(shared[idx])
+                except (ValueError, IndexError):
+                    text, trunc = "", False
+                cell = RawCell("str", text, has_formula, trunc)
+            elif t == "inlineStr":
+                text, trunc = _cap(inline or "")
+                strings.append(text)
+                cell = RawCell("str", text, has_formula, trunc)
+            elif t == "str":
+                text, trunc = _cap(v_text or "")
+                cell = RawCell("str", text, has_formula, trunc)
+            elif t == "b":
+                cell = RawCell("bool", "TRUE" if (v_text or "").strip() in ("1", "true") else "FALSE", has_formula)
+            elif t == "e":
+                cell = RawCell("err", (v_text or "#VALUE!").strip(), has_formula)
+            elif t == "d":
+                cell = RawCell("date", (v_text or "").strip(), has_formula)
+            else:
+                cell = RawCell("num", (v_text or "").strip(), has_formula) if v_text not in (None, "") else (
+                    RawCell("num", "", True) if has_formula else None
+                )
+            if cell is not None:
+                cells[f"{_col_letters(col_no)}{row_no}"] = cell
+                if len(cells) > MAX_CELLS_PER_SHEET:
+                    raise _Reject("FILE_TOO_LARGE", f"工作表“{sheet_name}”超过 {MAX_CELLS_PER_SHEET} 个单元格")
+    return cells
+
+
+# =============================================================================================================
+# Parsing cell content
+
+_NONE_WORDS = {"无", "没有", "-", "--", "—", "——", "–", "―", "/", "\\", "不涉及", "0件"}
+_COUNT_UNITS = ("件", "个", "项", "次", "宗", "条", "份", "起", "人次")
+_MONEY_UNITS = ("万元", "万")
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_WS_RE = re.compile(r"\s+")
+CellStatus = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _num_literal(text: str) -> Decimal | None:
+    """A number as stored in the XML → Decimal, shortest form (Excel's float noise 1.1000000000000001 → 1.1)."""
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    if f != f or f in (float("inf"), float("-inf")):
+        return None
+    d = Decimal(repr(f))
+    if d == d.to_integral_value() and abs(d) < Decimal(10) ** 15:
+        return d.quantize(Decimal(1))
+    return d
+
+
+def parse_number(cell: RawCell | None, kind: str) -> tuple[CellStatus, Decimal | None, str]:
+    """(status, value, raw text) of a number cell. Unambiguous text is coerced ("５" → 5, "5件" → 5, "无" → 0)."""
+    if cell is None:
+        return "blank", Decimal(0), ""
+    if cell.type == "num":
+        if cell.text == "":
+            return "blank", Decimal(0), ""
+        d = _num_literal(cell.text)
+        return ("ok", d, cell.text) if d is not None else ("text", None, cell.text)
+    if cell.type == "err":
+        return "excel_error", None, cell.text
+    if cell.type in ("bool", "date"):
+        return "text", None, cell.text
+    raw = cell.text
+    s = _WS_RE.sub("", unicodedata.normalize("NFKC", raw))
+    if s == "":
+        return "blank", Decimal(0), raw
+    if s in _NONE_WORDS or raw.strip() in _NONE_WORDS:
+        return "coerced", Decimal(0), raw
+    if s.startswith("#") and s.endswith(("!", "?", "A")) and s.upper() in _EXCEL_ERRORS:
+        return "excel_error", None, raw
+    units = _MONEY_UNITS if kind == "money" else _COUNT_UNITS
+    for u in units:
+        if s.endswith(u) and len(s) > len(u):
+            s = s[: -len(u)]
+            break
+    if _THOUSANDS_RE.match(s):
+        s = s.replace(",", "")
+    if _NUMBER_RE.match(s):
+        d = _decimal(s)
+        if d is not None:
+            return "coerced", d, raw
+    return "text", None, raw
+
+
+_EXCEL_ERRORS = {"#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#SPILL!", "#CALC!", "#GETTING_DATA"}
+
+
+def _cell_text(cell: RawCell | None) -> str:
+    if cell is None:
+        return ""
+    if cell.type == "num":
+        d = _num_literal(cell.text) if cell.text else None
+        return "" if d is None else format(d, "f")
+    return cell.text
+
+
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def parse_field(f: spec.FieldSpec, cell: RawCell | None) -> tuple[str, object, str]:
+    """(status, value, raw) of a cover/text/fee field."""
+    raw = _cell_text(cell)
+    if f.kind in ("count", "money"):
+        if cell is None or raw.strip() == "":
+            return "blank", None, raw
+        status, d, raw = parse_number(cell, f.kind)
+        if d is None:
+            return status, None, raw
+        if f.kind == "count":
+            return status, (int(d) if d == d.to_integral_value() else d), raw
+        return status, d, raw
+    if f.kind == "year":
+        s = _WS_RE.sub("", unicodedata.normalize("NFKC", raw)).removesuffix("年度").removesuffix("年")
+        if s.isdigit() and len(s) == 4:
+            return "ok", int(s), raw
+        return ("blank", None, raw) if not s else ("text", None, raw)
+    if f.kind == "date" and cell is not None and cell.type == "num" and raw:
+        try:
+            serial = float(cell.text)
+            if 1 < serial < 2958466:
+                return "ok", (_EXCEL_EPOCH + timedelta(days=int(serial))).isoformat(), raw
+        except ValueError:
+            pass
+    if f.kind == "date" and cell is not None and cell.type == "date":
+        return "ok", raw[:10], raw
+    text = raw.strip() if f.kind in ("choice", "year", "date") else raw.rstrip()
+    return ("ok" if text else "blank"), text, raw
+
+
+# =============================================================================================================
+# One workbook → rows
+
+
+@dataclass
+class _Read:
+    verdict: FileVerdict
+    record: Record | None
+    values: list[dict]
+    texts: list[dict]
+    findings: list[F.Finding]
+
+
+def _old_format_hit(raw: RawWorkbook) -> tuple[str, str, str] | None:
+    """(sheet, A1, text) of the first 2019-format label, or None."""
+    markers = {s for s in raw.strings if spec.is_old_format_label(s)}
+    if not markers:
+        return None
+    for sheet, cells in raw.sheets.items():
+        for ref, c in cells.items():
+            if c.type == "str" and c.text in markers:
+                return sheet, ref, c.text
+    return "", "", sorted(markers)[0]
+
+
+def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
+    def reject(code: str, reason: str, **kw) -> _Read:
+        fnd = F.make(code, file=display, **kw)
+        return _Read(FileVerdict(display, path, "rejected", reason or fnd.message, codes=(code,)), None, [], [], [fnd])
+
+    try:
+        raw = read_raw(path)
+    except _Reject as r:
+        fnd = F.make(r.code, file=display, detail=r.detail, sheet=r.sheet, cells=r.cells, actual=r.actual)
+        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(r.code,)), None, [], [], [fnd])
+
+    hit = _old_format_hit(raw)
+    if hit:
+        sheet, ref, text = hit
+        return reject("OLD_FORMAT", "", sheet=sheet, cells=(ref,) if ref else (), actual=text)
+
+    spec_names = spec.all_defined_names()
+    ours = {n: raw.names[n] for n in spec_names if n in raw.names}
+    table_sheets = {c.sheet for c in spec.CELLS}
+    if not ours and not (table_sheets & set(raw.sheets)):
+        return reject("NOT_TEMPLATE", "", detail="没有年报模板的工作表和单元格名称")
+
+    found: list[F.Finding] = []
+    use_names = bool(ours)
+    positions: dict[str, tuple[str, str]] = {}
+    moved: dict[str, list[tuple[str, str, str]]] = {}  # sheet → [(name, spec ref, actual ref)]
+    items = [(c.name, c.sheet, c.ref, c.row + "·" + c.column) for c in spec.CELLS] + [
+        (f.name, f.sheet, f.ref, f.label) for f in spec.FIELDS
+    ]
+    missing_sheets: set[str] = set()
+    for name, sheet, ref, label in items:
+        if use_names:
+            pos = ours.get(name)
+            if pos is None or pos[0] not in raw.sheets:
+                if sheet in raw.sheets and name not in raw.names:
+                    pos = (sheet, ref)  # a name never defined but the sheet intact: read the template position
+                else:
+                    found.append(F.make("NAME_MISSING", file=display, sheet=sheet, cells=(ref,), name=name,
+                                        label=label, expected=f"{sheet}!{ref}", actual="缺失"))
+                    continue
+        else:
+            if sheet not in raw.sheets:
+                missing_sheets.add(sheet)
+                continue
+            pos = (sheet, ref)
+        positions[name] = pos
+        if pos != (sheet, ref) and sheet in table_sheets:
+            moved.setdefault(sheet, []).append((name, ref, pos[1] if pos[0] == sheet else f"{pos[0]}!{pos[1]}"))
+    for s in spec.SHEETS:
+        if s not in raw.sheets:
+            missing_sheets.add(s)
+    for s in sorted(missing_sheets, key=spec.SHEETS.index):
+        found.append(F.make("SHEET_MISSING", file=display, sheet=s, expected=s, actual="、".join(raw.sheets)))
+
+    for sheet, lst in moved.items():
+        name, sref, aref = lst[0]
+        found.append(F.make("STRUCTURE_CHANGED", file=display, sheet=sheet, cells=(aref,) if "!" not in aref else (),
+                            detail=f"原 {sref} 单元格现位于 {aref}，共 {len(lst)} 个数据单元格移动",
+                            expected=sref, actual=aref))
+
+    # labels: verified on the sheets whose cells did not move (a moved table is reported once, above)
+    label_misses = 0
+    for lab in spec.LABELS:
+        if lab.sheet in moved or lab.sheet not in raw.sheets:
+            continue
+        got = _cell_text(raw.sheets[lab.sheet].get(lab.ref))
+        if spec.normalise_label(got) != spec.normalise_label(lab.text):
+            label_misses += 1
+            found.append(F.make("LABEL_CHANGED", file=display, sheet=lab.sheet, cells=(lab.ref,), cell=lab.ref,
+                                expected=lab.text, actual=got))
+    if not use_names and label_misses > len(spec.LABELS) // 2:
+        return reject("NOT_TEMPLATE", "", detail="表格标题与模板不符，且没有单元格名称")
+
+    # ---- values
+    def cell_at(name: str) -> RawCell | None:
+        pos = positions.get(name)
+        return None if pos is None else raw.sheets.get(pos[0], {}).get(pos[1])
+
+    vrows: list[dict] = []
+    parsed: dict[str, Decimal | None] = {}
+    for c in spec.CELLS:
+        pos = positions.get(c.name)
+        cell = cell_at(c.name)
+        if pos is None:
+            status, val, rawtext = "missing", None, ""
+        else:
+            status, val, rawtext = parse_number(cell, c.kind)
+        found_num = float("nan")
+        if c.computed:
+            if status in ("ok", "coerced") and val is not None:
+                found_num = float(val)
+            if status in ("blank", "ok", "coerced"):
+                status = "ok"  # a total's own content is compared with the recomputed sum, not used
+        parsed[c.name] = val
+        vrows.append(
+            dict(
+                name=c.name, table=c.table, row=c.row, column=c.column, kind=c.kind, computed=c.computed,
+                sheet=pos[0] if pos else c.sheet, cell=pos[1] if pos else c.ref, raw=rawtext, status=status,
+                found=found_num, formula=bool(cell is not None and cell.formula),
+            )
+        )
+    # recompute totals from their addends (spec order may list a total before its addends' totals)
+    pending = [c for c in spec.CELLS if c.computed]
+    while pending:
+        rest = []
+        for c in pending:
+            if any(a in {p.name for p in pending} for a in c.addends):
+                rest.append(c)
+                continue
+            parts = [parsed[a] for a in c.addends]
+            parsed[c.name] = None if any(p is None for p in parts) else sum(parts, Decimal(0))
+        if len(rest) == len(pending):
+            raise AssertionError("cyclic totals in spec")
+        pending = rest
+    for row in vrows:
+        v = parsed[row["name"]]
+        row["value"] = _py_value(v, row["kind"])
+        row["number"] = float(v) if v is not None else float("nan")
+
+    # ---- fields
+    trows: list[dict] = []
+    for f in spec.FIELDS:
+        pos = positions.get(f.name)
+        cell = cell_at(f.name)
+        if pos is None:
+            status, val, rawtext = "missing", None, ""
+        else:
+            status, val, rawtext = parse_field(f, cell)
+        trows.append(
+            dict(
+                name=f.name, key=f.key, label=f.label, section=f.section or "", sheet=pos[0] if pos else f.sheet,
+                cell=pos[1] if pos else f.ref, kind=f.kind, raw=rawtext, status=status, value=val,
+                truncated=bool(cell is not None and cell.truncated),
+            )
+        )
+
+    # ---- identity
+    tv = {r["name"]: r["value"] for r in trows}
+    wb_code = str(tv.get("INFO_agency_code") or "").strip()
+    wb_name = str(tv.get("INFO_agency_name") or "").strip()
+    wb_cat = str(tv.get("INFO_category") or "").strip()
+    agency = None
+    in_roster: bool | None = None
+    if ws is not None:
+        agency = ws.agency(wb_code) if wb_code else None
+        if agency is None and wb_name:
+            agency = next((a for a in ws.agencies if a.name == wb_name), None)
+        in_roster = agency is not None
+    code = agency.code if agency else (wb_code or Path(display).stem)
+    name = agency.name if agency else (wb_name or Path(display).stem)
+    category = agency.category if agency else wb_cat
+    record = Record(
+        index=-1, file=display, path=path, agency_code=code, agency_name=name, category=category,
+        workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions,
+    )
+    codes = tuple(dict.fromkeys(f.code for f in found))
+    verdict = FileVerdict(display, path, "read", "已读取" + ("（有结构问题）" if found else ""), code, name, codes)
+    found = [_with_agency(f, code, name) for f in found]
+    return _Read(verdict, record, vrows, trows, found)
+
+
+def _py_value(v: Decimal | None, kind: str) -> int | Decimal | None:
+    if v is None:
+        return None
+    if kind == "money":
+        return v
+    return int(v) if v == v.to_integral_value() else v
+
+
+def _with_agency(f: F.Finding, code: str, name: str) -> F.Finding:
+    from dataclasses import replace
+
+    return replace(f, agency_code=code, agency_name=name)
+
+
+# =============================================================================================================
+# The batch
+
+
+def ignore_reason(path: Path) -> str | None:
+    """Why a file of the year folder is not a workbook to read (None: read it)."""
+    name = path.name
+    if name.startswith("~$"):
+        return "Excel/WPS 打开文件时生成的临时锁定文件"
+    if name.startswith(".~") or name.startswith(".") or name.endswith((".tmp", ".TMP")):
+        return "隐藏文件或临时文件"
+    if name.lower() in ("thumbs.db", "desktop.ini"):
+        return "系统文件"
+    suffix = path.suffix.lower()
+    if suffix in WORKBOOK_SUFFIXES or suffix in OTHER_SPREADSHEET_SUFFIXES:
+        return None
+    return f"不是 Excel 工作簿（扩展名 {path.suffix or '无'}）"
+
+
+def _display_name(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+VALUE_COLUMNS = [
+    "record", "agency", "agency_name", "file", "table", "row", "column", "name", "sheet", "cell", "kind",
+    "computed", "raw", "status", "value", "number", "found", "formula",
+]
+TEXT_COLUMNS = [
+    "record", "agency", "agency_name", "file", "name", "key", "label", "section", "sheet", "cell", "kind", "raw",
+    "status", "value", "truncated",
+]
+
+
+def read_batch(
+    paths: list[Path],
+    year: int,
+    workspace: Workspace | None = None,
+    *,
+    base: Path | None = None,
+    progress: Callable[[Path], None] | None = None,
+) -> Batch:
+    """Read every file; each gets a verdict (read / rejected / ignored); one broken file never stops the others.
+
+    ``base`` is the folder file names are shown relative to (default: the workspace's year folder).
+    ``progress`` is called once per file, after it is handled.
+    """
+    if base is None and workspace is not None:
+        base = workspace.year_dir(year)
+    files: list[FileVerdict] = []
+    records: list[Record] = []
+    vrows: list[dict] = []
+    trows: list[dict] = []
+    found: list[F.Finding] = []
+    for path in sorted(Path(p) for p in paths):
+        display = _display_name(path, base)
+        reason = ignore_reason(path)
+        if reason is not None:
+            files.append(FileVerdict(display, path, "ignored", reason))
+        elif path.suffix.lower() in OTHER_SPREADSHEET_SUFFIXES and not _is_zip(path):
+            code = "FILE_XLS" if path.suffix.lower() in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
+            fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
+            files.append(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)))
+            found.append(fnd)
+        else:
+            res = _read_one(path, display, year, workspace)
+            if res.record is not None and path.suffix.lower() != ".xlsx":
+                res.findings.append(
+                    _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),
+                                 res.record.agency_code, res.record.agency_name)
+                )
+            files.append(res.verdict)
+            found.extend(res.findings)
+            if res.record is not None:
+                from dataclasses import replace
+
+                rec = replace(res.record, index=len(records))
+                records.append(rec)
+                common = dict(record=rec.index, agency=rec.agency_code, agency_name=rec.agency_name, file=rec.file)
+                vrows.extend({**common, **r} for r in res.values)
+                trows.extend({**common, **r} for r in res.texts)
+        if progress is not None:
+            progress(path)
+    if workspace is not None:
+        files = [_attribute(v, workspace) for v in files]
+        by_file = {v.file: v for v in files}
+        found = [
+            _with_agency(f, by_file[f.file].agency_code, by_file[f.file].agency_name)
+            if not f.agency_code and f.file in by_file and by_file[f.file].agency_code
+            else f
+            for f in found
+        ]
+    values = pd.DataFrame(vrows, columns=VALUE_COLUMNS)
+    texts = pd.DataFrame(trows, columns=TEXT_COLUMNS)
+    for col in ("value",):
+        values[col] = values[col].astype(object)
+        texts[col] = texts[col].astype(object)
+    values["number"] = values["number"].astype("float64")
+    values["found"] = values["found"].astype("float64")
+    return Batch(year=year, files=files, records=records, values=values, texts=texts, findings=found)
+
+
+def _attribute(v: FileVerdict, ws: Workspace) -> FileVerdict:
+    """A rejected file belongs to the roster agency whose name its file name contains (longest match)."""
+    if v.status != "rejected" or v.agency_code:
+        return v
+    stem = spec.normalise_label(Path(v.file).name)
+    hits = [a for a in ws.agencies if spec.normalise_label(a.name) and spec.normalise_label(a.name) in stem]
+    if not hits:
+        return v
+    a = max(hits, key=lambda a: len(a.name))
+    from dataclasses import replace
+
+    return replace(v, agency_code=a.code, agency_name=a.name)
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == _ZIP_MAGIC
+    except OSError:
+        return False

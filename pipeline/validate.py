@@ -1,0 +1,680 @@
+"""Batch → ValidationReport: every finding for every agency, never stopping at the first.
+
+Per-cell checks (R4, text in number cells, blanks, Excel errors, 万元 precision), the cross-footing rules R1–R5,
+the cross-year rules R6/R8, year-on-year jumps and the plausibility rules R9/R11/（六）3.其他 run as one
+pandera pass over a wide frame (one row per workbook, columns derived from spec). Findings are built from
+pandera's ``failure_cases`` (de-duplicated: pandera repeats a whole-frame check once per column).
+File-level, agency-level and text checks are plain Python over the batch's records and texts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from . import findings as F
+from . import spec
+from .read import Batch, Record
+from .workspace import Workspace
+
+# ---- thresholds of the soft (提示) checks; policy, not format --------------------------------------------
+MONEY_MAX_DECIMALS = 4
+YOY_FACTOR = 5  # a figure that grew or shrank five-fold …
+YOY_MIN_DIFF = 50  # … by at least 50 (counts) …
+YOY_MIN_DIFF_MONEY = Decimal(50)  # … or 50 万元
+OTHER_HIGH_MIN = 5  # （六）3.其他: at least 5 and …
+OTHER_HIGH_SHARE = 0.3  # … more than 30 % of （七）总计
+SIMILAR_MIN_CHARS = 40  # texts shorter than this are not compared (“无。”)
+SIMILAR_THRESHOLD = 0.9  # 3-gram Jaccard similarity counted as 雷同
+YEAR_MIN, YEAR_MAX = 2000, 2099
+
+VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL, VERDICT_MISSING = "通过", "有提示", "有错误", "未报送"
+
+_STATUS_CODE = {"blank": "CELL_BLANK", "coerced": "CELL_COERCED", "text": "CELL_TEXT", "excel_error": "CELL_EXCEL_ERROR"}
+
+
+@dataclass(frozen=True)
+class AgencyVerdict:
+    agency_code: str
+    agency_name: str
+    files: tuple[str, ...]
+    verdict: str  # 通过 / 有提示 / 有错误 / 未报送
+    errors: int
+    warnings: int
+
+
+@dataclass
+class ValidationReport:
+    year: int
+    findings: list[F.Finding]
+    agencies: list[AgencyVerdict]
+    passed: list[str]  # agency codes without any 错误 (their reports can be rendered)
+    missing: list[str] = field(default_factory=list)  # roster codes without a workbook
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0 and not self.missing
+
+    def verdict(self, agency_code: str) -> str | None:
+        return next((a.verdict for a in self.agencies if a.agency_code == agency_code), None)
+
+    def by_code(self) -> dict[str, list[F.Finding]]:
+        out: dict[str, list[F.Finding]] = defaultdict(list)
+        for f in self.findings:
+            out[f.code].append(f)
+        return dict(out)
+
+    def for_agency(self, agency_code: str) -> list[F.Finding]:
+        return [f for f in self.findings if f.agency_code == agency_code]
+
+
+# =============================================================================================================
+
+
+def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None) -> ValidationReport:
+    out: list[F.Finding] = list(batch.findings)
+    ctx = _Context(batch)
+    out += _check_fields(batch, ctx)
+    out += _check_agencies(batch, workspace, ctx)
+    out += _check_frame(batch, previous, ctx)
+    out += _check_texts(batch, previous, ctx)
+    out = F.sort_findings(_dedupe(out))
+    return _report(batch, workspace, out)
+
+
+class _Context:
+    """Lookups shared by the checks: records, and where each cell/field was found in each workbook."""
+
+    def __init__(self, batch: Batch):
+        self.records = {r.index: r for r in batch.records}
+        self.pos: dict[tuple[int, str], tuple[str, str]] = {}
+        v, t = batch.values, batch.texts
+        for rec, name, sheet, cell in zip(v["record"], v["name"], v["sheet"], v["cell"]):
+            self.pos[(rec, name)] = (sheet, cell)
+        for rec, name, sheet, cell in zip(t["record"], t["name"], t["sheet"], t["cell"]):
+            self.pos[(rec, name)] = (sheet, cell)
+        self.fields: dict[int, dict[str, object]] = defaultdict(dict)
+        for rec, name, val in zip(t["record"], t["name"], t["value"]):
+            self.fields[rec][name] = val
+
+    def finding(self, code: str, rec: int, names: Iterable[str] = (), *, sheet: str | None = None, **kw) -> F.Finding:
+        r: Record = self.records[rec]
+        refs: list[str] = []
+        sh = sheet
+        for n in names:
+            p = self.pos.get((rec, n))
+            if p is None:
+                continue
+            if sh is None:
+                sh = p[0]
+            if p[0] == sh:
+                refs.append(p[1])
+        if sh is None:
+            sh = ""
+        return F.make(code, agency_code=r.agency_code, agency_name=r.agency_name, file=r.file, sheet=sh,
+                      cells=tuple(dict.fromkeys(refs)), **kw)
+
+    def where(self, rec: int, name: str) -> str:
+        sheet, cell = self.pos.get((rec, name), ("", ""))
+        if name in spec.CELL:
+            c = spec.CELL[name]
+            return f"工作表“{sheet}”{cell} 单元格（表{c.table}“{_short(c.row)}”·“{c.column}”）"
+        f = spec.FIELD.get(name)
+        return f"工作表“{sheet}”{cell} 单元格（{f.label if f else name}）"
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 18 else label[:18] + "…"
+
+
+def _dedupe(items: list[F.Finding]) -> list[F.Finding]:
+    seen: set = set()
+    out = []
+    for f in items:
+        key = (f.code, f.agency_code, f.file, f.sheet, f.cells, f.expected, f.actual, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+_FORMAT_IDS = {spec.normalise_label(spec.FORMAT_VERSION), spec.normalise_label(spec.FORMAT_DOCUMENT)}
+
+
+# ---- fields: report year, format version, choices, fee figures -------------------------------------------
+
+
+def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
+    out: list[F.Finding] = []
+    t = batch.texts
+    for rec, name, status, value, raw in zip(t["record"], t["name"], t["status"], t["value"], t["raw"]):
+        f = spec.FIELD[name]
+        if status == "missing":
+            continue
+        if name == "INFO_report_year":
+            if value != batch.year:
+                out.append(ctx.finding("REPORT_YEAR", rec, [name], expected=batch.year, actual=raw or "（空）"))
+            continue
+        if name == "META_format_version":
+            if spec.normalise_label(raw) not in _FORMAT_IDS:
+                out.append(ctx.finding("FORMAT_VERSION", rec, [name], expected=spec.FORMAT_VERSION,
+                                       actual=raw or "（空）"))
+            continue
+        if f.kind == "choice" and status == "ok" and f.choices and value not in f.choices:
+            out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
+                                   expected="“" + "”或“".join(f.choices) + "”", actual=raw))
+        elif f.kind in ("count", "money") and status in ("text", "excel_error"):
+            out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
+                                   expected="数字" + ("（件）" if f.kind == "count" else "（元）"), actual=raw))
+        elif f.kind in ("count", "money") and value is not None and (
+            value < 0 or (f.kind == "count" and value != int(value))
+        ):
+            out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
+                                   expected="非负" + ("整数" if f.kind == "count" else "数"), actual=raw))
+    return out
+
+
+# ---- agencies: roster, duplicates, missing -------------------------------------------------------------
+
+
+def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F.Finding]:
+    out: list[F.Finding] = []
+    by_code: dict[str, list[Record]] = defaultdict(list)
+    for r in batch.records:
+        by_code[r.agency_code].append(r)
+        if ws is None:
+            continue
+        if not r.in_roster:
+            out.append(ctx.finding("AGENCY_UNKNOWN", r.index, ["INFO_agency_code", "INFO_agency_name"],
+                                   code=r.workbook_code or "（空）", name=r.workbook_name or "（空）",
+                                   actual=f"{r.workbook_code} {r.workbook_name}".strip()))
+        elif r.workbook_name and spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
+            out.append(ctx.finding("AGENCY_NAME_MISMATCH", r.index, ["INFO_agency_name"],
+                                   expected=r.agency_name, actual=r.workbook_name))
+    for code, recs in by_code.items():
+        if len(recs) > 1:
+            files = "、".join(f"“{r.file}”" for r in recs)
+            for r in recs:
+                out.append(ctx.finding("AGENCY_DUPLICATE", r.index, ["INFO_agency_code"], name=r.agency_name,
+                                       files=files, expected="1个工作簿", actual=files))
+    if ws is not None:
+        seen = {r.agency_code for r in batch.records} | {v.agency_code for v in batch.files if v.agency_code}
+        for a in ws.agencies:
+            if a.code not in seen:
+                out.append(F.make("AGENCY_MISSING", agency_code=a.code, agency_name=a.name, code=a.code,
+                                  name=a.name, year=batch.year, expected="1个工作簿", actual="未报送"))
+    return out
+
+
+# ---- the pandera pass -----------------------------------------------------------------------------------
+
+_PREV = "prev__"
+_FOUND = "found__"
+_STATUS = "status__"
+_DECIMALS = "decimals__"
+
+
+def _yoy_cells() -> list[str]:
+    names = [c.name for c in spec.CELLS if c.table == "二"]
+    names.append(spec.cell_name("三", "new", "total"))
+    names += [c.name for c in spec.CELLS if c.table == "四" and c.computed]
+    return names
+
+
+def _wide(batch: Batch, previous: Batch | None) -> pd.DataFrame:
+    """One row per record: numbers, found totals, statuses, money decimals, previous year's numbers, fee fields."""
+    v = batch.values
+    idx = pd.Index([r.index for r in batch.records], name="record")
+    names = [c.name for c in spec.CELLS]
+    if len(v):
+        num = v.pivot(index="record", columns="name", values="number").reindex(index=idx, columns=names)
+        found = v[v["computed"]].pivot(index="record", columns="name", values="found")
+        status = v.pivot(index="record", columns="name", values="status").reindex(index=idx, columns=names)
+    else:
+        num = pd.DataFrame(index=idx, columns=names, dtype="float64")
+        found = pd.DataFrame(index=idx, dtype="float64")
+        status = pd.DataFrame(index=idx, columns=names, dtype=object)
+    computed = [c.name for c in spec.CELLS if c.computed]
+    found = found.reindex(index=idx, columns=computed)
+    parts = [
+        num.astype("float64"),
+        found.astype("float64").add_prefix(_FOUND),
+        status.fillna("missing").astype(str).add_prefix(_STATUS),
+    ]
+    money = [c.name for c in spec.CELLS if c.kind == "money"]
+    mv = v[v["name"].isin(money)] if len(v) else v
+    dec = pd.DataFrame(index=idx, columns=money, dtype="float64")
+    for rec, name, val in zip(mv["record"], mv["name"], mv["value"]):
+        if isinstance(val, Decimal):
+            dec.loc[rec, name] = float(max(0, -val.normalize().as_tuple().exponent))
+    parts.append(dec.add_prefix(_DECIMALS))
+    prev_names = sorted({n for r in spec.RULES if r.scope == "cross_year" for n in r.last_year} | set(_yoy_cells()))
+    prev = pd.DataFrame(index=idx, columns=prev_names, dtype="float64")
+    if previous is not None and len(previous.values):
+        pv = previous.values
+        p_rec = {}
+        for r in previous.records:
+            p_rec.setdefault(r.agency_code, r.index)  # first workbook of a (duplicated) agency
+        pnum = pv.pivot(index="record", columns="name", values="number")
+        for r in batch.records:
+            pi = p_rec.get(r.agency_code)
+            if pi is not None and pi in pnum.index:
+                prev.loc[r.index, prev_names] = pnum.loc[pi, prev_names].to_numpy(dtype="float64")
+    parts.append(prev.astype("float64").add_prefix(_PREV))
+    t = batch.texts
+    fee = pd.DataFrame(index=idx, columns=["fee_charged", "fee_notices", "fee_text"], dtype=object)
+    for rec, name, val in zip(t["record"], t["name"], t["value"]):
+        if name == "FEE_fee_charged":
+            fee.loc[rec, "fee_charged"] = val or ""
+        elif name == "FEE_fee_notices":
+            fee.loc[rec, "fee_notices"] = float(val) if isinstance(val, (int, Decimal)) else np.nan
+        elif name == "TXT_fee_note":
+            fee.loc[rec, "fee_text"] = val or ""
+    fee["fee_notices"] = fee["fee_notices"].astype("float64")
+    fee["fee_charged"] = fee["fee_charged"].fillna("").astype(str)
+    fee["fee_text"] = fee["fee_text"].fillna("").astype(str)
+    parts.append(fee)
+    return pd.concat(parts, axis=1)
+
+
+def _sum(df: pd.DataFrame, names: Iterable[str], prefix: str = "") -> pd.Series:
+    cols = [prefix + n for n in names]
+    if not cols:
+        return pd.Series(0.0, index=df.index)
+    return df[cols].sum(axis=1, min_count=len(cols))  # NaN when any part is NaN: the rule is skipped
+
+
+def _rule_check(rule: spec.Rule):
+    """A whole-frame check: True where the rule holds or cannot be evaluated (an unreadable cell, no last year)."""
+
+    def check(df: pd.DataFrame) -> pd.Series:
+        if rule.scope == "cross_year":
+            rhs = _sum(df, rule.last_year, _PREV) + _sum(df, rule.rhs) - _sum(df, rule.minus)
+            lhs = _sum(df, rule.lhs)
+        elif len(rule.lhs) == 1 and spec.CELL[rule.lhs[0]].computed and rule.id in ("R2", "R3", "R5"):
+            lhs = df[_FOUND + rule.lhs[0]]  # the number shown in the total cell (typed over or cached)
+            rhs = _sum(df, rule.rhs)
+        else:
+            lhs, rhs = _sum(df, rule.lhs), _sum(df, rule.rhs)
+        return lhs.isna() | rhs.isna() | (lhs == rhs)
+
+    return check
+
+
+def _yoy_check(name: str):
+    money = spec.CELL[name].kind == "money"
+    min_diff = float(YOY_MIN_DIFF_MONEY) if money else YOY_MIN_DIFF
+
+    def check(s_df: pd.DataFrame) -> pd.Series:
+        cur, prev = s_df[name], s_df[_PREV + name]
+        hi, lo = np.maximum(cur, prev), np.minimum(cur, prev)
+        jump = ((hi - lo) >= min_diff) & ((lo <= 0) | (hi >= YOY_FACTOR * lo))
+        return cur.isna() | prev.isna() | ~jump
+
+    return check
+
+
+def _schema(checks_on_frame: list[pa.Check]) -> pa.DataFrameSchema:
+    cols: dict[str, pa.Column] = {}
+    for c in spec.CELLS:
+        checks = [pa.Check(lambda s: s.isna() | (s >= 0), name="R4.negative")]
+        if c.kind == "count":
+            checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="R4.integer"))
+        cols[c.name] = pa.Column(float, checks=checks, nullable=True)
+        cols[_STATUS + c.name] = pa.Column(str, pa.Check(lambda s: s.isin(["ok", "missing"]), name="status"))
+        if c.computed:
+            cols[_FOUND + c.name] = pa.Column(float, nullable=True)
+        if c.kind == "money":
+            cols[_DECIMALS + c.name] = pa.Column(
+                float, pa.Check(lambda s: s.isna() | (s <= MONEY_MAX_DECIMALS), name="precision"), nullable=True
+            )
+    return pa.DataFrameSchema(cols, checks=checks_on_frame, strict=False, coerce=False)
+
+
+_T3 = spec.cell_name
+
+
+def _frame_checks() -> list[pa.Check]:
+    checks = [pa.Check(_rule_check(r), name=f"rule:{r.key}") for r in spec.RULES]
+    checks += [pa.Check(_yoy_check(n), name=f"yoy:{n}") for n in _yoy_cells()]
+    regs = [c.name for c in spec.CELLS if c.table == "二" and c.row_key == "regulations"]
+    checks.append(pa.Check(lambda df: df[regs].fillna(0).eq(0).all(axis=1), name="R11"))
+    other, total = _T3("三", "other_other", "total"), _T3("三", "total", "total")
+    checks.append(pa.Check(
+        lambda df: ~((df[other] >= OTHER_HIGH_MIN) & (df[other] > OTHER_HIGH_SHARE * df[total])), name="OTHER_HIGH"))
+    fee_row = _T3("三", "other_fee_unpaid", "total")
+
+    def r9(df: pd.DataFrame) -> pd.Series:
+        n = df[fee_row]
+        bad = (n > 0) & ((df["fee_charged"] != "是") | (df["fee_notices"].fillna(0) < n))
+        return ~bad.fillna(False)
+
+    checks.append(pa.Check(r9, name="R9"))
+    return checks
+
+
+def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        fc = e.failure_cases
+        fc = fc[fc["index"].notna()]
+        # whole-frame checks are repeated once per column: keep one row per (check, record)
+        frame = fc["schema_context"] == "DataFrameSchema"
+        one = fc[frame].drop_duplicates(["check", "index"]).assign(column=None)
+        return pd.concat([fc[~frame], one], ignore_index=True)
+    return pd.DataFrame(columns=["schema_context", "column", "check", "failure_case", "index"])
+
+
+def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.Finding]:
+    if not batch.records:
+        return []
+    df = _wide(batch, previous)
+    fails = _failures(_schema(_frame_checks()), df)
+    out: list[F.Finding] = []
+    raw = {(r, n): (raw, st) for r, n, raw, st in zip(batch.values["record"], batch.values["name"],
+                                                      batch.values["raw"], batch.values["status"])}
+    for column, check, case, rec in zip(fails["column"], fails["check"], fails["failure_case"], fails["index"]):
+        rec = int(rec)
+        check = str(check)
+        if check == "status":
+            name = column[len(_STATUS):]
+            code = _STATUS_CODE.get(str(case))
+            if code is None:
+                continue
+            rawtext = raw.get((rec, name), ("", ""))[0]
+            value = df.at[rec, name]
+            expected = "" if np.isnan(value) else _fmt(value, spec.CELL[name].kind)
+            out.append(ctx.finding(code, rec, [name], where=ctx.where(rec, name), expected=expected or "数字",
+                                   actual=rawtext))
+        elif check == "R4.negative":
+            out.append(ctx.finding("CELL_NEGATIVE", rec, [column], where=ctx.where(rec, column), expected="≥ 0",
+                                   actual=_fmt(case, spec.CELL[column].kind)))
+        elif check == "R4.integer":
+            out.append(ctx.finding("CELL_DECIMAL", rec, [column], where=ctx.where(rec, column), expected="整数",
+                                   actual=_fmt(case, "money")))
+        elif check == "precision":
+            name = column[len(_DECIMALS):]
+            out.append(ctx.finding("MONEY_PRECISION", rec, [name], where=ctx.where(rec, name),
+                                   expected=f"≤ {MONEY_MAX_DECIMALS} 位小数", actual=raw.get((rec, name), ("",))[0]))
+        elif check.startswith("rule:"):
+            out.append(_rule_finding(spec.RULE[check[5:]], rec, df, ctx))
+        elif check.startswith("yoy:"):
+            name = check[4:]
+            kind = spec.CELL[name].kind
+            out.append(ctx.finding("YOY_JUMP", rec, [name], where=ctx.where(rec, name),
+                                   expected=_fmt(df.at[rec, _PREV + name], kind), actual=_fmt(df.at[rec, name], kind)))
+        elif check == "R11":
+            regs = [c.name for c in spec.CELLS if c.table == "二" and c.row_key == "regulations"]
+            out.append(ctx.finding("R11_REGULATIONS", rec, regs, expected="0",
+                                   actual="/".join(_fmt(df.at[rec, n], "count") for n in regs)))
+        elif check == "OTHER_HIGH":
+            other, total = _T3("三", "other_other", "total"), _T3("三", "total", "total")
+            out.append(ctx.finding("OTHER_HIGH", rec, [other], actual=_fmt(df.at[rec, other], "count"),
+                                   total=_fmt(df.at[rec, total], "count"),
+                                   expected=f"≤ {int(OTHER_HIGH_SHARE * 100)}%"))
+        elif check == "R9":
+            fee_row = _T3("三", "other_fee_unpaid", "total")
+            n = df.at[rec, fee_row]
+            notices = df.at[rec, "fee_notices"]
+            if df.at[rec, "fee_charged"] != "是":
+                detail = f"“本年是否收取信息处理费”填为“{df.at[rec, 'fee_charged'] or '（空）'}”"
+            else:
+                detail = f"“发出收费通知件数”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，少于 {_fmt(n, 'count')}"
+            out.append(ctx.finding("R9_FEE", rec, [fee_row], count=_fmt(n, "count"), detail=detail,
+                                   expected=f"发出收费通知 ≥ {_fmt(n, 'count')} 件",
+                                   actual=str(df.at[rec, "fee_charged"]) or "（空）"))
+    return out
+
+
+def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) -> F.Finding:
+    def val(n: str, prefix: str = "") -> str:
+        return _fmt(df.at[rec, prefix + n], spec.CELL[n].kind)
+
+    if rule.scope == "cross_year":
+        if rule.id == "R8":
+            return ctx.finding("R8", rec, rule.lhs, title=rule.title, expected=val(rule.last_year[0], _PREV),
+                               actual=val(rule.lhs[0]))
+        exp = (df.at[rec, _PREV + rule.last_year[0]] + sum(df.at[rec, n] for n in rule.rhs)
+               - sum(df.at[rec, n] for n in rule.minus))
+        return ctx.finding("R6", rec, rule.cells, title=rule.title, last=val(rule.last_year[0], _PREV),
+                           issued=val(rule.rhs[0]), repealed=val(rule.minus[0]), expected=_fmt(exp, "count"),
+                           actual=val(rule.lhs[0]))
+    if rule.id in ("R2", "R3", "R5"):
+        exp = sum(df.at[rec, n] for n in rule.rhs)
+        return ctx.finding(rule.id, rec, rule.cells, title=rule.title, expected=_fmt(exp, "count"),
+                           actual=val(rule.lhs[0], _FOUND))
+    lhs = sum(df.at[rec, n] for n in rule.lhs)
+    rhs = sum(df.at[rec, n] for n in rule.rhs)
+
+    def desc(names: tuple[str, ...]) -> str:
+        return " + ".join(f"{_short(spec.CELL[n].row)}（{val(n)}）" for n in names)
+
+    return ctx.finding(rule.id, rec, rule.cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
+                       expected=_fmt(lhs, "count"), actual=_fmt(rhs, "count"))
+
+
+def _fmt(v: object, kind: str) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if np.isnan(v):
+            return ""
+        if kind != "money" or v.is_integer():
+            return str(int(v)) if v.is_integer() else repr(v)
+        return format(Decimal(repr(v)).normalize(), "f")
+    if isinstance(v, Decimal):
+        return format(v.normalize(), "f") if v != v.to_integral_value() else str(int(v))
+    return str(v)
+
+
+# ---- texts -----------------------------------------------------------------------------------------------
+
+_YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=年)")
+_YEAR_EXEMPT_AFTER = ("年修订", "年修正", "年版", "年第")
+_TITLE_RE = re.compile(r"《[^》]*》|〔[^〕]*〕|\[[^\]]*\]")
+_WS = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
+
+
+def _norm_text(s: str) -> str:
+    return _WS.sub("", unicodedata.normalize("NFKC", s or ""))
+
+
+def _shingles(s: str) -> frozenset[str]:
+    s = _DIGITS.sub("#", _norm_text(s))  # years and figures change every year; the prose does not
+    return frozenset(s[i : i + 3] for i in range(max(0, len(s) - 2)))
+
+
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def _text_fields() -> list[spec.FieldSpec]:
+    return [f for f in spec.FIELDS if f.kind == "text" and f.section]
+
+
+def _number_claims() -> list[tuple[re.Pattern[str], str, tuple[tuple[str, ...], ...]]]:
+    """(pattern with one number group, what the number is, accepted readings as sums of cells)."""
+    new = (_T3("三", "new", "total"),)
+    new_plus = (_T3("三", "new", "total"), _T3("三", "carried_in", "total"))
+    recon = (_T3("四", "reconsideration", "total"),)
+    litig = (_T3("四", "litigation_direct", "total"), _T3("四", "litigation_after", "total"))
+    return [
+        (re.compile(r"(?:共|累计|总计|合计)?(?:收到|受理)(?:各类)?(?:政府信息公开|依申请公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"),
+         "本年新收（或新收加上年结转）申请数", (new, new_plus)),
+        (re.compile(r"新收(?:政府信息公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"), "本年新收申请数", (new,)),
+        (re.compile(r"(?:未|没有)(?:收到|受理)(?:任何)?(?:政府信息公开|依申请公开)?申请()"), "本年新收申请数",
+         (new,)),
+        (re.compile(r"行政复议(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政复议总计", (recon,)),
+        (re.compile(r"行政诉讼(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政诉讼总计（直接起诉与复议后起诉）",
+         (litig,)),
+    ]
+
+
+def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.Finding]:
+    out: list[F.Finding] = []
+    t = batch.texts
+    if not len(t):
+        return out
+    tf = {f.name for f in _text_fields()}
+    texts: dict[int, dict[str, str]] = defaultdict(dict)
+    truncated: set[tuple[int, str]] = set()
+    for rec, name, val, status, trunc in zip(t["record"], t["name"], t["value"], t["status"], t["truncated"]):
+        if name in tf and status != "missing":
+            texts[rec][name] = val or ""
+        if trunc:
+            truncated.add((rec, name))
+    numbers = batch.values.pivot(index="record", columns="name", values="number") if len(batch.values) else None
+    claims = _number_claims()
+    overview = [f.name for f in spec.fields(section="一") if f.kind == "text"]
+    for rec, by_name in texts.items():
+        for name, text in by_name.items():
+            f = spec.FIELD[name]
+            if f.required and not _norm_text(text):
+                out.append(ctx.finding("TEXT_EMPTY", rec, [name], label=f.label, expected="文字", actual="（空）"))
+            if (rec, name) in truncated:
+                out.append(ctx.finding("TEXT_TOO_LONG_CELL", rec, [name], label=f.label,
+                                       expected=str(_max_chars()), actual=f"{_max_chars()}+"))
+            for year in _other_years(text, batch.year, name):
+                out.append(ctx.finding("TEXT_OTHER_YEAR", rec, [name], label=f.label, expected=batch.year,
+                                       actual=f"{year}年"))
+        n_chars = sum(len(_norm_text(by_name.get(n, ""))) for n in overview)
+        if n_chars > spec.OVERVIEW_MAX_CHARS:
+            out.append(ctx.finding("TEXT_TOO_LONG", rec, [n for n in overview if n in by_name],
+                                   expected=spec.OVERVIEW_MAX_CHARS, actual=n_chars))
+        if numbers is not None and rec in numbers.index:
+            row = numbers.loc[rec]
+            for name in overview:
+                text = _norm_text(by_name.get(name, ""))
+                for pattern, what, readings in claims:
+                    for m in pattern.finditer(text):
+                        said = int(m.group(1)) if m.group(1) else 0
+                        sums = [row[list(cells)].sum(min_count=len(cells)) for cells in readings]
+                        if any(np.isnan(s) for s in sums) or any(s == said for s in sums):
+                            continue
+                        out.append(ctx.finding(
+                            "TEXT_NUMBER_MISMATCH", rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
+                            what=what, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
+                            actual=str(said)))
+    out += _similar_texts(batch, previous, texts, ctx)
+    return out
+
+
+def _max_chars() -> int:
+    from .read import MAX_CELL_CHARS
+
+    return MAX_CELL_CHARS
+
+
+def _other_years(text: str, year: int, name: str) -> list[int]:
+    s = _TITLE_RE.sub("", unicodedata.normalize("NFKC", text or ""))
+    s = _WS.sub("", s)
+    allowed = {year}
+    if name == "TXT_improvements":
+        allowed.add(year + 1)  # plans for next year
+    found: list[int] = []
+    for m in _YEAR_RE.finditer(s):
+        y = int(m.group(1))
+        if y in allowed or not (YEAR_MIN <= y <= YEAR_MAX):
+            continue
+        if s.startswith(_YEAR_EXEMPT_AFTER, m.end(1)):
+            continue
+        if y not in found:
+            found.append(y)
+    return found
+
+
+def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[str, str]], ctx: _Context):
+    out: list[F.Finding] = []
+    names = [f.name for f in _text_fields()]
+    sh: dict[tuple[int, str], frozenset[str]] = {}
+    for rec, by_name in texts.items():
+        for n in names:
+            s = by_name.get(n, "")
+            if len(_norm_text(s)) >= SIMILAR_MIN_CHARS:
+                sh[(rec, n)] = _shingles(s)
+    # the agency's previous year
+    if previous is not None and len(previous.texts):
+        prev_rec = {}
+        for r in previous.records:
+            prev_rec.setdefault(r.agency_code, r.index)
+        pt = previous.texts
+        prev_text = {(rec, n): v for rec, n, v in zip(pt["record"], pt["name"], pt["value"]) if n in names}
+        for (rec, n), s in sh.items():
+            pi = prev_rec.get(ctx.records[rec].agency_code)
+            old = prev_text.get((pi, n)) if pi is not None else None
+            if old and len(_norm_text(old)) >= SIMILAR_MIN_CHARS:
+                sim = _similarity(s, _shingles(old))
+                if sim >= SIMILAR_THRESHOLD:
+                    out.append(ctx.finding("TEXT_SAME_AS_LAST_YEAR", rec, [n], label=spec.FIELD[n].label,
+                                           expected=f"< {SIMILAR_THRESHOLD:.0%}", actual=f"{sim:.0%}"))
+    # other agencies this year (pairs within one field; length filter first)
+    for n in names:
+        items = sorted(((rec, s) for (rec, nn), s in sh.items() if nn == n), key=lambda x: len(x[1]))
+        for i, (ra, sa) in enumerate(items):
+            for rb, sb in items[i + 1 :]:
+                if len(sb) * SIMILAR_THRESHOLD > len(sa):
+                    break  # Jaccard ≤ |a|/|b| < threshold for every longer text
+                if ctx.records[ra].agency_code == ctx.records[rb].agency_code:
+                    continue
+                sim = _similarity(sa, sb)
+                if sim >= SIMILAR_THRESHOLD:
+                    for x, y in ((ra, rb), (rb, ra)):
+                        out.append(ctx.finding("TEXT_SAME_AS_OTHER", x, [n], label=spec.FIELD[n].label,
+                                               other=ctx.records[y].agency_name, expected=f"< {SIMILAR_THRESHOLD:.0%}",
+                                               actual=f"{sim:.0%}"))
+    return out
+
+
+# ---- verdicts ----------------------------------------------------------------------------------------------
+
+
+def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> ValidationReport:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for f in found:
+        if f.agency_code:
+            counts[f.agency_code][0 if f.severity == "error" else 1] += 1
+    files: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for r in batch.records:
+        files[r.agency_code].append(r.file)
+        names[r.agency_code] = r.agency_name
+    for v in batch.files:
+        if v.status == "rejected" and v.agency_code:
+            files[v.agency_code].append(v.file)
+            names.setdefault(v.agency_code, v.agency_name)
+    order: list[str] = [a.code for a in ws.agencies] if ws is not None else []
+    order += sorted(c for c in files if c not in order)
+    missing: list[str] = []
+    agencies: list[AgencyVerdict] = []
+    for code in order:
+        e, w = counts.get(code, [0, 0])
+        fs = tuple(sorted(files.get(code, [])))
+        name = names.get(code) or (ws.agency(code).name if ws is not None and ws.agency(code) else code)
+        if not fs:
+            verdict = VERDICT_MISSING
+            missing.append(code)
+        else:
+            verdict = VERDICT_FAIL if e else VERDICT_WARN if w else VERDICT_PASS
+        agencies.append(AgencyVerdict(code, name, fs, verdict, e, w))
+    passed = [a.agency_code for a in agencies if a.verdict in (VERDICT_PASS, VERDICT_WARN)]
+    return ValidationReport(year=batch.year, findings=found, agencies=agencies, passed=passed, missing=missing)
