@@ -328,6 +328,21 @@ def test_texts_are_unique_dated_and_short():
         assert overview < spec.OVERVIEW_MAX_CHARS, (agency.name, year, overview)
 
 
+def test_texts_are_not_alike():
+    """No 雷同: 3-gram similarity (figures folded) stays below 0.9 between agencies and between an agency's years."""
+    names = [f.name for f in spec.FIELDS if f.name.startswith("TXT_")]
+    books = {(a.code, y): read(p)[0] for a, y, p in sample_books()}
+    worst = 0.0
+    for name in names:
+        for (ca, ya), va in books.items():
+            for (cb, yb), vb in books.items():
+                if (ca, ya) < (cb, yb) and (ya == yb or ca == cb):
+                    sim = make_sample.similarity(va[name], vb[name])
+                    assert sim < 0.9, (name, ca, ya, cb, yb, sim)
+                    worst = max(worst, sim)
+    assert worst > 0.3  # the check compares real prose
+
+
 def test_problems_differ_from_last_year():
     """Section 五 is not copied forward: no sentence of 2024 problems/improvements reappears from 2023."""
     for agency in make_sample.AGENCIES:
