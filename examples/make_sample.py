@@ -159,7 +159,7 @@ _ROSTER = [
      "556600", "0855-3221001", "bj",
      Profile("县政府", (18, 26), 0.25, 41, (3, 6), (0, 0), (0, 0), (0, 0), None,
              ("重大行政决策", "财政预决算", "重点项目建设", "民生实事"), "“示例发布”微信公众号", "县政府办公室",
-             "县政务服务中心政务公开专区", (620, 780), {"withheld_process": 2.0, "unavailable_not_held": 1.5})),
+             "县政务服务中心政务公开专区", (620, 780), {"withheld_process": 1.3, "unavailable_not_held": 1.5})),
     ("SLX-101", "示例县财政局", "department", "示例县财政局办公室", "示例省示例县城关镇财源路12号",
      "556600", "0855-3222310", "czj",
      Profile("县财政局", (6, 10), 0.4, 9, (1, 3), (0, 0), (2, 5), (0, 0), (38000, 52000),
@@ -189,7 +189,7 @@ _ROSTER = [
     ("SLX-201", "示例县城关镇人民政府", "township", "示例县城关镇人民政府党政综合办公室", "示例省示例县城关镇中山路20号",
      "556600", "0855-3225106", "cgz",
      Profile("城关镇", (5, 9), 0.15, 3, (0, 2), (8, 20), (6, 15), (0, 2), None,
-             ("老旧小区改造", "低保和特困救助", "城镇人居环境整治", "征地拆迁补偿"), "“城关之声”微信公众号",
+             ("老旧小区改造", "低保特困救助", "城镇人居环境整治", "征地拆迁补偿"), "“城关之声”微信公众号",
              "镇党政综合办公室", "镇便民服务中心政务公开专区", (90, 140), {"unavailable_not_held": 2.0})),
     ("SLX-202", "示例县东河镇人民政府", "township", "示例县东河镇人民政府党政综合办公室", "示例省示例县东河镇东河街3号",
      "556603", "0855-3512018", "dhz",
@@ -359,11 +359,13 @@ class _Ctx:
     v: Mapping[str, object]
     rng: random.Random
     attempt: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> object:  # for str.format_map
         p, f = self.profile, self.profile.focus
         fixed = {"y": self.year, "s": p.short, "f1": f[0], "f2": f[1], "f3": f[2], "f4": f[3], "m": p.media,
-                 "o": p.office, "hall": p.hall, "portal": _PORTAL}
+                 "o": p.office, "hall": p.hall, "portal": _PORTAL, **self.extra,
+                 "up": "上级政府和县委" if CATEGORY_KEY[self.agency.code] == "county_government" else "县委、县政府"}
         if key in fixed:
             return fixed[key]
         if key.startswith("n"):  # a free number (主动公开 etc.): n5_30 → 5..30
@@ -379,7 +381,7 @@ _OVERVIEW = [
     "{f3}工作同谋划、同部署、同落实，公开质量和实效持续提升。"),
     ("本年度，{s}以群众需求为导向，聚焦{f2}、{f4}等社会关注领域，健全公开制度、规范公开流程、拓展公开渠道，"
     "切实保障人民群众的知情权、参与权、表达权和监督权。"),
-    ("{y}年，{s}在县委、县政府的统一部署下，坚持“以公开为常态、不公开为例外”，将政务公开融入{f3}、{f1}等"
+    ("{y}年，{s}在{up}的统一部署下，坚持“以公开为常态、不公开为例外”，将政务公开融入{f3}、{f1}等"
     "日常工作，及时回应群众关切，以公开促落实、促规范、促服务。"),
     ("本年度，{s}调整充实政务公开工作领导小组，由主要负责同志牵头、分管负责同志具体抓，{o}负责日常工作，"
     "围绕{f4}和{f2}做好信息发布、政策解读和回应关切。"),
@@ -388,10 +390,10 @@ _OVERVIEW = [
 ]
 
 _PROACTIVE_LEAD = [
-    "本年度通过{portal}和{m}主动公开各类政府信息{n{lo}_{hi}}条，其中{f1}类信息{n12_60}条、{f2}类信息{n8_45}条。",
-    "全年在{portal}发布政务信息{n{lo}_{hi}}条，同步在{m}推送{n30_120}条，重点公开{f3}、{f1}等方面信息。",
-    "坚持应公开尽公开，全年主动公开政府信息{n{lo}_{hi}}条，对{f2}相关政策文件做到发布即公开、公开即解读。",
-    "围绕{f4}、{f3}等重点工作，全年累计公开各类信息{n{lo}_{hi}}条，发布政策解读{n3_18}篇。",
+    "本年度通过{portal}和{m}主动公开各类政府信息{info}条，其中{f1}类信息{info_a}条、{f2}类信息{info_b}条。",
+    "全年在{portal}发布政务信息{info}条，同步在{m}推送{info_a}条，重点公开{f3}、{f1}等方面信息。",
+    "坚持应公开尽公开，全年主动公开政府信息{info}条，对{f2}相关政策文件做到发布即公开、公开即解读。",
+    "围绕{f4}、{f3}等重点工作，全年累计公开各类信息{info}条，发布政策解读{n3_18}篇。",
 ]
 _PROACTIVE_TAIL = [
     "及时更新机构职能、领导分工和权责清单，确保群众看得到、看得懂、能监督。",
@@ -406,7 +408,7 @@ _MANAGEMENT = [
     "落实信息发布“三审三校”制度，由{o}初审、分管负责同志复审、主要负责同志终审，确保{f1}等信息发布准确规范。",
     "对照{f2}等领域基层政务公开标准目录，动态调整主动公开目录{n6_30}项，做到目录与实际工作同步。",
     "开展历史公开文件清理，对{n3_25}件已失效、废止的文件作出标注，避免{f3}等领域旧政策误导群众。",
-    "建立{s}政府信息公开申请登记、审核、办理、答复、归档全流程台账，做到件件有记录、环环可追溯。",
+    "{s}建立政府信息公开申请登记、审核、办理、答复、归档全流程台账，做到件件有记录、环环可追溯。",
     "规范{f4}相关政策解读，坚持解读材料与政策文件同步组织、同步审签、同步部署。",
     "严格落实保密审查和个人信息保护要求，{o}对涉及{f2}的公开信息逐条审核，未发生泄密和侵犯个人隐私情况。",
 ]
@@ -568,8 +570,10 @@ def _on_request(ctx: _Ctx) -> str:
 def _proactive(ctx: _Ctx) -> str:
     v, p = ctx.v, ctx.profile
     i = _picks(ctx.agency, "proactive", len(_PROACTIVE_LEAD), ctx.year, attempt=ctx.attempt)[0]
-    lead = _PROACTIVE_LEAD[i].replace("{lo}", str(p.info_range[0])).replace("{hi}", str(p.info_range[1]))
-    parts = [_fmt(lead, ctx)]
+    info = ctx.rng.randint(*p.info_range)  # free numbers (not in the tables), but the parts fit the whole
+    ctx.extra.update(info=info, info_a=ctx.rng.randint(info // 8, info // 3),
+                     info_b=ctx.rng.randint(info // 10, info // 4))
+    parts = [_fmt(_PROACTIVE_LEAD[i], ctx)]
     iss, rep, inf = (v[c2(T2_NORMATIVE, col)] for col in (T2_ISSUED, T2_REPEALED, T2_IN_FORCE))
     if iss or rep:
         parts.append(f"本年度制发行政规范性文件{iss}件、废止{rep}件，截至年底现行有效{inf}件，均在规范性文件专栏集中公开。")
