@@ -204,6 +204,7 @@ class _Blank(dict):
 
 def make(
     code: str,
+    /,
     *,
     agency_code: str = "",
     agency_name: str = "",
@@ -215,12 +216,13 @@ def make(
     **params: object,
 ) -> Finding:
     """A finding of a registered code, its message formatted from the code's template."""
-    spec = REGISTRY[code]  # KeyError: a programming error, not a data problem
+    entry = REGISTRY[code]  # KeyError: a programming error, not a data problem
     exp, act = _text(expected), _text(actual)
-    message = string.Formatter().vformat(spec.template, (), _Blank(params, expected=exp, actual=act))
+    fmt = {"sheet": sheet, "cell": ",".join(cells), **params, "expected": exp, "actual": act}
+    message = string.Formatter().vformat(entry.template, (), _Blank(fmt))
     return Finding(
         code=code,
-        severity=spec.severity,
+        severity=entry.severity,
         agency_code=agency_code,
         agency_name=agency_name,
         file=file,

@@ -47,6 +47,8 @@ WORKBOOK_SUFFIXES = {".xlsx"}
 #: Spreadsheet files of another format: rejected with a message saying how to convert them.
 OTHER_SPREADSHEET_SUFFIXES = {".xls", ".xlsm", ".xlsb", ".xltx", ".et", ".ett", ".ods", ".csv", ".numbers"}
 
+_NEVER_XLSX = {".ods", ".csv", ".numbers", ".xlsb"}  # never an .xlsx under another name
+
 Status = Literal["read", "rejected", "ignored"]
 
 
@@ -482,7 +484,9 @@ _MONEY_UNITS = ("万元", "万")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _WS_RE = re.compile(r"\s+")
-CellStatus = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
+Cell_NEVER_XLSX = {".ods", ".csv", ".numbers", ".xlsb"}  # never an .xlsx under another name
+
+Status = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -850,7 +854,9 @@ def read_batch(
         reason = ignore_reason(path)
         if reason is not None:
             files.append(FileVerdict(display, path, "ignored", reason))
-        elif path.suffix.lower() in OTHER_SPREADSHEET_SUFFIXES and not _is_zip(path):
+        elif path.suffix.lower() in OTHER_SPREADSHEET_SUFFIXES and (
+            not _is_zip(path) or path.suffix.lower() in _NEVER_XLSX
+        ):
             code = "FILE_XLS" if path.suffix.lower() in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
             fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
             files.append(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)))

@@ -113,7 +113,8 @@ class _Context:
         for rec, name, val in zip(t["record"], t["name"], t["value"]):
             self.fields[rec][name] = val
 
-    def finding(self, code: str, rec: int, names: Iterable[str] = (), *, sheet: str | None = None, **kw) -> F.Finding:
+    def finding(self, code: str, rec: int, names: Iterable[str] = (), /, *, sheet: str | None = None,
+                **kw) -> F.Finding:
         r: Record = self.records[rec]
         refs: list[str] = []
         sh = sheet

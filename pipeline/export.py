@@ -1,0 +1,203 @@
+"""Validation outputs for people and tools: 校验结果.xlsx, 校验结果.json and the 退回修改/ annotated copies.
+
+Agency-supplied text is written to Excel as plain strings, never as formulas (a text starting with "=" stays
+text), with characters Excel cannot store removed. Every file is written atomically and reproducibly
+(pipeline.ooxml). Input workbooks are never modified: an annotated copy is built from the input's bytes and
+saved under the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from . import findings as F
+from . import ooxml
+from .read import Batch
+from .validate import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, ValidationReport
+
+RESULT_XLSX = "校验结果.xlsx"
+RESULT_JSON = "校验结果.json"
+RETURN_DIR = "退回修改"
+
+FILL = {
+    "error": PatternFill("solid", start_color="FFFF9999", end_color="FFFF9999"),  # red
+    "warning": PatternFill("solid", start_color="FFFFD966", end_color="FFFFD966"),  # amber
+}
+VERDICT_FILL = {
+    VERDICT_PASS: PatternFill("solid", start_color="FFC6EFCE", end_color="FFC6EFCE"),
+    VERDICT_WARN: FILL["warning"],
+    VERDICT_FAIL: FILL["error"],
+    VERDICT_MISSING: FILL["error"],
+}
+HEADER_FONT = Font(bold=True)
+FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代码", "说明", "应为", "实为")
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def write_validation_outputs(report: ValidationReport, batch: Batch, out_dir: Path) -> list[Path]:
+    """Write 校验结果.xlsx, 校验结果.json and 退回修改/<单位>.xlsx under ``out_dir``; return the paths written."""
+    out_dir = Path(out_dir)
+    paths = [write_json(report, out_dir / RESULT_JSON), write_xlsx(report, out_dir / RESULT_XLSX)]
+    paths += write_returns(report, batch, out_dir / RETURN_DIR)
+    return paths
+
+
+# ---- JSON ------------------------------------------------------------------------------------------------
+
+
+def findings_json(report: ValidationReport) -> list[dict]:
+    return [f.as_json() for f in F.sort_findings(report.findings)]
+
+
+def write_json(report: ValidationReport, path: Path) -> Path:
+    text = json.dumps(findings_json(report), ensure_ascii=False, indent=2) + "\n"
+    return ooxml.atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ---- 校验结果.xlsx ---------------------------------------------------------------------------------------
+
+
+def safe_text(value: object) -> str:
+    """Agency text as an Excel-safe string: no control characters Excel rejects."""
+    s = "" if value is None else str(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", s)
+
+
+def _put(ws, row: int, col: int, value: object):
+    """Write a value; strings are always stored as text, never interpreted as a formula."""
+    cell = ws.cell(row=row, column=col)
+    if isinstance(value, str):
+        cell.value = safe_text(value)
+        cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
+    else:
+        cell.value = value
+    return cell
+
+
+def _sheet(wb: Workbook, title: str, header: tuple[str, ...], rows: list[tuple], widths: tuple[int, ...]):
+    ws = wb.create_sheet(title)
+    for j, h in enumerate(header, start=1):
+        _put(ws, 1, j, h).font = HEADER_FONT
+    for i, row in enumerate(rows, start=2):
+        for j, v in enumerate(row, start=1):
+            _put(ws, i, j, v)
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = w
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(1, len(rows) + 1)}"
+    return ws
+
+
+def write_xlsx(report: ValidationReport, path: Path) -> Path:
+    wb = Workbook()
+    wb.remove(wb.active)
+    fs = F.sort_findings(report.findings)
+    rows = [
+        (
+            f.agency_name or f.agency_code,
+            f.file,
+            f.sheet,
+            ",".join(f.cells),
+            f.severity_label,
+            f.code,
+            f.message,
+            f.expected,
+            f.actual,
+        )
+        for f in fs
+    ]
+    ws = _sheet(wb, "问题清单", FINDING_COLUMNS, rows, (24, 34, 16, 14, 6, 22, 80, 14, 14))
+    for i, f in enumerate(fs, start=2):
+        ws.cell(row=i, column=5).fill = FILL[f.severity]
+        ws.cell(row=i, column=7).alignment = Alignment(wrap_text=True, vertical="top")
+
+    arows = [
+        (a.agency_code, a.agency_name, "、".join(a.files), a.verdict, a.errors, a.warnings) for a in report.agencies
+    ]
+    ws = _sheet(wb, "单位汇总", ("单位代码", "单位", "文件", "结论", "错误数", "提示数"), arows, (14, 28, 40, 10, 8, 8))
+    for i, a in enumerate(report.agencies, start=2):
+        ws.cell(row=i, column=4).fill = VERDICT_FILL[a.verdict]
+
+    counts = Counter(f.code for f in report.findings)
+    agencies = defaultdict(set)
+    for f in report.findings:
+        agencies[f.code].add(f.agency_code or f.file)
+    crows = [
+        (c.code, F.SEVERITY_LABEL[c.severity], c.group, c.title, counts.get(c.code, 0), len(agencies.get(c.code, ())))
+        for c in F.REGISTRY.values()
+    ]
+    _sheet(wb, "规则汇总", ("代码", "级别", "类别", "说明", "问题数", "涉及单位数"), crows, (22, 6, 10, 40, 8, 10))
+    return ooxml.save_workbook(wb, path)
+
+
+# ---- 退回修改/ -----------------------------------------------------------------------------------------
+
+
+def return_name(agency_name: str, file: str, taken: set[str]) -> str:
+    base = _UNSAFE_NAME.sub("_", agency_name or Path(file).stem).strip() or "未知单位"
+    name = f"{base}.xlsx"
+    if name in taken:
+        name = f"{base}_{_UNSAFE_NAME.sub('_', Path(file).stem)}.xlsx"
+    taken.add(name)
+    return name
+
+
+def write_returns(report: ValidationReport, batch: Batch, folder: Path) -> list[Path]:
+    """One annotated copy per workbook read that has findings: offending cells filled and commented."""
+    by_file: dict[str, list[F.Finding]] = defaultdict(list)
+    for f in report.findings:
+        if f.file:
+            by_file[f.file].append(f)
+    written: list[Path] = []
+    taken: set[str] = set()
+    for rec in batch.records:
+        fs = by_file.get(rec.file)
+        if not fs:
+            continue
+        target = folder / return_name(rec.agency_name, rec.file, taken)
+        written.append(annotate(rec.path, fs, target))
+    return written
+
+
+def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
+    """Copy ``src`` to ``target`` with each finding's cells filled (red 错误 / amber 提示) and commented."""
+    wb = load_workbook(src)  # reads the input; it is never written back
+    notes: dict[tuple[str, str], list[F.Finding]] = defaultdict(list)
+    unplaced: list[F.Finding] = []
+    for f in F.sort_findings(fs):
+        if f.sheet in wb.sheetnames and f.cells:
+            for ref in f.cells:
+                notes[(f.sheet, ref)].append(f)
+        else:
+            unplaced.append(f)
+    for (sheet, ref), items in notes.items():
+        cell = wb[sheet][ref]
+        if type(cell).__name__ == "MergedCell":  # comment the merged range's anchor instead
+            for rng in wb[sheet].merged_cells.ranges:
+                if ref in rng:
+                    cell = wb[sheet].cell(row=rng.min_row, column=rng.min_col)
+                    break
+        severity = "error" if any(f.severity == "error" for f in items) else "warning"
+        cell.fill = FILL[severity]
+        text = "\n".join(f"【{f.severity_label} {f.code}】{f.message}" for f in items)
+        comment = Comment(safe_text(text)[:30000], "县政务公开办")
+        comment.width, comment.height = 420, 220
+        cell.comment = comment
+    if unplaced:
+        ws = wb.create_sheet("校验问题", 0)
+        _put(ws, 1, 1, "以下问题无法定位到具体单元格：").font = HEADER_FONT
+        for i, f in enumerate(unplaced, start=2):
+            _put(ws, i, 1, f.severity_label).fill = FILL[f.severity]
+            _put(ws, i, 2, f.code)
+            _put(ws, i, 3, f.message)
+        ws.column_dimensions["C"].width = 100
+    return ooxml.save_workbook(wb, target)
