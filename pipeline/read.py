@@ -836,11 +836,13 @@ def read_batch(
     *,
     base: Path | None = None,
     progress: Callable[[Path], None] | None = None,
+    jobs: int = 1,
 ) -> Batch:
     """Read every file; each gets a verdict (read / rejected / ignored); one broken file never stops the others.
 
     ``base`` is the folder file names are shown relative to (default: the workspace's year folder).
-    ``progress`` is called once per file, after it is handled.
+    ``progress`` is called once per file, after it is handled. ``jobs`` > 1 reads in that many processes
+    (the result is the same, in the same order).
     """
     if base is None and workspace is not None:
         base = workspace.year_dir(year)
@@ -849,37 +851,35 @@ def read_batch(
     vrows: list[dict] = []
     trows: list[dict] = []
     found: list[F.Finding] = []
-    for path in sorted(Path(p) for p in paths):
-        display = _display_name(path, base)
-        reason = ignore_reason(path)
-        if reason is not None:
-            files.append(FileVerdict(display, path, "ignored", reason))
-        elif path.suffix.lower() in OTHER_SPREADSHEET_SUFFIXES and (
-            not _is_zip(path) or path.suffix.lower() in _NEVER_XLSX
-        ):
-            code = "FILE_XLS" if path.suffix.lower() in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
-            fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
-            files.append(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)))
-            found.append(fnd)
-        else:
-            res = _read_one(path, display, year, workspace)
-            if res.record is not None and path.suffix.lower() != ".xlsx":
-                res.findings.append(
-                    _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),
-                                 res.record.agency_code, res.record.agency_name)
-                )
-            files.append(res.verdict)
-            found.extend(res.findings)
-            if res.record is not None:
-                from dataclasses import replace
+    ordered = sorted(dict.fromkeys(Path(p) for p in paths))
+    tasks = [(path, _display_name(path, base)) for path in ordered]
+    results: dict[Path, _Read] = {}
+    if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-                rec = replace(res.record, index=len(records))
-                records.append(rec)
-                common = dict(record=rec.index, agency=rec.agency_code, agency_name=rec.agency_name, file=rec.file)
-                vrows.extend({**common, **r} for r in res.values)
-                trows.extend({**common, **r} for r in res.texts)
-        if progress is not None:
-            progress(path)
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_handle, path, display, year, workspace): path for path, display in tasks}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(futures[fut])
+    else:
+        for path, display in tasks:
+            results[path] = _handle(path, display, year, workspace)
+            if progress is not None:
+                progress(path)
+    from dataclasses import replace
+
+    for path, _ in tasks:  # merged in path order, whatever order the workers finished in
+        res = results[path]
+        files.append(res.verdict)
+        found.extend(res.findings)
+        if res.record is not None:
+            rec = replace(res.record, index=len(records))
+            records.append(rec)
+            common = dict(record=rec.index, agency=rec.agency_code, agency_name=rec.agency_name, file=rec.file)
+            vrows.extend({**common, **r} for r in res.values)
+            trows.extend({**common, **r} for r in res.texts)
     if workspace is not None:
         files = [_attribute(v, workspace) for v in files]
         by_file = {v.file: v for v in files}
@@ -897,6 +897,29 @@ def read_batch(
     values["number"] = values["number"].astype("float64")
     values["found"] = values["found"].astype("float64")
     return Batch(year=year, files=files, records=records, values=values, texts=texts, findings=found)
+
+
+def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
+    """One file of the folder → its verdict and rows (runs in a worker process when jobs > 1)."""
+    reason = ignore_reason(path)
+    if reason is not None:
+        return _Read(FileVerdict(display, path, "ignored", reason), None, [], [], [])
+    suffix = path.suffix.lower()
+    if suffix in OTHER_SPREADSHEET_SUFFIXES and (not _is_zip(path) or suffix in _NEVER_XLSX):
+        code = "FILE_XLS" if suffix in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
+        fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
+        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+    try:
+        res = _read_one(path, display, year, ws)
+    except OSError as e:  # unreadable (permissions, vanished): a data problem of this file only
+        fnd = F.make("FILE_CORRUPT", file=display, detail=f"无法读取文件：{e.strerror or e}")
+        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=("FILE_CORRUPT",)), None, [], [], [fnd])
+    if res.record is not None and suffix != ".xlsx":
+        res.findings.append(
+            _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),
+                         res.record.agency_code, res.record.agency_name)
+        )
+    return res
 
 
 def _attribute(v: FileVerdict, ws: Workspace) -> FileVerdict:

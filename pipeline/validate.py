@@ -177,7 +177,10 @@ def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
                 out.append(ctx.finding("FORMAT_VERSION", rec, [name], expected=spec.FORMAT_VERSION,
                                        actual=raw or "（空）"))
             continue
-        if f.kind == "choice" and status == "ok" and f.choices and value not in f.choices:
+        if f.kind == "choice" and f.required and status == "blank" and f.section:
+            out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
+                                   expected="“" + "”或“".join(f.choices) + "”", actual="（空）"))
+        elif f.kind == "choice" and status == "ok" and f.choices and value not in f.choices:
             out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
                                    expected="“" + "”或“".join(f.choices) + "”", actual=raw))
         elif f.kind in ("count", "money") and status in ("text", "excel_error"):

@@ -160,3 +160,19 @@ def test_libreoffice_saved_copy_reads_the_same_and_validates_clean(valid, tmp_pa
     # LibreOffice stores the totals' results: they are compared, and equal
     found = batch.values[batch.values["computed"]]
     assert found["found"].notna().all() and found["formula"].all()
+
+
+def test_parallel_read_gives_the_same_batch(valid, tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"{i}.xlsx"
+        p.write_bytes(valid.read_bytes())
+        paths.append(p)
+    (tmp_path / "~$0.xlsx").write_bytes(b"x")
+    paths.append(tmp_path / "~$0.xlsx")
+    seen: list[Path] = []
+    one = read.read_batch(paths, D.YEAR)
+    two = read.read_batch(paths, D.YEAR, jobs=2, progress=seen.append)
+    assert sorted(seen) == sorted(paths)
+    assert [v.as_json() for v in one.files] == [v.as_json() for v in two.files]
+    assert one.values.equals(two.values) and one.texts.equals(two.texts)
