@@ -421,16 +421,12 @@ def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: 
             if _local(c.tag) != "c":
                 continue
             ref = c.get("r")
-            if ref:
-                try:
-                    col_no, rr = _split_a1(ref)
-                except ValueError:
-                    col_no += 1
-                    rr = row_no
-                if rr != row_no:
-                    rr = row_no if not r else rr
-            else:
-                col_no += 1
+            try:
+                col_no, cell_row = _split_a1(ref) if ref else (col_no + 1, row_no)
+            except ValueError:
+                col_no, cell_row = col_no + 1, row_no
+            if cell_row != row_no:  # a cell reference contradicting its row: trust the row
+                cell_row = row_no
             t = c.get("t", "n")
             v_text: str | None = None
             inline: str | None = None

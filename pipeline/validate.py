@@ -430,7 +430,8 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.
                                    actual="/".join(_fmt(df.at[rec, n], "count") for n in regs)))
         elif check == "OTHER_HIGH":
             other, total = _T3("三", "other_other", "total"), _T3("三", "total", "total")
-            out.append(ctx.finding("OTHER_HIGH", rec, [other], actual=_fmt(df.at[rec, other], "count"),
+            share = df.at[rec, other] / df.at[rec, total] if df.at[rec, total] else 1.0
+            out.append(ctx.finding("OTHER_HIGH", rec, [other], actual=f"{_fmt(df.at[rec, other], 'count')}（{share:.0%}）",
                                    total=_fmt(df.at[rec, total], "count"),
                                    expected=f"≤ {int(OTHER_HIGH_SHARE * 100)}%"))
         elif check == "R9":

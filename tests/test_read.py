@@ -176,3 +176,13 @@ def test_parallel_read_gives_the_same_batch(valid, tmp_path):
     assert sorted(seen) == sorted(paths)
     assert [v.as_json() for v in one.files] == [v.as_json() for v in two.files]
     assert one.values.equals(two.values) and one.texts.equals(two.texts)
+
+
+@pytest.mark.skipif(D.soffice() is None and os.environ.get("CI") != "true", reason="LibreOffice not installed")
+def test_real_xls_is_rejected_with_save_as_advice(valid, tmp_path):
+    xls = D.libreoffice_xls(valid, tmp_path / "xls")
+    renamed = tmp_path / "renamed.xlsx"  # an .xls renamed by hand
+    renamed.write_bytes(xls.read_bytes())
+    batch = read.read_batch([xls, renamed], D.YEAR)
+    assert [(v.status, v.codes) for v in batch.files] == [("rejected", ("FILE_XLS",))] * 2
+    assert "另存为" in batch.files[0].reason
