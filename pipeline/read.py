@@ -15,14 +15,16 @@ Data problems (a broken file, a moved table, "５件" in a cell) become findings
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
-from typing import Callable, Literal
+from typing import Literal
 
 import pandas as pd
 from defusedxml import ElementTree as SafeET
@@ -480,9 +482,7 @@ _MONEY_UNITS = ("万元", "万")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _WS_RE = re.compile(r"\s+")
-Cell_NEVER_XLSX = {".ods", ".csv", ".numbers", ".xlsb"}  # never an .xlsx under another name
-
-Status = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
+CellStatus = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -499,7 +499,7 @@ def _num_literal(text: str) -> Decimal | None:
         f = float(text)
     except ValueError:
         return None
-    if f != f or f in (float("inf"), float("-inf")):
+    if not math.isfinite(f):
         return None
     d = Decimal(repr(f))
     if d == d.to_integral_value() and abs(d) < Decimal(10) ** 15:
@@ -609,7 +609,7 @@ def _old_format_hit(raw: RawWorkbook) -> tuple[str, str, str] | None:
         for ref, c in cells.items():
             if c.type == "str" and c.text in markers:
                 return sheet, ref, c.text
-    return "", "", sorted(markers)[0]
+    return "", "", min(markers)
 
 
 def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
@@ -707,11 +707,11 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
                 status = "ok"  # a total's own content is compared with the recomputed sum, not used
         parsed[c.name] = val
         vrows.append(
-            dict(
-                name=c.name, table=c.table, row=c.row, column=c.column, kind=c.kind, computed=c.computed,
-                sheet=pos[0] if pos else c.sheet, cell=pos[1] if pos else c.ref, raw=rawtext, status=status,
-                found=found_num, formula=bool(cell is not None and cell.formula),
-            )
+            {
+                "name": c.name, "table": c.table, "row": c.row, "column": c.column, "kind": c.kind, "computed": c.computed,
+                "sheet": pos[0] if pos else c.sheet, "cell": pos[1] if pos else c.ref, "raw": rawtext, "status": status,
+                "found": found_num, "formula": bool(cell is not None and cell.formula),
+            }
         )
     # recompute totals from their addends (spec order may list a total before its addends' totals)
     pending = [c for c in spec.CELLS if c.computed]
@@ -741,11 +741,11 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         else:
             status, val, rawtext = parse_field(f, cell)
         trows.append(
-            dict(
-                name=f.name, key=f.key, label=f.label, section=f.section or "", sheet=pos[0] if pos else f.sheet,
-                cell=pos[1] if pos else f.ref, kind=f.kind, raw=rawtext, status=status, value=val,
-                truncated=bool(cell is not None and cell.truncated),
-            )
+            {
+                "name": f.name, "key": f.key, "label": f.label, "section": f.section or "", "sheet": pos[0] if pos else f.sheet,
+                "cell": pos[1] if pos else f.ref, "kind": f.kind, "raw": rawtext, "status": status, "value": val,
+                "truncated": bool(cell is not None and cell.truncated),
+            }
         )
 
     # ---- identity
@@ -796,7 +796,7 @@ def ignore_reason(path: Path) -> str | None:
     name = path.name
     if name.startswith("~$"):
         return "Excel/WPS 打开文件时生成的临时锁定文件"
-    if name.startswith(".~") or name.startswith(".") or name.endswith((".tmp", ".TMP")):
+    if name.startswith(".") or name.lower().endswith(".tmp"):
         return "隐藏文件或临时文件"
     if name.lower() in ("thumbs.db", "desktop.ini"):
         return "系统文件"
@@ -873,7 +873,7 @@ def read_batch(
         if res.record is not None:
             rec = replace(res.record, index=len(records))
             records.append(rec)
-            common = dict(record=rec.index, agency=rec.agency_code, agency_name=rec.agency_name, file=rec.file)
+            common = {"record": rec.index, "agency": rec.agency_code, "agency_name": rec.agency_name, "file": rec.file}
             vrows.extend({**common, **r} for r in res.values)
             trows.extend({**common, **r} for r in res.texts)
     if workspace is not None:

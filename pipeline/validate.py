@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -211,7 +211,7 @@ def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F
         elif r.workbook_name and spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
             out.append(ctx.finding("AGENCY_NAME_MISMATCH", r.index, ["INFO_agency_name"],
                                    expected=r.agency_name, actual=r.workbook_name))
-    for code, recs in by_code.items():
+    for recs in by_code.values():
         if len(recs) > 1:
             files = "、".join(f"“{r.file}”" for r in recs)
             for r in recs:

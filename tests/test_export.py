@@ -12,9 +12,9 @@ from openpyxl import load_workbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures import defects as D  # noqa: E402
+from fixtures import defects as D
 
-from pipeline import export, read, spec, validate, workspace  # noqa: E402
+from pipeline import export, read, spec, validate, workspace
 
 C = spec.cell_name
 INJECT = '=HYPERLINK("http://example.invalid","点我")'
@@ -53,7 +53,7 @@ def run(tmp_path_factory):
 
 
 def test_outputs_written(run):
-    ws, batch, report, out, paths, _ = run
+    _ws, _batch, _report, out, paths, _ = run
     names = sorted(p.relative_to(out).as_posix() for p in paths)
     assert names == sorted(["校验结果.json", "校验结果.xlsx", f"退回修改/{D.AGENCIES[0].name}.xlsx"])
 
@@ -78,7 +78,7 @@ def test_json_shape_and_order(run):
 
 
 def test_outputs_are_reproducible(run, tmp_path):
-    _, batch, report, out, paths, _ = run
+    _, batch, report, _out, paths, _ = run
     again = export.write_validation_outputs(report, batch, tmp_path)
     for p, q in zip(paths, again):
         assert p.read_bytes() == q.read_bytes(), p.name
@@ -104,7 +104,7 @@ def test_xlsx_sheets_columns_and_no_formulas(run):
 
 
 def test_returned_copy_marks_cells(run):
-    _, _, report, out, _, _ = run
+    _, _, _report, out, _, _ = run
     wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
     t3 = wb[spec.T3_SHEET]
     total = t3[spec.CELL[C("三", "granted", "total")].ref]

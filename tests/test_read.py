@@ -13,10 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures import defects as D  # noqa: E402
+from fixtures import defects as D
 
-from pipeline import read, spec, validate  # noqa: E402
-from pipeline.model import AgencyData  # noqa: E402
+from pipeline import read, spec, validate
+from pipeline.model import AgencyData
 
 
 @pytest.fixture(scope="module")

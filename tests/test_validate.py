@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixtures import defects as D  # noqa: E402
+from fixtures import defects as D
 
-from pipeline import findings as F  # noqa: E402
-from pipeline import read, spec, validate, workspace  # noqa: E402
+from pipeline import findings as F
+from pipeline import read, spec, validate, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 C = spec.cell_name
@@ -36,7 +36,7 @@ def run(paths: list[Path], ws=None, previous=None, year=D.YEAR):
 
 
 def test_valid_workspace_is_clean(ws):
-    batch, report = run(ws.files(D.YEAR), ws)
+    _batch, report = run(ws.files(D.YEAR), ws)
     assert [(f.code, f.file, f.cells) for f in report.findings] == []
     assert [a.verdict for a in report.agencies] == [validate.VERDICT_PASS] * len(D.AGENCIES)
     assert report.passed == [a.code for a in D.AGENCIES]
@@ -108,7 +108,7 @@ def test_other_format_file_names_are_rejected_with_a_reason(tmp_path, valid):
     xls.write_bytes(D.OLE_XLS)
     csv = tmp_path / "单位.csv"
     csv.write_text("a,b\n", encoding="utf-8")
-    batch, report = run([xls, csv])
+    batch, _report = run([xls, csv])
     assert [(v.file, v.status, v.codes) for v in batch.files] == [
         ("单位.csv", "rejected", ("FILE_NOT_XLSX",)),
         ("单位.xls", "rejected", ("FILE_XLS",)),
@@ -141,7 +141,7 @@ def test_missing_roster_agency(ws, valid):
 def test_rejected_file_is_attributed_by_file_name(ws, valid, tmp_path):
     broken = tmp_path / f"{D.AGENCIES[1].name}2024年报.xlsx"
     broken.write_bytes(b"not a zip")
-    batch, report = run([valid, broken], ws)
+    _batch, report = run([valid, broken], ws)
     assert report.missing == []
     assert report.verdict(D.AGENCIES[1].code) == validate.VERDICT_FAIL
     (f,) = [f for f in report.findings if f.code == "FILE_CORRUPT"]
@@ -192,7 +192,7 @@ def test_r8_carry_over_must_match_last_year(valid, tmp_path):
     previous = _previous(tmp_path, prev_values, _prev_fields(prev_values))
     _, report = run([valid], previous=previous)
     r8 = [f for f in report.findings if f.code == "R8"]
-    t3 = lambda r, c: spec.CELL[C("三", r, c)].ref  # noqa: E731
+    t3 = lambda r, c: spec.CELL[C("三", r, c)].ref
     carried_in = D.VT[C("三", "carried_in", "business")]
     total_in = D.VT[C("三", "carried_in", "total")]
     assert [(f.cells, f.expected, f.actual) for f in r8] == [
@@ -209,7 +209,7 @@ def test_r6_and_year_on_year_jump_are_warnings(valid, tmp_path):
     previous = _previous(tmp_path, prev_values, _prev_fields(prev_values))
     _, report = run([valid], previous=previous)
     got = {(f.code, f.cells) for f in report.findings}
-    t2 = lambda r, c: spec.CELL[C("二", r, c)].ref  # noqa: E731
+    t2 = lambda r, c: spec.CELL[C("二", r, c)].ref
     assert ("R6", (t2("normative_documents", "in_force"), t2("normative_documents", "issued"),
                    t2("normative_documents", "repealed"))) in got
     assert ("YOY_JUMP", (t2("licensing", "decisions"),)) in got
