@@ -204,7 +204,8 @@ def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F
         by_code[r.agency_code].append(r)
         if ws is None:
             continue
-        if not r.in_roster:
+        known = r.in_roster if r.in_roster is not None else ws.agency(r.agency_code) is not None
+        if not known:
             out.append(ctx.finding("AGENCY_UNKNOWN", r.index, ["INFO_agency_code", "INFO_agency_name"],
                                    code=r.workbook_code or "（空）", name=r.workbook_name or "（空）",
                                    actual=f"{r.workbook_code} {r.workbook_name}".strip()))

@@ -369,3 +369,9 @@ def test_seed_validates_clean():
     data = batch.agency_data()[0]
     assert data.name == "集贤县集贤镇人民政府"
     assert all(v == 0 for v in data.values.values())
+
+
+def test_batch_read_without_workspace_validates_against_it(ws, valid):
+    batch = read.read_batch([valid], D.YEAR)
+    report = validate.validate(batch, ws)
+    assert {f.code for f in report.findings} == {"AGENCY_MISSING"}
