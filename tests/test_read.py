@@ -186,3 +186,20 @@ def test_real_xls_is_rejected_with_save_as_advice(valid, tmp_path):
     batch = read.read_batch([xls, renamed], D.YEAR)
     assert [(v.status, v.codes) for v in batch.files] == [("rejected", ("FILE_XLS",))] * 2
     assert "另存为" in batch.files[0].reason
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(n=st.integers(min_value=0, max_value=10**9), style=st.sampled_from(["plain", "full", "unit", "space"]))
+def test_unambiguous_spellings_of_a_count_are_coerced(n, style):
+    text = {"plain": str(n), "full": D._fullwidth(str(n)), "unit": f"{n}件", "space": f" {n}\u3000"}[style]
+    status, value, raw = read.parse_number(read.RawCell("str", text), "count")
+    assert (status, value, raw) == ("coerced", n, text)
+
+
+@given(text=st.text(alphabet="约不详若干~至?？", min_size=1, max_size=6))
+def test_words_are_never_read_as_numbers(text):
+    status, value, _ = read.parse_number(read.RawCell("str", text), "count")
+    assert status == "text" and value is None
