@@ -188,8 +188,8 @@ def test_real_xls_is_rejected_with_save_as_advice(valid, tmp_path):
     assert "另存为" in batch.files[0].reason
 
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @given(n=st.integers(min_value=0, max_value=10**9), style=st.sampled_from(["plain", "full", "unit", "space"]))
