@@ -950,3 +950,96 @@ def as_json() -> dict:
             for r in RULES
         ],
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# County summary: key figures, annex labels (used by aggregate.py, render.py, county_xlsx.py)
+
+
+@dataclass(frozen=True)
+class KeyFigure:
+    """A figure of the per-agency breakdown and the year-on-year table: the sum of some spec cells."""
+
+    key: str
+    label: str
+    cells: tuple[str, ...]
+    kind: Literal["count", "money"] = "count"
+
+
+def _t3_total(*row_keys: str) -> tuple[str, ...]:
+    """The 总计-column cells of the leaves under the given table 三 row keys (groups expand to their leaves)."""
+    nodes = {n.key: n for n in _walk(T3_ROWS)}
+    return tuple(cell_name("三", leaf.key, "total") for k in row_keys for leaf in nodes[k].leaves())
+
+
+KEY_FIGURES: tuple[KeyFigure, ...] = (
+    KeyFigure("new", "新收申请", _t3_total("new")),
+    KeyFigure("granted", "予以公开", _t3_total("granted")),
+    KeyFigure("partial", "部分公开", _t3_total("partial")),
+    KeyFigure("withheld", "不予公开", _t3_total("withheld")),
+    KeyFigure("unavailable", "无法提供", _t3_total("unavailable")),
+    KeyFigure("not_processed", "不予处理", _t3_total("not_processed")),
+    KeyFigure("other_handling", "其他处理", _t3_total("other_handling")),
+    KeyFigure("carried_over", "结转下年度", _t3_total("carried_over")),
+    KeyFigure("reconsideration", "行政复议", (cell_name("四", "reconsideration", "total"),)),
+    KeyFigure("reconsideration_corrected", "复议纠正", (cell_name("四", "reconsideration", "corrected"),)),
+    KeyFigure(
+        "litigation",
+        "行政诉讼",
+        (cell_name("四", "litigation_direct", "total"), cell_name("四", "litigation_after", "total")),
+    ),
+    KeyFigure(
+        "litigation_corrected",
+        "诉讼纠正",
+        (cell_name("四", "litigation_direct", "corrected"), cell_name("四", "litigation_after", "corrected")),
+    ),
+)
+#: The 办理结果 figures among KEY_FIGURES (the outcome mix of the county summary).
+OUTCOME_KEYS: tuple[str, ...] = ("granted", "partial", "withheld", "unavailable", "not_processed", "other_handling")
+#: Table 二 cells also compared year on year (主动公开).
+YOY_T2_CELLS: tuple[str, ...] = (
+    "T2_normative_documents_issued",
+    "T2_normative_documents_repealed",
+    "T2_normative_documents_in_force",
+    "T2_licensing_decisions",
+    "T2_penalties_decisions",
+    "T2_enforcement_decisions",
+    "T2_fees_amount",
+)
+
+#: Labels of the county summary's annexes and of 全县汇总.xlsx.
+SUMMARY_LABELS: dict[str, str] = {
+    "agency": "单位名称",
+    "code": "单位代码",
+    "category": "单位类别",
+    "agency_count": "单位数",
+    "total_row": "合计",
+    "item": "项目",
+    "current": "本年",
+    "previous": "上年",
+    "change": "增减",
+    "rate": "增减幅度",
+    "status": "报送情况",
+    "roster": "名册单位",
+    "submitted": "已报送",
+    "passed": "校验通过",
+    "failed": "未通过校验",
+    "missing": "未报送",
+    "not_in_roster": "不在名册",
+    "annex": "附件",
+    "annex_breakdown": "各单位主要数据",
+    "annex_categories": "分类汇总",
+    "annex_yoy": "主要数据同比",
+    "annex_completeness": "报送情况",
+    "annex_charts": "统计图",
+    "chart_applications": "各单位新收政府信息公开申请数量",
+    "chart_outcomes": "全县政府信息公开申请办理结果构成",
+    "chart_yoy": "主要数据同比情况",
+    "draft": "草稿",
+    "sheet_tables": "全县汇总表",
+    "sheet_breakdown": "各单位明细",
+    "sheet_yoy": "同比",
+    "sheet_completeness": "报送情况",
+    "table_column": "表",
+    "unit_pieces": "件",
+}
