@@ -1,0 +1,569 @@
+"""Word reports: one per agency that passed, and the county summary (docxtpl).
+
+Contexts are built by pure functions (``agency_context``, ``county_context``) and tested as data; docxtpl only
+fills ``pipeline/templates/agency.docx`` / ``county.docx`` (built from the spec by ``templates/build.py``).
+Agency text is sanitised here (control characters, lone surrogates, non-characters) and escaped by docxtpl
+(``autoescape=True``); every "\\n"-separated paragraph of a text field becomes its own Word paragraph.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from . import ooxml, spec
+from .aggregate import CountyRollup
+from .model import AgencyData, Number
+from .workspace import Agency, County, Workspace
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+AGENCY_TEMPLATE = TEMPLATES / "agency.docx"
+COUNTY_TEMPLATE = TEMPLATES / "county.docx"
+L = spec.SUMMARY_LABELS
+
+CN_NUMERALS = "一二三四五六七八九十"
+LAW = "《中华人民共和国政府信息公开条例》"
+#: Section 一's sub-items (（一）…（五）) and section 五's, by text field, in order.
+GENERAL_FIELDS = ("TXT_proactive", "TXT_on_request", "TXT_management", "TXT_platform", "TXT_oversight")
+IMPROVEMENT_FIELDS = ("TXT_problems", "TXT_improvements")
+
+# ------------------------------------------------------------------------------------------------- text
+
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_LINE_BREAKS = re.compile("\r\n|\r|\u2028|\u2029|\x0b|\x0c|\x85")
+
+
+def sanitise(text: object) -> str:
+    """A string safe for WordprocessingML text: no control characters (but \\n), no lone surrogates, no
+    U+FFFE/U+FFFF; tabs become spaces. XML specials are escaped later by docxtpl (autoescape)."""
+    s = "" if text is None else str(text)
+    s = _LINE_BREAKS.sub("\n", s).replace("\t", " ")
+    return _INVALID.sub("", s)
+
+
+def paragraphs(text: object) -> tuple[str, ...]:
+    """Sanitised, non-empty, stripped paragraphs of a text field ("\\n" separates paragraphs)."""
+    return tuple(p.strip() for p in sanitise(text).split("\n") if p.strip())
+
+
+def fmt(value: Number | None) -> str:
+    """A table figure as printed: integers plainly, 万元 as written (Decimal, no exponent)."""
+    if value is None:
+        return "0"
+    if isinstance(value, Decimal):
+        s = format(value, "f")
+        return "0" if s in ("-0", "") else s
+    return str(int(value))
+
+
+def cn_number(i: int) -> str:
+    """1 → 一 … 10 → 十 (enough for sub-item numbering)."""
+    return CN_NUMERALS[i - 1] if 1 <= i <= len(CN_NUMERALS) else str(i)
+
+
+def percent(rate: Decimal | None) -> str:
+    return "—" if rate is None else f"{rate * 100:+.1f}%"
+
+
+def signed(value: Number) -> str:
+    s = fmt(value)
+    return s if s.startswith("-") or s == "0" else "+" + s
+
+
+# ------------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class LeadParagraph:
+    lead: str  # '（一）主动公开情况。' on the first paragraph of a sub-item, '' on the others
+    text: str
+
+
+@dataclass(frozen=True)
+class SubSection:
+    heading: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the agency template needs (the county template adds the fields of CountyContext)."""
+
+    title: str
+    opening: tuple[str, ...]
+    overview: tuple[str, ...]
+    general_items: tuple[LeadParagraph, ...]
+    improvement_items: tuple[SubSection, ...]
+    other_matters: tuple[str, ...]
+    v: Mapping[str, str]  # every spec cell name → printed figure
+
+    def as_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    caption: str
+    kind: str  # barh / bar / grouped
+    labels: tuple[str, ...]
+    series: tuple[tuple[str, tuple[float, ...]], ...]  # (legend, values)
+
+
+@dataclass(frozen=True)
+class CountyContext(ReportContext):
+    draft: bool = False
+    draft_label: str = ""
+    draft_notes: tuple[str, ...] = ()
+    breakdown: tuple[dict, ...] = ()
+    key_total: Mapping[str, str] = field(default_factory=dict)
+    categories: tuple[dict, ...] = ()
+    category_total_count: str = "0"
+    yoy: tuple[dict, ...] = ()
+    yoy_missing: str = ""
+    completeness_summary: tuple[str, ...] = ()
+    completeness: tuple[dict, ...] = ()
+    charts: tuple[Chart, ...] = ()
+
+
+# ------------------------------------------------------------------------------------------------- agency
+
+
+def report_title(name: str, year: int) -> str:
+    return f"{sanitise(name).strip()}{year}{spec.REPORT_TITLE_SUFFIX}"
+
+
+def _six_parts() -> str:
+    return f"{'、'.join(s.title for s in spec.SECTIONS)}等{spec.SECTIONS[-1].number}部分"
+
+
+def opening_paragraph(title: str, year: int, *, office: str, channel: str, url: str, address: str,
+                      postcode: str, phone: str, compiled: str = "完成编制", scope: str = "") -> str:
+    """The opening paragraph as in published reports: legal basis, parts, period, where published, contact."""
+    s = f"根据{LAW}要求，现发布《{title}》，"
+    if office:
+        s += f"本报告由{office}{compiled}，"
+    s += scope
+    s += f"由{_six_parts()}组成。报告中所列数据统计期限为{year}年1月1日到12月31日。"
+    where = f"{channel}（{url}）" if channel and url else (channel or url)
+    contact = "，".join(
+        f"{k}：{v}" for k, v in (("联系地址", address), ("邮编", postcode), ("联系电话", phone)) if v
+    )
+    if where:
+        s += f"本年度报告可在{where}查阅或下载"
+        s += "，" if (office or contact) else "。"
+    if office or contact:
+        s += "如有疑问请" + (f"与{office}联系" if office else "联系") + (f"（{contact}）" if contact else "") + "。"
+    return s
+
+
+def _field(a: AgencyData, roster: Agency | None, key: str) -> str:
+    v = sanitise(a.text(f"INFO_{key}")).strip()
+    if not v and roster is not None:
+        v = sanitise(getattr(roster, key, "")).strip()
+    return v.replace("\n", " ")
+
+
+def _lead_items(texts: Sequence[tuple[str, Sequence[str]]]) -> tuple[LeadParagraph, ...]:
+    """(label, paragraphs) → '（一）label。' + first paragraph, further paragraphs without lead; items without
+    text are left out and the rest numbered consecutively."""
+    out: list[LeadParagraph] = []
+    n = 0
+    for label, paras in texts:
+        if not paras:
+            continue
+        n += 1
+        out.append(LeadParagraph(f"（{cn_number(n)}）{label}。", paras[0]))
+        out += [LeadParagraph("", p) for p in paras[1:]]
+    return tuple(out)
+
+
+def fee_paragraphs(a: AgencyData) -> tuple[str, ...]:
+    """Section 六's report of the 信息处理费 (国办函〔2020〕109号): figures when charged, the agency's note."""
+    charged = sanitise(a.text("FEE_fee_charged")).strip() == "是"
+    note = paragraphs(a.fields.get("TXT_fee_note"))
+    if not charged:
+        return note or ("本年度未收取信息处理费。",)
+    parts = []
+    notices, amount, collected = (a.fields.get(f"FEE_{k}") for k in ("fee_notices", "fee_notice_amount",
+                                                                        "fee_collected"))
+    if notices is not None:
+        parts.append(f"发出收费通知{fmt(notices)}件")
+    if amount is not None:
+        parts.append(f"通知金额{fmt(amount)}元")
+    if collected is not None:
+        parts.append(f"实际收取信息处理费{fmt(collected)}元")
+    first = ("本年度" + "，".join(parts) + "。") if parts else "本年度收取了信息处理费。"
+    return (first,) + note
+
+
+def values_context(values: Mapping[str, Number]) -> dict[str, str]:
+    return {c.name: fmt(values.get(c.name)) for c in spec.CELLS}
+
+
+def agency_context(a: AgencyData, roster: Agency | None = None) -> ReportContext:
+    """The context of one agency's report (pure)."""
+    name = _field(a, roster, "agency_name") or sanitise(a.name)
+    title = report_title(name, a.year)
+    opening = opening_paragraph(
+        title,
+        a.year,
+        office=_field(a, roster, "contact_office"),
+        channel=_field(a, roster, "publish_channel"),
+        url=_field(a, roster, "publish_url"),
+        address=_field(a, roster, "address"),
+        postcode=_field(a, roster, "postcode"),
+        phone=_field(a, roster, "phone"),
+    )
+    general = _lead_items([(spec.FIELD[f].label, paragraphs(a.fields.get(f))) for f in GENERAL_FIELDS])
+    improvements = tuple(
+        SubSection(f"（{cn_number(i)}）{spec.FIELD[f].label}。", paragraphs(a.fields.get(f)) or ("无。",))
+        for i, f in enumerate(IMPROVEMENT_FIELDS, start=1)
+    )
+    other = fee_paragraphs(a) + (paragraphs(a.fields.get("TXT_other_matters")) or ("无。",))
+    return ReportContext(
+        title=title,
+        opening=(opening,),
+        overview=paragraphs(a.fields.get("TXT_overview")),
+        general_items=general,
+        improvement_items=improvements,
+        other_matters=other,
+        v=values_context(a.values),
+    )
+
+
+# ------------------------------------------------------------------------------------------------- county
+
+
+def _change_phrase(cur: Number, prev: Number, unit: str = "件") -> str:
+    d = cur - prev
+    if d == 0:
+        return "与上年持平"
+    word = "增加" if d > 0 else "减少"
+    s = f"同比{word}{fmt(abs(d))}{unit}"
+    if prev:
+        s += f"（{'增长' if d > 0 else '下降'}{abs(Decimal(d) / Decimal(prev) * 100):.1f}%）"
+    return s
+
+
+def _category_scope(r: CountyRollup) -> str:
+    parts = [f"{c.category}{c.agencies}个" for c in r.by_category if c.agencies]
+    return "、".join(parts)
+
+
+def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
+    """Paragraphs generated from the county figures, by where they go: overview, proactive, on_request, appeals,
+    fees."""
+    t, k = r.totals, r.key
+    n = len(r.agencies)
+    scope = _category_scope(r)
+    overview = (
+        f"{r.year}年，全县共有{n}个单位报送政府信息公开工作年度报告并通过审核"
+        + (f"（{scope}）" if scope else "")
+        + "，本报告汇总了上述单位的主动公开、依申请公开和行政复议、行政诉讼数据。",
+    )
+    g = spec.CELL
+    proactive = (
+        f"全县共主动公开{g['T2_normative_documents_issued'].row}：本年制发{fmt(t['T2_normative_documents_issued'])}件、"
+        f"废止{fmt(t['T2_normative_documents_repealed'])}件，现行有效{fmt(t['T2_normative_documents_in_force'])}件；"
+        f"作出{g['T2_licensing_decisions'].row}决定{fmt(t['T2_licensing_decisions'])}件、"
+        f"{g['T2_penalties_decisions'].row}决定{fmt(t['T2_penalties_decisions'])}件、"
+        f"{g['T2_enforcement_decisions'].row}决定{fmt(t['T2_enforcement_decisions'])}件；"
+        f"{g['T2_fees_amount'].row}{fmt(t['T2_fees_amount'])}万元。",
+    )
+    new = k["new"]
+    s = f"全县共收到政府信息公开申请{fmt(new)}件"
+    if r.previous_key is not None:
+        s += f"，{_change_phrase(new, r.previous_key['new'])}"
+    s += f"；上年结转{fmt(t['T3_carried_in_total'])}件。"
+    labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
+    outcome = "、".join(f"{labels[o]}{fmt(k[o])}件" for o in spec.OUTCOME_KEYS)
+    s2 = f"办理结果：{outcome}，{labels['carried_over']}继续办理{fmt(k['carried_over'])}件。"
+    on_request = (s, s2)
+    rec, lit = k["reconsideration"], k["litigation"]
+    appeals = (
+        f"全县因政府信息公开被申请行政复议{fmt(rec)}件，其中结果纠正{fmt(k['reconsideration_corrected'])}件；"
+        f"被提起行政诉讼{fmt(lit)}件（未经复议直接起诉{fmt(t['T4_litigation_direct_total'])}件、"
+        f"复议后起诉{fmt(t['T4_litigation_after_total'])}件），其中结果纠正{fmt(k['litigation_corrected'])}件。",
+    )
+    return {"overview": overview, "proactive": proactive, "on_request": on_request, "appeals": appeals}
+
+
+def county_fee_paragraph(agencies: Iterable[AgencyData]) -> str:
+    charged = [a for a in agencies if sanitise(a.text("FEE_fee_charged")).strip() == "是"]
+    if not charged:
+        return "本年度全县各单位均未收取信息处理费。"
+    collected = sum((Decimal(a.fields.get("FEE_fee_collected") or 0) for a in charged), Decimal(0))
+    notices = sum(int(a.fields.get("FEE_fee_notices") or 0) for a in charged)
+    names = "、".join(sanitise(a.name) for a in charged)
+    return (f"本年度全县共有{len(charged)}个单位（{names}）收取信息处理费，发出收费通知{notices}件，"
+            f"实际收取{fmt(collected)}元。")
+
+
+def _entry_names(entries) -> str:
+    return "、".join(sanitise(e.name) for e in entries)
+
+
+def county_context(r: CountyRollup, county: County, passed_agencies: Sequence[AgencyData] = ()) -> CountyContext:
+    """The context of the county summary (pure). ``passed_agencies``: the agencies summed (for the fee line)."""
+    name = sanitise(county.name).strip()
+    title = report_title(name, r.year)
+    office = sanitise(county.office).strip()
+    scope = f"汇总了全县{len(r.agencies)}个单位的年度报告数据，"
+    opening = opening_paragraph(
+        title, r.year, office=office, channel=sanitise(county.publish_channel).strip(),
+        url=sanitise(county.publish_url).strip(), address=sanitise(county.address).strip(),
+        postcode=sanitise(county.postcode).strip(), phone=sanitise(county.phone).strip(),
+        compiled="汇总编制", scope=scope,
+    )
+    data = county_data_paragraphs(r)
+    own = r.county_agency
+
+    def own_paras(name: str) -> tuple[str, ...]:
+        return paragraphs(own.fields.get(name)) if own is not None else ()
+
+    general_texts = []
+    for f in GENERAL_FIELDS:
+        extra: tuple[str, ...] = ()
+        if f == "TXT_proactive":
+            extra = data["proactive"]
+        elif f == "TXT_on_request":
+            extra = data["on_request"] + data["appeals"]
+        general_texts.append((spec.FIELD[f].label, extra + own_paras(f)))
+    improvements = tuple(
+        SubSection(f"（{cn_number(i)}）{spec.FIELD[f].label}。", own_paras(f) or ("无。",))
+        for i, f in enumerate(IMPROVEMENT_FIELDS, start=1)
+    )
+    other = (county_fee_paragraph(passed_agencies),) + (own_paras("TXT_other_matters") or ("无。",))
+
+    c = r.completeness
+    draft = not c.complete
+    notes: list[str] = []
+    if draft:
+        notes.append(
+            f"本汇总报告为草稿：名册共{c.roster}个单位，已报送{c.submitted}个，校验通过{c.passed}个；"
+            "汇总数据只包含校验通过的单位，全部单位通过后方可定稿发布。"
+        )
+        if c.missing:
+            notes.append(f"{L['missing']}（{len(c.missing)}个）：{_entry_names(c.missing)}。")
+        if c.failed:
+            notes.append(f"{L['failed']}（{len(c.failed)}个）：{_entry_names(c.failed)}。")
+    if c.not_in_roster:
+        notes.append(f"{L['not_in_roster']}、未计入汇总（{len(c.not_in_roster)}个）：{_entry_names(c.not_in_roster)}。")
+
+    def key_strs(values: Mapping[str, Number]) -> dict[str, str]:
+        return {kf.key: fmt(values[kf.key]) for kf in spec.KEY_FIGURES}
+
+    breakdown = tuple({"name": sanitise(a.name), "code": sanitise(a.code), "k": key_strs(a.key)} for a in r.agencies)
+    categories = tuple({"category": ct.category, "count": str(ct.agencies), "k": key_strs(ct.key)}
+                       for ct in r.by_category)
+    yoy = tuple(
+        {"label": y.label, "current": fmt(y.current), "previous": fmt(y.previous), "change": signed(y.change),
+         "rate": percent(y.rate)}
+        for y in r.yoy
+    )
+    completeness_rows = tuple(
+        {"name": sanitise(e.name), "code": sanitise(e.code), "category": sanitise(e.category), "status": e.status}
+        for e in c.entries
+    )
+    summary = (
+        f"名册共{c.roster}个单位，{L['submitted']}{c.submitted}个（报送率{c.submission_rate * 100:.1f}%），"
+        f"{L['passed']}{c.passed}个（通过率{c.pass_rate * 100:.1f}%）"
+        + (f"，{L['missing']}{len(c.missing)}个" if c.missing else "")
+        + (f"，{L['failed']}{len(c.failed)}个" if c.failed else "")
+        + "。",
+    )
+    return CountyContext(
+        title=title,
+        opening=(opening,),
+        overview=data["overview"] + own_paras("TXT_overview"),
+        general_items=_lead_items(general_texts),
+        improvement_items=improvements,
+        other_matters=other,
+        v=values_context(r.totals),
+        draft=draft,
+        draft_label=L["draft"],
+        draft_notes=tuple(notes),
+        breakdown=breakdown,
+        key_total=key_strs(r.key),
+        categories=categories,
+        category_total_count=str(len(r.agencies)),
+        yoy=yoy,
+        yoy_missing="" if yoy else f"未找到{r.year - 1}年度数据，未作同比。",
+        completeness_summary=summary,
+        completeness=completeness_rows,
+        charts=county_charts(r),
+    )
+
+
+def county_charts(r: CountyRollup) -> tuple[Chart, ...]:
+    labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
+    charts = [
+        Chart("applications", L["chart_applications"], "barh",
+              tuple(sanitise(a.name) for a in r.agencies),
+              ((labels["new"], tuple(float(a.key["new"]) for a in r.agencies)),)),
+        Chart("outcomes", L["chart_outcomes"], "bar",
+              tuple(labels[o] for o in spec.OUTCOME_KEYS),
+              ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)),
+    ]
+    if r.previous_key is not None:
+        keys = [kf.key for kf in spec.KEY_FIGURES]
+        charts.append(
+            Chart("yoy", L["chart_yoy"], "grouped", tuple(labels[k] for k in keys),
+                  ((f"{r.year - 1}年", tuple(float(r.previous_key[k]) for k in keys)),
+                   (f"{r.year}年", tuple(float(r.key[k]) for k in keys)))))
+    return tuple(charts)
+
+
+# ------------------------------------------------------------------------------------------------- charts
+
+
+def cjk_font_path() -> str | None:
+    """A CJK font file known to matplotlib's font_manager (Noto Sans/Serif CJK first)."""
+    from matplotlib import font_manager
+
+    prefs = ("Noto Sans CJK SC", "Noto Sans CJK", "Noto Serif CJK SC", "Noto Serif CJK", "Source Han Sans",
+             "WenQuanYi", "SimHei", "Microsoft YaHei")
+    fonts = font_manager.fontManager.ttflist
+    for pref in prefs:
+        for f in fonts:
+            if f.name.startswith(pref) and f.style == "normal" and f.weight in (400, "normal", "regular"):
+                return f.fname
+        for f in fonts:
+            if f.name.startswith(pref):
+                return f.fname
+    for f in font_manager.findSystemFonts():
+        if "NotoSansCJK" in f or "NotoSerifCJK" in f:
+            return f
+    return None
+
+
+def chart_png(chart: Chart) -> bytes:
+    """Draw a chart with a CJK font (PNG, no timestamp metadata)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    path = cjk_font_path()
+    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao"}
+    if path:
+        font_manager.fontManager.addfont(path)
+        rc["font.family"] = font_manager.FontProperties(fname=path).get_name()
+    with plt.rc_context(rc):
+        n = len(chart.labels)
+        if chart.kind == "barh":
+            fig, ax = plt.subplots(figsize=(9, max(2.5, 0.38 * n + 1)), dpi=150)
+            values = chart.series[0][1]
+            ax.barh(range(n), values, color="#2f5597")
+            ax.set_yticks(range(n), chart.labels)
+            ax.invert_yaxis()
+            for i, v in enumerate(values):
+                ax.text(v, i, f" {v:g}", va="center", fontsize=9)
+            ax.set_xlabel(chart.series[0][0] + f"（{L['unit_pieces']}）")
+        else:
+            fig, ax = plt.subplots(figsize=(9, 4.2), dpi=150)
+            k = len(chart.series)
+            width = 0.8 / k
+            colors = ("#a5a5a5", "#2f5597", "#c55a11")
+            for j, (legend, values) in enumerate(chart.series):
+                xs = [i - 0.4 + width * (j + 0.5) for i in range(n)]
+                bars = ax.bar(xs, values, width, label=legend, color=colors[(j + (k == 1)) % len(colors)])
+                ax.bar_label(bars, labels=[f"{v:g}" for v in values], fontsize=8)
+            ax.set_xticks(range(n), chart.labels, rotation=30 if n > 8 else 0, ha="right" if n > 8 else "center")
+            ax.set_ylabel(L["unit_pieces"])
+            if k > 1:
+                ax.legend()
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
+        plt.close(fig)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------- files
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def safe_filename(name: str) -> str:
+    return _UNSAFE.sub("_", sanitise(name)).strip(" .") or "_"
+
+
+def agency_filename(name: str, year: int) -> str:
+    return safe_filename(report_title(name, year)) + ".docx"
+
+
+def county_filename(county: str, year: int) -> str:
+    return safe_filename(report_title(county, year) + "（全县汇总）") + ".docx"
+
+
+def _plain(obj):
+    """Dataclasses → dicts for Jinja (InlineImage and strings pass through)."""
+    if isinstance(obj, (LeadParagraph, SubSection)):
+        return asdict(obj)
+    if isinstance(obj, tuple):
+        return [_plain(x) for x in obj]
+    return obj
+
+
+def fill(template: Path, context: Mapping[str, object], path: Path) -> Path:
+    """docxtpl fills the template (autoescape on) and the document is saved atomically and reproducibly."""
+    from docxtpl import DocxTemplate
+
+    tpl = DocxTemplate(str(template))
+    ctx = dict(context)
+    if "charts" in ctx:
+        from docx.shared import Mm
+        from docxtpl import InlineImage
+
+        ctx["charts"] = [
+            {"caption": ch.caption, "image": InlineImage(tpl, io.BytesIO(chart_png(ch)), width=Mm(200))}
+            for ch in ctx["charts"]
+        ]
+    ctx = {k: _plain(v) for k, v in ctx.items()}
+    tpl.render(ctx, autoescape=True)
+    return ooxml.save_document(tpl, path)
+
+
+def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
+                  template: Path = AGENCY_TEMPLATE) -> Path:
+    ctx = agency_context(a, roster)
+    name = _field(a, roster, "agency_name") or a.name
+    return fill(template, ctx.as_dict(), Path(out_dir) / agency_filename(name, a.year))
+
+
+def render_county(r: CountyRollup, county: County, out_dir: Path, passed_agencies: Sequence[AgencyData] = (),
+                  template: Path = COUNTY_TEMPLATE) -> Path:
+    ctx = county_context(r, county, passed_agencies)
+    return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    agency_reports: tuple[Path, ...]
+    county_report: Path | None
+
+
+def render_all(agencies: Sequence[AgencyData], passed: set[str], rollup: CountyRollup, workspace: Workspace,
+               out_dir: Path, *, county: bool = True) -> RenderResult:
+    """One report per passing agency (roster order) and the county summary, into ``out_dir``."""
+    seen: set[str] = set()
+    summed = {a.code for a in rollup.agencies}
+    done: list[Path] = []
+    used: list[AgencyData] = []
+    for a in agencies:
+        if a.code not in passed or a.code in seen:
+            continue
+        seen.add(a.code)
+        done.append(render_agency(a, out_dir, workspace.agency(a.code)))
+        if a.code in summed:
+            used.append(a)
+    summary = render_county(rollup, workspace.county, out_dir, used) if county else None
+    return RenderResult(tuple(done), summary)

@@ -1,0 +1,595 @@
+"""Build the Word templates of the reports from the spec (python-docx).
+
+    python -m pipeline.templates.build          (writes pipeline/templates/agency.docx and county.docx)
+
+The templates are ordinary Word documents: the office may open them in Word or WPS and change styles, add a
+letterhead, etc. — as long as the ``{{ … }}`` / ``{%p … %}`` / ``{%tr … %}`` tags stay. Everything that is
+typography lives in the styles (GB/T 9704: 仿宋_GB2312 三号 body, 黑体 / 楷体_GB2312 headings, 方正小标宋简体 二号
+title, fixed 28 pt line spacing, A4 with 37/35/28/26 mm margins, "— 1 —" page numbers); every label of
+tables 二/三/四 and every section heading is taken from ``pipeline.spec``; every number cell holds one
+placeholder ``{{ v.<defined name> }}``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from docx import Document
+from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.style import WD_STYLE_TYPE
+from docx.enum.table import WD_ALIGN_VERTICAL, WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pipeline import ooxml, spec  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+AGENCY_TEMPLATE = HERE / "agency.docx"
+COUNTY_TEMPLATE = HERE / "county.docx"
+
+# Fonts (GB/T 9704). East Asian names go to w:eastAsia; Latin digits and letters use Times New Roman.
+FANGSONG = "仿宋_GB2312"
+XIAOBIAOSONG = "方正小标宋简体"
+HEITI = "黑体"
+KAITI = "楷体_GB2312"
+SONGTI = "宋体"
+LATIN = "Times New Roman"
+
+BODY_PT = 16  # 三号
+TITLE_PT = 22  # 二号
+TABLE_PT = 10.5  # 五号
+LINE_PT = 28  # fixed line spacing
+PAGE_NUMBER_PT = 14  # 四号
+
+# Style names (Word built-in names for the headings, so the navigation pane and TOC work in Word and WPS).
+S_BODY = "Normal"
+S_TITLE = "Title"
+S_H1 = "Heading 1"
+S_H2 = "Heading 2"
+S_TABLE = "Table Text"
+S_TABLE_LEFT = "Table Text Left"
+S_LEAD = "Lead"  # character style: the （一） lead-in of a paragraph, 楷体
+S_FIGURE = "Figure"
+S_CAPTION = "Caption"
+S_DRAFT = "Draft Mark"
+S_NOTE = "Note"
+
+A4_W, A4_H = Mm(210), Mm(297)
+MARGIN_TOP, MARGIN_BOTTOM, MARGIN_LEFT, MARGIN_RIGHT = Mm(37), Mm(35), Mm(28), Mm(26)
+TEXT_W_MM = 210 - 28 - 26  # 156 mm
+LANDSCAPE_TEXT_W_MM = 297 - 28 - 26  # 243 mm
+
+
+# ------------------------------------------------------------------------------------------------- styles
+
+
+def _set_fonts(rpr_owner, east_asia: str, size_pt: float, *, bold: bool = False, color: str | None = None) -> None:
+    """Replace the run properties of a style: fonts (w:eastAsia!), size, no theme fonts, no colour."""
+    rpr = rpr_owner.get_or_add_rPr()
+    for child in list(rpr):
+        rpr.remove(child)
+    fonts = OxmlElement("w:rFonts")
+    fonts.set(qn("w:ascii"), LATIN)
+    fonts.set(qn("w:hAnsi"), LATIN)
+    fonts.set(qn("w:cs"), LATIN)
+    fonts.set(qn("w:eastAsia"), east_asia)
+    fonts.set(qn("w:hint"), "eastAsia")
+    rpr.append(fonts)
+    b = OxmlElement("w:b")
+    b.set(qn("w:val"), "1" if bold else "0")
+    rpr.append(b)
+    i = OxmlElement("w:i")
+    i.set(qn("w:val"), "0")
+    rpr.append(i)
+    col = OxmlElement("w:color")
+    col.set(qn("w:val"), color or "000000")
+    rpr.append(col)
+    for tag in ("w:sz", "w:szCs"):
+        sz = OxmlElement(tag)
+        sz.set(qn("w:val"), str(int(round(size_pt * 2))))
+        rpr.append(sz)
+    lang = OxmlElement("w:lang")
+    lang.set(qn("w:val"), "en-US")
+    lang.set(qn("w:eastAsia"), "zh-CN")
+    rpr.append(lang)
+
+
+def _set_paragraph(style, *, align: str = "both", first_line_chars: int = 0, line_pt: float | None = LINE_PT,
+                   before_pt: float = 0, after_pt: float = 0, outline: int | None = None,
+                   keep_next: bool = False) -> None:
+    ppr = style.element.get_or_add_pPr()
+    for child in list(ppr):
+        ppr.remove(child)
+    if keep_next:
+        ppr.append(OxmlElement("w:keepNext"))
+    spacing = OxmlElement("w:spacing")
+    spacing.set(qn("w:before"), str(int(before_pt * 20)))
+    spacing.set(qn("w:after"), str(int(after_pt * 20)))
+    if line_pt is None:
+        spacing.set(qn("w:line"), "240")
+        spacing.set(qn("w:lineRule"), "auto")
+    else:
+        spacing.set(qn("w:line"), str(int(line_pt * 20)))
+        spacing.set(qn("w:lineRule"), "exact")
+    ppr.append(spacing)
+    ind = OxmlElement("w:ind")
+    if first_line_chars:
+        ind.set(qn("w:firstLineChars"), str(first_line_chars * 100))
+        ind.set(qn("w:firstLine"), str(first_line_chars * BODY_PT * 20))
+    else:
+        ind.set(qn("w:firstLine"), "0")
+        ind.set(qn("w:firstLineChars"), "0")
+    ind.set(qn("w:left"), "0")
+    ind.set(qn("w:right"), "0")
+    ppr.append(ind)
+    jc = OxmlElement("w:jc")
+    jc.set(qn("w:val"), align)
+    ppr.append(jc)
+    if outline is not None:
+        ol = OxmlElement("w:outlineLvl")
+        ol.set(qn("w:val"), str(outline))
+        ppr.append(ol)
+
+
+def _paragraph_style(doc, name: str, base: str | None = S_BODY):
+    styles = doc.styles
+    try:
+        st = styles[name]
+    except KeyError:
+        st = styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+    if base and name != base:
+        st.base_style = styles[base]
+    st.quick_style = True
+    return st
+
+
+def _define_styles(doc) -> None:
+    styles = doc.styles
+    # document defaults: no theme fonts anywhere
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    if defaults is not None:
+        rpr = defaults.find(qn("w:rPrDefault") + "/" + qn("w:rPr"))
+        if rpr is not None:
+            for child in list(rpr):
+                rpr.remove(child)
+            fonts = OxmlElement("w:rFonts")
+            for a in ("w:ascii", "w:hAnsi", "w:cs"):
+                fonts.set(qn(a), LATIN)
+            fonts.set(qn("w:eastAsia"), FANGSONG)
+            rpr.append(fonts)
+            lang = OxmlElement("w:lang")
+            lang.set(qn("w:val"), "en-US")
+            lang.set(qn("w:eastAsia"), "zh-CN")
+            rpr.append(lang)
+
+    body = styles[S_BODY]
+    _set_fonts(body.element, FANGSONG, BODY_PT)
+    _set_paragraph(body, align="both", first_line_chars=2)
+
+    title = _paragraph_style(doc, S_TITLE)
+    _set_fonts(title.element, XIAOBIAOSONG, TITLE_PT)
+    _set_paragraph(title, align="center", line_pt=36, after_pt=LINE_PT)
+
+    h1 = _paragraph_style(doc, S_H1)
+    _set_fonts(h1.element, HEITI, BODY_PT)
+    _set_paragraph(h1, align="both", first_line_chars=2, outline=0, keep_next=True)
+
+    h2 = _paragraph_style(doc, S_H2)
+    _set_fonts(h2.element, KAITI, BODY_PT)
+    _set_paragraph(h2, align="both", first_line_chars=2, outline=1, keep_next=True)
+
+    table = _paragraph_style(doc, S_TABLE)
+    _set_fonts(table.element, SONGTI, TABLE_PT)
+    _set_paragraph(table, align="center", line_pt=None)
+    table_left = _paragraph_style(doc, S_TABLE_LEFT, S_TABLE)
+    _set_fonts(table_left.element, SONGTI, TABLE_PT)
+    _set_paragraph(table_left, align="left", line_pt=None)
+
+    figure = _paragraph_style(doc, S_FIGURE)
+    _set_fonts(figure.element, FANGSONG, BODY_PT)
+    _set_paragraph(figure, align="center", line_pt=None)
+    caption = _paragraph_style(doc, S_CAPTION)
+    _set_fonts(caption.element, KAITI, 14)
+    _set_paragraph(caption, align="center", line_pt=LINE_PT, after_pt=6)
+
+    draft = _paragraph_style(doc, S_DRAFT)
+    _set_fonts(draft.element, HEITI, TITLE_PT, bold=True, color="C00000")
+    _set_paragraph(draft, align="center", line_pt=36)
+    note = _paragraph_style(doc, S_NOTE)
+    _set_fonts(note.element, KAITI, BODY_PT, color="C00000")
+    _set_paragraph(note, align="both", first_line_chars=2)
+
+    try:
+        lead = styles[S_LEAD]
+    except KeyError:
+        lead = styles.add_style(S_LEAD, WD_STYLE_TYPE.CHARACTER)
+    _set_fonts(lead.element, KAITI, BODY_PT)
+
+    grid = styles["Table Grid"]
+    _table_borders(grid.element)
+
+
+def _table_borders(style_el) -> None:
+    """Full single borders and narrow cell margins on the table style."""
+    tblpr = style_el.find(qn("w:tblPr"))
+    if tblpr is None:
+        tblpr = OxmlElement("w:tblPr")
+        style_el.append(tblpr)
+    for child in list(tblpr):
+        tblpr.remove(child)
+    borders = OxmlElement("w:tblBorders")
+    for side in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        b = OxmlElement(f"w:{side}")
+        b.set(qn("w:val"), "single")
+        b.set(qn("w:sz"), "4")
+        b.set(qn("w:space"), "0")
+        b.set(qn("w:color"), "000000")
+        borders.append(b)
+    tblpr.append(borders)
+    mar = OxmlElement("w:tblCellMar")
+    for side, w in (("top", 0), ("left", 40), ("bottom", 0), ("right", 40)):
+        m = OxmlElement(f"w:{side}")
+        m.set(qn("w:w"), str(w))
+        m.set(qn("w:type"), "dxa")
+        mar.append(m)
+    tblpr.append(mar)
+
+
+# ------------------------------------------------------------------------------------------------- page
+
+
+def _page(section, landscape: bool = False) -> None:
+    if landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = A4_H, A4_W
+    else:
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = A4_W, A4_H
+    section.top_margin, section.bottom_margin = MARGIN_TOP, MARGIN_BOTTOM
+    section.left_margin, section.right_margin = MARGIN_LEFT, MARGIN_RIGHT
+    section.header_distance = Mm(15)
+    section.footer_distance = Mm(25)
+
+
+def _page_number_footer(section) -> None:
+    """'— 1 —' centred at the foot, 宋体 四号."""
+    footer = section.footer
+    footer.is_linked_to_previous = False
+    p = footer.paragraphs[0]
+    p.style = S_TABLE
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+    def run(text: str | None = None):
+        r = p.add_run(text or "")
+        r.font.size = Pt(PAGE_NUMBER_PT)
+        return r
+
+    run("— ")
+    r = run()
+    for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "1"), ("end", None)):
+        if kind:
+            fc = OxmlElement("w:fldChar")
+            fc.set(qn("w:fldCharType"), kind)
+            r._r.append(fc)
+        elif text == " PAGE ":
+            it = OxmlElement("w:instrText")
+            it.set(qn("xml:space"), "preserve")
+            it.text = text
+            r._r.append(it)
+        else:
+            t = OxmlElement("w:t")
+            t.text = text
+            r._r.append(t)
+    run(" —")
+
+
+# ------------------------------------------------------------------------------------------------- content
+
+
+def _para(doc_or_cell, text: str = "", style: str = S_BODY):
+    return doc_or_cell.add_paragraph(text, style=style)
+
+
+def _tag(doc, tag: str) -> None:
+    """A docxtpl paragraph-level tag ({%p … %}) in a paragraph of its own (docxtpl removes that paragraph)."""
+    _para(doc, "{%p " + tag + " %}")
+
+
+@dataclass(frozen=True)
+class _Item:
+    r0: int
+    c0: int
+    r1: int
+    c1: int
+    text: str
+    role: str  # label role (row/column/block/note) or "cell"
+
+
+def _split(ref: str) -> tuple[int, int]:
+    return spec._split_ref(ref)
+
+
+def spec_grid(table: str) -> tuple[int, int, list[_Item]]:
+    """Rows, columns and the merged items of a table of the format, from spec.LABELS and spec.CELLS.
+
+    The Word table has the same cells, merges and labels as the workbook sheet (title row excluded;
+    table 二 without the reference column).
+    """
+    sheet = spec.SECTION[table].sheet
+    items: list[_Item] = []
+    for lab in spec.LABELS:
+        if lab.sheet != sheet or lab.role == "title":
+            continue
+        c0, r0 = _split(lab.ref)
+        c1, r1 = _split(lab.merge_to) if lab.merge_to else (c0, r0)
+        items.append(_Item(r0, c0, r1, c1, lab.text, lab.role))
+    for cell in spec.table_cells(table):
+        c0, r0 = _split(cell.ref)
+        c1, r1 = _split(cell.merge_to) if cell.merge_to else (c0, r0)
+        items.append(_Item(r0, c0, r1, c1, "{{ v.%s }}" % cell.name, "cell"))
+    if table == "二":
+        items = [i for i in items if i.c0 < spec.T2_REFERENCE_COL]
+    top = min(i.r0 for i in items)
+    left = min(i.c0 for i in items)
+    items = [_Item(i.r0 - top, i.c0 - left, i.r1 - top, i.c1 - left, i.text, i.role) for i in items]
+    nrows = max(i.r1 for i in items) + 1
+    ncols = max(i.c1 for i in items) + 1
+    return nrows, ncols, items
+
+
+#: Column widths (mm) of the official tables on a 156 mm text width.
+COLUMN_WIDTHS_MM: dict[str, tuple[float, ...]] = {
+    "二": (48, 36, 36, 36),
+    "三": (10, 22, 54) + (10,) * 7,
+    "四": (TEXT_W_MM / 15,) * 15,
+}
+
+
+def _mark_header_row(row) -> None:
+    trpr = row._tr.get_or_add_trPr()
+    trpr.append(OxmlElement("w:tblHeader"))
+
+
+def _no_split(row) -> None:
+    trpr = row._tr.get_or_add_trPr()
+    trpr.append(OxmlElement("w:cantSplit"))
+
+
+def _fixed_layout(table, widths_mm: tuple[float, ...]) -> None:
+    table.autofit = False
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    tblpr = table._tbl.tblPr
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    tblpr.append(layout)
+    tblw = tblpr.find(qn("w:tblW"))
+    if tblw is None:
+        tblw = OxmlElement("w:tblW")
+        tblpr.append(tblw)
+    tblw.set(qn("w:type"), "dxa")
+    tblw.set(qn("w:w"), str(int(sum(widths_mm) / 25.4 * 1440)))
+    grid = table._tbl.tblGrid
+    for gc, w in zip(grid.findall(qn("w:gridCol")), widths_mm):
+        gc.set(qn("w:w"), str(int(w / 25.4 * 1440)))
+    for row in table.rows:
+        for j, cell in enumerate(row.cells):
+            cell.width = Mm(widths_mm[j])
+
+
+def _official_table(doc, table: str):
+    nrows, ncols, items = spec_grid(table)
+    t = doc.add_table(rows=nrows, cols=ncols)
+    t.style = doc.styles["Table Grid"]
+    _fixed_layout(t, COLUMN_WIDTHS_MM[table])
+    header_rows = {"二": 0, "三": 3, "四": 3}[table]
+    for r, row in enumerate(t.rows):
+        _no_split(row)
+        if r < header_rows:
+            _mark_header_row(row)
+    for it in items:
+        cell = t.cell(it.r0, it.c0)
+        if (it.r1, it.c1) != (it.r0, it.c0):
+            cell = cell.merge(t.cell(it.r1, it.c1))
+        cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
+        left = it.role == "row" and not (table == "三" and it.r1 > it.r0)
+        p = cell.paragraphs[0]
+        p.style = doc.styles[S_TABLE_LEFT if left else S_TABLE]
+        p.text = it.text
+    # every empty paragraph in the table gets the table style too (merged-away cells)
+    for row in t.rows:
+        for cell in row.cells:
+            for p in cell.paragraphs:
+                if p.style.name == S_BODY:
+                    p.style = doc.styles[S_TABLE]
+    return t
+
+
+def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tuple[float, ...], *,
+                  loop: str | None = None, total_cells: list[str] | None = None, first_left: bool = True):
+    """A header row, a row repeated by ``{%tr for … %}`` (when ``loop``), and an optional total row."""
+    n_rows = 1 + (3 if loop else 1) + (1 if total_cells else 0)
+    t = doc.add_table(rows=n_rows, cols=len(headers))
+    t.style = doc.styles["Table Grid"]
+    _fixed_layout(t, widths_mm)
+    _mark_header_row(t.rows[0])
+
+    def fill(row, texts: list[str]):
+        _no_split(row)
+        for j, (cell, text) in enumerate(zip(row.cells, texts)):
+            cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
+            p = cell.paragraphs[0]
+            p.style = doc.styles[S_TABLE_LEFT if (j == 0 and first_left) else S_TABLE]
+            p.text = text
+
+    fill(t.rows[0], headers)
+    r = 1
+    if loop:
+        t.rows[r].cells[0].paragraphs[0].text = "{%tr " + loop + " %}"
+        r += 1
+    fill(t.rows[r], row_cells)
+    r += 1
+    if loop:
+        t.rows[r].cells[0].paragraphs[0].text = "{%tr endfor %}"
+        r += 1
+    if total_cells:
+        fill(t.rows[r], total_cells)
+    return t
+
+
+def _body(doc) -> None:
+    """Title, opening paragraph, sections 一–六 with tables 二/三/四 (shared by both templates)."""
+    _para(doc, "{{ title }}", S_TITLE)
+    _tag(doc, "for p in opening")
+    _para(doc, "{{ p }}")
+    _tag(doc, "endfor")
+    for section in spec.SECTIONS:
+        _para(doc, section.heading, S_H1)
+        if section.number == "一":
+            _tag(doc, "for p in overview")
+            _para(doc, "{{ p }}")
+            _tag(doc, "endfor")
+            _lead_items(doc, "general_items")
+        elif section.number in ("二", "三", "四"):
+            _official_table(doc, section.number)
+            _para(doc, "", S_TABLE)  # keeps the next heading off the table's border
+        elif section.number == "五":
+            _tag(doc, "for sub in improvement_items")
+            _para(doc, "{{ sub.heading }}", S_H2)
+            _tag(doc, "for p in sub.paragraphs")
+            _para(doc, "{{ p }}")
+            _tag(doc, "endfor")
+            _tag(doc, "endfor")
+        else:
+            _tag(doc, "for p in other_matters")
+            _para(doc, "{{ p }}")
+            _tag(doc, "endfor")
+
+
+def _lead_items(doc, name: str) -> None:
+    """Paragraphs with an optional 楷体 lead-in: '（一）主动公开情况。' + text."""
+    _tag(doc, f"for item in {name}")
+    p = _para(doc, "")
+    lead = p.add_run("{{ item.lead }}")
+    lead.style = doc.styles[S_LEAD]
+    p.add_run("{{ item.text }}")
+    _tag(doc, "endfor")
+
+
+def _new_document():
+    doc = Document()
+    _define_styles(doc)
+    # python-docx's default document has one empty paragraph: remove it
+    body = doc.element.body
+    for p in body.findall(qn("w:p")):
+        body.remove(p)
+    _page(doc.sections[0])
+    _page_number_footer(doc.sections[0])
+    doc.core_properties.title = spec.REPORT_TITLE_SUFFIX.lstrip("年")
+    doc.core_properties.author = "nianbao"
+    doc.core_properties.comments = f"{spec.FORMAT_DOCUMENT}；由 pipeline/templates/build.py 生成"
+    return doc
+
+
+def build_agency():
+    doc = _new_document()
+    _body(doc)
+    return doc
+
+
+def build_county():
+    L = spec.SUMMARY_LABELS
+    doc = _new_document()
+    _tag(doc, "if draft")
+    _para(doc, "{{ draft_label }}", S_DRAFT)
+    _tag(doc, "for p in draft_notes")
+    _para(doc, "{{ p }}", S_NOTE)
+    _tag(doc, "endfor")
+    _tag(doc, "endif")
+    _body(doc)
+
+    # annexes on landscape pages
+    sec = doc.add_section(WD_SECTION.NEW_PAGE)
+    _page(sec, landscape=True)
+    W = LANDSCAPE_TEXT_W_MM
+    keys = [k.key for k in spec.KEY_FIGURES]
+    labels = [k.label for k in spec.KEY_FIGURES]
+    n = len(keys)
+
+    _para(doc, f"{L['annex']}1：{L['annex_breakdown']}", S_H1)
+    first = 47.0
+    _simple_table(
+        doc,
+        [L["agency"]] + labels,
+        ["{{ r.name }}"] + ["{{ r.k.%s }}" % k for k in keys],
+        (first,) + ((W - first) / n,) * n,
+        loop="for r in breakdown",
+        total_cells=[L["total_row"]] + ["{{ key_total.%s }}" % k for k in keys],
+    )
+    _para(doc, "", S_TABLE)
+
+    _para(doc, f"{L['annex']}2：{L['annex_categories']}", S_H1)
+    first, second = 31.0, 16.0
+    _simple_table(
+        doc,
+        [L["category"], L["agency_count"]] + labels,
+        ["{{ r.category }}", "{{ r.count }}"] + ["{{ r.k.%s }}" % k for k in keys],
+        (first, second) + ((W - first - second) / n,) * n,
+        loop="for r in categories",
+        total_cells=[L["total_row"], "{{ category_total_count }}"] + ["{{ key_total.%s }}" % k for k in keys],
+    )
+    _para(doc, "", S_TABLE)
+
+    _para(doc, f"{L['annex']}3：{L['annex_yoy']}", S_H1)
+    _tag(doc, "if yoy")
+    first = 83.0
+    _simple_table(
+        doc,
+        [L["item"], L["current"], L["previous"], L["change"], L["rate"]],
+        ["{{ r.label }}", "{{ r.current }}", "{{ r.previous }}", "{{ r.change }}", "{{ r.rate }}"],
+        (first,) + ((W - first) / 4,) * 4,
+        loop="for r in yoy",
+    )
+    _tag(doc, "else")
+    _para(doc, "{{ yoy_missing }}")
+    _tag(doc, "endif")
+    _para(doc, "", S_TABLE)
+
+    _para(doc, f"{L['annex']}4：{L['annex_completeness']}", S_H1)
+    _tag(doc, "for p in completeness_summary")
+    _para(doc, "{{ p }}")
+    _tag(doc, "endfor")
+    _simple_table(
+        doc,
+        [L["agency"], L["code"], L["category"], L["status"]],
+        ["{{ r.name }}", "{{ r.code }}", "{{ r.category }}", "{{ r.status }}"],
+        (100.0, 40.0, 50.0, W - 190.0),
+        loop="for r in completeness",
+    )
+    _para(doc, "", S_TABLE)
+
+    _para(doc, f"{L['annex']}5：{L['annex_charts']}", S_H1)
+    _tag(doc, "for ch in charts")
+    _para(doc, "{{ ch.image }}", S_FIGURE)
+    _para(doc, "{{ ch.caption }}", S_CAPTION)
+    _tag(doc, "endfor")
+    return doc
+
+
+def build(folder: Path = HERE) -> list[Path]:
+    folder = Path(folder)
+    return [
+        ooxml.save_document(build_agency(), folder / AGENCY_TEMPLATE.name),
+        ooxml.save_document(build_county(), folder / COUNTY_TEMPLATE.name),
+    ]
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(path)
