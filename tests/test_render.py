@@ -1,0 +1,345 @@
+"""Word reports: contexts as data, templates against the spec, rendered documents read back, escaping, golden XML.
+
+Regenerate the golden files with ``NIANBAO_GOLDEN_UPDATE=1`` (``make golden``) and review ``git diff tests/golden``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from docx import Document
+from docxtpl import DocxTemplate
+from lxml import etree
+from test_render_data import ROSTER, county_batch, make_agency, seed_agency, seed_json, workspace
+
+from pipeline import aggregate, render, spec
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SEED_MD = Path("/work/shared/seed")
+UPDATE = os.environ.get("NIANBAO_GOLDEN_UPDATE") == "1"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def official_positions(table: str) -> list[tuple[int, int, int, int, str]]:
+    """(r0, c0, r1, c1, expected text) of every label and number placeholder of a table, relative to the
+    table's top-left, straight from spec.LABELS / spec.CELLS (title rows and table 二's reference column out)."""
+    sheet = spec.SECTION[table].sheet
+    out = []
+    for lab in spec.LABELS:
+        if lab.sheet == sheet and lab.role != "title":
+            c0, r0 = spec._split_ref(lab.ref)
+            c1, r1 = spec._split_ref(lab.merge_to) if lab.merge_to else (c0, r0)
+            out.append((r0, c0, r1, c1, lab.text))
+    for c in spec.table_cells(table):
+        c0, r0 = spec._split_ref(c.ref)
+        c1, r1 = spec._split_ref(c.merge_to) if c.merge_to else (c0, r0)
+        out.append((r0, c0, r1, c1, c.name))
+    if table == "二":
+        out = [o for o in out if o[1] < spec.T2_REFERENCE_COL]
+    top = min(o[0] for o in out)
+    return [(r0 - top, c0 - 1, r1 - top, c1 - 1, t) for r0, c0, r1, c1, t in out]
+
+
+def assert_official_table(t, table: str, values) -> None:
+    """Every label equals the spec, every number equals ``values``, merges as in the spec, no extra rows."""
+    positions = official_positions(table)
+    assert len(t.rows) == max(p[2] for p in positions) + 1, "extra or missing rows (invented subtotals?)"
+    assert len(t.columns) == max(p[3] for p in positions) + 1
+    covered = set()
+    for r0, c0, r1, c1, expected in positions:
+        cell = t.cell(r0, c0)
+        if expected in spec.CELL:
+            assert cell.text == render.fmt(values[expected]), (table, expected)
+        else:
+            assert cell.text == expected, (table, r0, c0)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                assert t.cell(r, c)._tc is cell._tc, f"{table}: ({r},{c}) not merged into ({r0},{c0})"
+                covered.add((r, c))
+    # the cells outside the declared merges are distinct (no accidental merges)
+    tcs = [t.cell(r0, c0)._tc for r0, c0, _, _, _ in positions]  # kept alive: ids are stable
+    assert len({id(tc) for tc in tcs}) == len(positions)
+    assert len(covered) == len(t.rows) * len(t.columns), "cells outside the official layout"
+
+
+def headings(doc) -> list[str]:
+    return [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
+
+
+def texts(doc) -> list[str]:
+    return [p.text for p in doc.paragraphs]
+
+
+def pretty_document_xml(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        root = etree.fromstring(z.read("word/document.xml"))
+    return etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True)
+
+
+def check_golden(path: Path, name: str) -> None:
+    got = pretty_document_xml(path)
+    target = GOLDEN / f"{name}.document.xml"
+    if UPDATE or not target.exists():
+        if not UPDATE:
+            pytest.fail(f"golden file {target} missing: run with NIANBAO_GOLDEN_UPDATE=1 and review it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(got)
+    assert got == target.read_bytes(), f"{target} differs: review, then regenerate with NIANBAO_GOLDEN_UPDATE=1"
+
+
+@pytest.fixture(scope="module")
+def county_setup():
+    batch = county_batch(2024)
+    previous = county_batch(2023, seed=1)
+    passed = {a.code for a in batch}
+    return batch, previous, passed
+
+
+# ------------------------------------------------------------------------------------------------ contexts
+
+
+def test_agency_context_of_the_seed_matches_the_published_text():
+    ctx = render.agency_context(seed_agency())
+    d = seed_json()
+    assert ctx.title == "集贤县集贤镇人民政府2024年政府信息公开工作年度报告"
+    md = next(SEED_MD.glob("*.md")).read_text(encoding="utf-8") if SEED_MD.is_dir() else None
+    if md:
+        published = next(line for line in md.splitlines() if line.startswith("根据"))
+
+        def norm(s: str) -> str:  # the seed's stray spaces, <url> and its 四 heading without "、"
+            s = re.sub(r"\s+", "", s).replace("<", "").replace(">", "")
+            return s.replace("行政复议、行政诉讼", "行政复议行政诉讼")
+
+        assert norm(ctx.opening[0]) == norm(published)
+    assert ctx.overview == tuple(d["texts"]["TXT_overview"])
+    leads = [i.lead for i in ctx.general_items if i.lead]
+    assert leads == ["（一）主动公开情况。", "（二）依申请公开情况。", "（三）政府信息管理。",
+                     "（四）政府信息公开平台建设情况。", "（五）监督保障情况。"]
+    assert [i.text for i in ctx.general_items] == [p for f in render.GENERAL_FIELDS for p in d["texts"][f]]
+    assert [s.heading for s in ctx.improvement_items] == ["（一）存在的问题。", "（二）改进措施。"]
+    assert ctx.improvement_items[1].paragraphs == tuple(d["texts"]["TXT_improvements"])
+    assert ctx.other_matters == ("本年度未收取信息处理费。", "无。")
+    assert ctx.v["T2_fees_amount"] == "0" and set(ctx.v) == {c.name for c in spec.CELLS}
+
+
+def test_fee_paragraphs_when_charged():
+    a = make_agency(ROSTER[1])
+    f = dict(a.fields, FEE_fee_charged="是", FEE_fee_notices=2, FEE_fee_notice_amount=Decimal("300"),
+             FEE_fee_collected=Decimal("200.50"), TXT_fee_note="收费依据国办函〔2020〕109号。")
+    a = dataclasses.replace(a, fields=f)
+    assert render.fee_paragraphs(a) == (
+        "本年度发出收费通知2件，通知金额300元，实际收取信息处理费200.50元。",
+        "收费依据国办函〔2020〕109号。",
+    )
+
+
+def test_sanitise_and_paragraphs():
+    assert render.sanitise("a\x00b\x1fc\ud800d\ufffee\tf") == "abcde f"
+    assert render.paragraphs(" 一 \r\n\n二\r三\u2028 ") == ("一", "二", "三")
+    assert render.fmt(Decimal("100.0253")) == "100.0253" and render.fmt(Decimal("1E+1")) == "10"
+    assert render.fmt(7) == "7" and render.percent(Decimal("0.125")) == "+12.5%" and render.percent(None) == "—"
+
+
+def test_missing_cover_fields_are_left_out_of_the_opening():
+    a = make_agency(ROSTER[1])
+    a = dataclasses.replace(a, fields={k: ("" if k.startswith("INFO_") and k != "INFO_agency_name" else v)
+                                       for k, v in a.fields.items()})
+    s = render.agency_context(a).opening[0]
+    assert "联系地址" not in s and "查阅或下载" not in s and "（）" not in s
+    s = render.agency_context(a, ROSTER[1]).opening[0]  # the roster fills the gaps
+    assert "测试县财政局办公室" in s and "0000-1000002" in s
+
+
+# ------------------------------------------------------------------------------------------------ templates
+
+
+@pytest.mark.parametrize("template", [render.AGENCY_TEMPLATE, render.COUNTY_TEMPLATE])
+def test_template_variables_and_context_agree(template, county_setup):
+    batch, previous, passed = county_setup
+    if template == render.AGENCY_TEMPLATE:
+        ctx = render.agency_context(batch[0]).as_dict()
+    else:
+        r = aggregate.rollup(batch, passed, previous, workspace())
+        ctx = render.county_context(r, workspace().county, batch).as_dict()
+    assert DocxTemplate(str(template)).get_undeclared_template_variables() == set(ctx)
+
+
+@pytest.mark.parametrize("template", [render.AGENCY_TEMPLATE, render.COUNTY_TEMPLATE])
+def test_template_has_one_placeholder_per_cell(template):
+    with zipfile.ZipFile(template) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    names = re.findall(r"\{\{ v\.(\w+) \}\}", xml)
+    assert sorted(names) == sorted(c.name for c in spec.CELLS)
+
+
+def test_templates_are_up_to_date_with_the_builder(tmp_path):
+    from pipeline.templates import build
+
+    for built in build.build(tmp_path):
+        committed = render.TEMPLATES / built.name
+        assert built.read_bytes() == committed.read_bytes(), f"run python -m pipeline.templates.build ({built.name})"
+
+
+def test_template_styles_carry_the_east_asian_fonts():
+    with zipfile.ZipFile(render.AGENCY_TEMPLATE) as z:
+        styles = z.read("word/styles.xml").decode("utf-8")
+        sect = z.read("word/document.xml").decode("utf-8")
+    for font in ("仿宋_GB2312", "方正小标宋简体", "黑体", "楷体_GB2312", "宋体"):
+        assert f'w:eastAsia="{font}"' in styles
+    assert 'w:firstLineChars="200"' in styles and 'w:lineRule="exact"' in styles
+    # A4, margins 37/35/28/26 mm (twips)
+    assert re.search(r'<w:pgSz w:w="11906" w:h="16838"', sect) or re.search(r'w:w="1190[0-9]"', sect)
+    for mm, attr in ((37, "top"), (35, "bottom"), (28, "left"), (26, "right")):
+        assert f'w:{attr}="{round(mm / 25.4 * 1440)}"' in sect
+
+
+# ------------------------------------------------------------------------------------------------ agency documents
+
+
+def test_agency_report_reads_back(tmp_path):
+    a = county_batch(2024)[1]
+    path = render.render_agency(a, tmp_path, ROSTER[1])
+    assert path.name == "测试县财政局2024年政府信息公开工作年度报告.docx"
+    doc = Document(path)
+    assert headings(doc) == [s.heading for s in spec.SECTIONS]
+    assert doc.paragraphs[0].text == "测试县财政局2024年政府信息公开工作年度报告"
+    assert doc.paragraphs[0].style.name == "Title"
+    assert len(doc.tables) == 3
+    for t, table in zip(doc.tables, ("二", "三", "四")):
+        assert_official_table(t, table, a.values)
+    body = texts(doc)
+    assert "二是测试县财政局完善制度。" in body and "一是测试县财政局加强培训。" in body
+    assert not any("{{" in p or "{%" in p for p in body)
+
+
+def test_seed_report_reproduces_every_paragraph(tmp_path):
+    a = seed_agency()
+    path = render.render_agency(a, tmp_path)
+    doc = Document(path)
+    body = texts(doc)
+    d = seed_json()
+    ctx = render.agency_context(a)
+    for item in ctx.general_items:
+        assert item.lead + item.text in body
+    for p in d["paragraphs"]:
+        assert any(b == p or b.endswith("。" + p) or b.endswith(p) for b in body), p
+    assert "（一）主动公开情况。" + d["texts"]["TXT_proactive"][0] in body
+    for t, table in zip(doc.tables, ("二", "三", "四")):
+        assert_official_table(t, table, a.values)
+    labels = {c.text for t in doc.tables for row in t.rows for c in row.cells}
+    assert "本年废止件数" in labels and "本年度止件数" not in labels  # the seed's typo is not carried over
+    check_golden(path, "agency_seed")
+
+
+def test_rendering_is_reproducible(tmp_path):
+    a = seed_agency()
+    one = render.render_agency(a, tmp_path / "1")
+    two = render.render_agency(a, tmp_path / "2")
+    assert one.read_bytes() == two.read_bytes()
+
+
+HOSTILE = "A & B <c> \"q\" 'r' ]]> {{ x }} {% y %} \x01\x0b\x1f ctl \ud800 lone \ufffe end\nsecond & <line>"
+
+
+def test_hostile_agency_text_keeps_the_document_valid(tmp_path):
+    a = make_agency(ROSTER[1])
+    fields = dict(a.fields, TXT_overview=HOSTILE, TXT_other_matters=HOSTILE, INFO_contact_office="办<公>室&")
+    a = dataclasses.replace(a, fields=fields, name="测试&<局>")
+    path = render.render_agency(a, tmp_path)
+    with zipfile.ZipFile(path) as z:
+        etree.fromstring(z.read("word/document.xml"))  # well-formed
+    body = texts(Document(path))
+    expected = render.paragraphs(HOSTILE)
+    # \x0b (Word's manual line break) separates paragraphs like \n; other control characters vanish
+    assert expected == ("A & B <c> \"q\" 'r' ]]> {{ x }} {% y %}", "ctl  lone  end", "second & <line>")
+    for p in expected:
+        assert p in body
+    assert any("办<公>室&" in p for p in body)
+
+
+# ------------------------------------------------------------------------------------------------ county document
+
+
+def test_county_report_reads_back(tmp_path, county_setup):
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed, previous, ws)
+    path = render.render_county(r, ws.county, tmp_path, batch)
+    doc = Document(path)
+    assert headings(doc)[:6] == [s.heading for s in spec.SECTIONS]
+    assert doc.paragraphs[0].text == "测试县2024年政府信息公开工作年度报告"  # complete: no 草稿
+    assert not any(p.text == spec.SUMMARY_LABELS["draft"] for p in doc.paragraphs)
+    for t, table in zip(doc.tables[:3], ("二", "三", "四")):
+        expected = {c.name: sum((a.values[c.name] for a in batch), Decimal(0) if c.kind == "money" else 0)
+                    for c in spec.CELLS}
+        assert_official_table(t, table, expected)
+    # annex 1: one row per agency + total
+    t = doc.tables[3]
+    assert [c.text for c in t.rows[0].cells] == [spec.SUMMARY_LABELS["agency"]] + [k.label for k in spec.KEY_FIGURES]
+    assert len(t.rows) == 1 + len(batch) + 1
+    for row, a in zip(t.rows[1:], r.agencies):
+        assert [c.text for c in row.cells] == [a.name] + [render.fmt(a.key[k.key]) for k in spec.KEY_FIGURES]
+    assert [c.text for c in t.rows[-1].cells][1:] == [render.fmt(r.key[k.key]) for k in spec.KEY_FIGURES]
+    # annex 2 categories, annex 3 year on year, annex 4 completeness
+    assert [row.cells[0].text for row in doc.tables[4].rows[1:]] == list(spec.CATEGORY_LABELS) + ["合计"]
+    assert len(doc.tables[5].rows) == 1 + len(r.yoy)
+    assert len(doc.tables[6].rows) == 1 + len(ws.agencies)
+    body = "\n".join(texts(doc))
+    assert f"全县共收到政府信息公开申请{r.key['new']}件" in body
+    assert "测试县人民政府2024年概述的说明" in body  # the 本级 narrative
+    with zipfile.ZipFile(path) as z:
+        media = [n for n in z.namelist() if n.startswith("word/media/")]
+    assert len(media) == 3
+
+
+def test_county_draft_lists_what_is_missing(tmp_path, county_setup):
+    batch, _, _ = county_setup
+    ws = workspace()
+    submitted = [a for a in batch if a.code != "T-202"]
+    r = aggregate.rollup(submitted, {"T-000", "T-101", "T-102"}, [], ws)
+    path = render.render_county(r, ws.county, tmp_path, [a for a in batch if a.code in {"T-000", "T-101", "T-102"}])
+    doc = Document(path)
+    first = texts(doc)[:4]
+    assert first[0] == spec.SUMMARY_LABELS["draft"]
+    assert any("测试县西乡人民政府" in p and spec.SUMMARY_LABELS["missing"] in p for p in first)
+    assert any("测试县东镇人民政府" in p and spec.SUMMARY_LABELS["failed"] in p for p in first)
+    t = doc.tables[0]
+    assert t.cell(3, 1).text == render.fmt(sum(a.values["T2_normative_documents_issued"] for a in batch[:3]))
+    body = "\n".join(texts(doc))
+    assert "未找到2023年度数据" in body
+    with zipfile.ZipFile(path) as z:
+        assert len([n for n in z.namelist() if n.startswith("word/media/")]) == 2
+
+
+def test_county_golden(tmp_path, county_setup):
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed - {"T-202"}, previous, ws)
+    path = render.render_county(r, ws.county, tmp_path, batch[:4])
+    check_golden(path, "county")
+
+
+def test_render_all_writes_one_report_per_passing_agency(tmp_path, county_setup):
+    batch, previous, _ = county_setup
+    ws = workspace()
+    passed = {"T-000", "T-102"}
+    r = aggregate.rollup(batch, passed, previous, ws)
+    res = render.render_all(batch, passed, r, ws, tmp_path)
+    assert [p.name for p in res.agency_reports] == [render.agency_filename(a.name, 2024)
+                                                     for a in batch if a.code in passed]
+    assert res.county_report is not None and res.county_report.is_file()
+
+
+def test_chart_font_is_cjk():
+    path = render.cjk_font_path()
+    if path is None:
+        pytest.skip("no CJK font known to matplotlib (install fonts-noto-cjk)")
+    assert "CJK" in path or "cjk" in path.lower() or path
