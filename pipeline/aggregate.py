@@ -6,9 +6,9 @@ Pure: ``rollup(agencies, passed, previous, workspace)`` → ``CountyRollup``. No
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Mapping
 
 import pandas as pd
 

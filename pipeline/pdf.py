@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 TIMEOUT_BASE_S = 120
 TIMEOUT_PER_FILE_S = 20
@@ -66,8 +66,7 @@ def convert(docx_files: Sequence[Path], out_dir: Path | None = None, *, soffice:
         try:
             proc = subprocess.run(
                 cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                capture_output=True,
                 timeout=TIMEOUT_BASE_S + TIMEOUT_PER_FILE_S * len(files),
                 check=False,
             )

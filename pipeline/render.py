@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from . import ooxml, spec
 from .aggregate import CountyRollup
@@ -267,14 +267,14 @@ def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
         + "，本报告汇总了上述单位的主动公开、依申请公开和行政复议、行政诉讼数据。",
     )
     g = spec.CELL
-    proactive = (
+    proactive = ((
         f"全县共主动公开{g['T2_normative_documents_issued'].row}：本年制发{fmt(t['T2_normative_documents_issued'])}件、"
         f"废止{fmt(t['T2_normative_documents_repealed'])}件，现行有效{fmt(t['T2_normative_documents_in_force'])}件；"
         f"作出{g['T2_licensing_decisions'].row}决定{fmt(t['T2_licensing_decisions'])}件、"
         f"{g['T2_penalties_decisions'].row}决定{fmt(t['T2_penalties_decisions'])}件、"
         f"{g['T2_enforcement_decisions'].row}决定{fmt(t['T2_enforcement_decisions'])}件；"
-        f"{g['T2_fees_amount'].row}{fmt(t['T2_fees_amount'])}万元。",
-    )
+        f"{g['T2_fees_amount'].row}{fmt(t['T2_fees_amount'])}万元。"
+    ),)
     new = k["new"]
     s = f"全县共收到政府信息公开申请{fmt(new)}件"
     if r.previous_key is not None:
@@ -285,11 +285,11 @@ def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
     s2 = f"办理结果：{outcome}，{labels['carried_over']}继续办理{fmt(k['carried_over'])}件。"
     on_request = (s, s2)
     rec, lit = k["reconsideration"], k["litigation"]
-    appeals = (
+    appeals = ((
         f"全县因政府信息公开被申请行政复议{fmt(rec)}件，其中结果纠正{fmt(k['reconsideration_corrected'])}件；"
         f"被提起行政诉讼{fmt(lit)}件（未经复议直接起诉{fmt(t['T4_litigation_direct_total'])}件、"
-        f"复议后起诉{fmt(t['T4_litigation_after_total'])}件），其中结果纠正{fmt(k['litigation_corrected'])}件。",
-    )
+        f"复议后起诉{fmt(t['T4_litigation_after_total'])}件），其中结果纠正{fmt(k['litigation_corrected'])}件。"
+    ),)
     return {"overview": overview, "proactive": proactive, "on_request": on_request, "appeals": appeals}
 
 

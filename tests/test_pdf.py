@@ -69,5 +69,5 @@ def test_reports_convert_in_one_batch_with_embedded_cjk_fonts(tmp_path):
         assert cjk, f"{p.name}: no CJK font in the PDF (fontconfig alias missing?)\n{out}"
         # name type encoding emb sub uni …: every CJK font embedded
         assert all("yes" == row[-5] for row in cjk), out
-    text = subprocess.run(["pdftotext", str(result.pdfs[0]), "-"], capture_output=True, text=True).stdout
+    text = subprocess.run(["pdftotext", str(result.pdfs[0]), "-"], capture_output=True, text=True, check=True).stdout
     assert "集贤县集贤镇人民政府" in text.replace(" ", "")

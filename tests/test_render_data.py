@@ -72,7 +72,7 @@ def random_values(rng: random.Random) -> dict[str, int | Decimal]:
         elif c.row_key != "regulations":
             inputs[c.name] = rng.randint(0, 60)
     result_rows = spec._total_and_parts(spec.T3_ROWS)[1]
-    col_total, col_parts = spec._total_and_parts(spec.T3_COLUMNS)
+    _, col_parts = spec._total_and_parts(spec.T3_COLUMNS)
     for col in col_parts:
         results = 0
         for rk in result_rows:

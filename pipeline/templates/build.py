@@ -28,7 +28,7 @@ from docx.shared import Mm, Pt
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pipeline import ooxml, spec  # noqa: E402
+from pipeline import ooxml, spec
 
 HERE = Path(__file__).resolve().parent
 AGENCY_TEMPLATE = HERE / "agency.docx"
@@ -93,7 +93,7 @@ def _set_fonts(rpr_owner, east_asia: str, size_pt: float, *, bold: bool = False,
     rpr.append(col)
     for tag in ("w:sz", "w:szCs"):
         sz = OxmlElement(tag)
-        sz.set(qn("w:val"), str(int(round(size_pt * 2))))
+        sz.set(qn("w:val"), str(round(size_pt * 2)))
         rpr.append(sz)
     lang = OxmlElement("w:lang")
     lang.set(qn("w:val"), "en-US")
@@ -333,7 +333,7 @@ def spec_grid(table: str) -> tuple[int, int, list[_Item]]:
     for cell in spec.table_cells(table):
         c0, r0 = _split(cell.ref)
         c1, r1 = _split(cell.merge_to) if cell.merge_to else (c0, r0)
-        items.append(_Item(r0, c0, r1, c1, "{{ v.%s }}" % cell.name, "cell"))
+        items.append(_Item(r0, c0, r1, c1, "{{ v." + cell.name + " }}", "cell"))
     if table == "二":
         items = [i for i in items if i.c0 < spec.T2_REFERENCE_COL]
     top = min(i.r0 for i in items)
@@ -527,10 +527,10 @@ def build_county():
     _simple_table(
         doc,
         [L["agency"]] + labels,
-        ["{{ r.name }}"] + ["{{ r.k.%s }}" % k for k in keys],
+        ["{{ r.name }}"] + ["{{ r.k." + k + " }}" for k in keys],
         (first,) + ((W - first) / n,) * n,
         loop="for r in breakdown",
-        total_cells=[L["total_row"]] + ["{{ key_total.%s }}" % k for k in keys],
+        total_cells=[L["total_row"]] + ["{{ key_total." + k + " }}" for k in keys],
     )
     _para(doc, "", S_TABLE)
 
@@ -539,10 +539,10 @@ def build_county():
     _simple_table(
         doc,
         [L["category"], L["agency_count"]] + labels,
-        ["{{ r.category }}", "{{ r.count }}"] + ["{{ r.k.%s }}" % k for k in keys],
+        ["{{ r.category }}", "{{ r.count }}"] + ["{{ r.k." + k + " }}" for k in keys],
         (first, second) + ((W - first - second) / n,) * n,
         loop="for r in categories",
-        total_cells=[L["total_row"], "{{ category_total_count }}"] + ["{{ key_total.%s }}" % k for k in keys],
+        total_cells=[L["total_row"], "{{ category_total_count }}"] + ["{{ key_total." + k + " }}" for k in keys],
     )
     _para(doc, "", S_TABLE)
 
