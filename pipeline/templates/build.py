@@ -204,7 +204,7 @@ def _define_styles(doc) -> None:
     _set_paragraph(draft, align="center", line_pt=36)
     note = _paragraph_style(doc, S_NOTE)
     _set_fonts(note.element, KAITI, BODY_PT, color="C00000")
-    _set_paragraph(note, align="both", first_line_chars=2)
+    _set_paragraph(note, align="both", first_line_chars=2, after_pt=LINE_PT / 2)
 
     try:
         lead = styles[S_LEAD]
@@ -523,7 +523,7 @@ def build_county():
     n = len(keys)
 
     _para(doc, f"{L['annex']}1：{L['annex_breakdown']}", S_H1)
-    first = 47.0
+    first = 63.0
     _simple_table(
         doc,
         [L["agency"]] + labels,
