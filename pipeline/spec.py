@@ -1043,3 +1043,55 @@ SUMMARY_LABELS: dict[str, str] = {
     "table_column": "表",
     "unit_pieces": "件",
 }
+
+
+# --------------------------------------------------------------------------------------------------
+# Template support (added for pipeline/template.py; additive only)
+
+#: The header row (row 2) of the 基本信息 and text/fee sheets: label | input | hint.
+FIELD_TABLE_HEADER: tuple[str, str, str] = ("项目", "填写内容", "说明")
+#: The summary cell of a CheckSpec shows one of these.
+CHECK_SUMMARY_OK = "全部通过"
+CHECK_SUMMARY_FAIL = "有误"
+#: 本年收费金额 (万元) is kept to at most this many decimals.
+MONEY_MAX_DECIMALS = 4
+#: Custom document properties of the template (a second place, besides META_/INFO_ names, to find them).
+DOC_PROPERTY_FORMAT_VERSION = "nianbao_format_version"
+DOC_PROPERTY_FORMAT_DOCUMENT = "nianbao_format_document"
+DOC_PROPERTY_REPORT_YEAR = "nianbao_report_year"
+DOC_PROPERTY_AGENCY_CODE = "nianbao_agency_code"
+
+
+def _rule_summaries() -> dict[str, str]:
+    """One Chinese sentence per rule id (R1–R6, R8), built from the table trees."""
+    rows_in = [n for n in _walk(T3_ROWS) if n.flow == "in"]
+    rows_out = [n for n in _walk(T3_ROWS) if n.flow == "out"]
+    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    total_col = next(c for c in col_leaves if c.total_of)
+    parts = [c for c in col_leaves if c is not total_col]
+    row_total = next(n for n in _walk(T3_ROWS) if n.total_of)
+    results = next(n for n in _walk(T3_ROWS) if n.key == row_total.total_of)
+    t4_groups = [g for g, _ in _t4_leaf_groups()]
+    t4_total = next(r for r in T4_RESULTS if r.total_of)
+    t4_parts = [r for r in T4_RESULTS if r is not t4_total]
+    t2_cols = T2_BLOCKS[0].columns
+    carried_in = next(n for n in rows_in if n.key == "carried_in")
+    carried_over = next(n for n in rows_out if n.key == "carried_over")
+
+    def q(nodes) -> str:
+        return "、".join(f"“{n.label}”" for n in nodes)
+
+    return {
+        "R1": f"表三每一列：{q(rows_in)}之和，等于{q(rows_out)}之和。",
+        "R2": f"表三每一行：“{total_col.label}”等于{q(parts)}之和。",
+        "R3": f"表三每一列：“{row_total.label}”等于“{results.label}”下各项办理结果之和。",
+        "R4": f"所有件数为不小于0的整数；“{T2_BLOCKS[-1].columns[0].label}”为不小于0的金额，"
+        f"最多保留{MONEY_MAX_DECIMALS}位小数。",
+        "R5": f"表四{q(t4_groups)}：“{t4_total.label}”等于{q(t4_parts)}之和。",
+        "R6": f"表二{q(T2_BLOCKS[0].rows)}：上年“{t2_cols[2].label}”加“{t2_cols[0].label}”减“{t2_cols[1].label}”，"
+        f"应等于本年“{t2_cols[2].label}”（提示性核对）。",
+        "R8": f"表三每一列：本年“{carried_in.label}”应等于上年报告“{carried_over.label}”。",
+    }
+
+
+RULE_SUMMARIES: dict[str, str] = _rule_summaries()
