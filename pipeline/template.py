@@ -1,0 +1,636 @@
+"""spec → the standard Excel workbook agencies fill (blank) and one pre-filled workbook per roster agency.
+
+Everything positional comes from pipeline/spec.py: labels and merges (spec.LABELS), number cells, their
+formulas and merges (spec.CELLS), check cells (spec.CHECKS), fields (spec.FIELDS) and defined names
+(spec.all_defined_names()). Only input cells are unlocked; every sheet is protected with SHEET_PASSWORD and the
+workbook structure is locked. Saving goes through ooxml.save_workbook, so regenerating gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.formatting.rule import CellIsRule
+from openpyxl.packaging.custom import IntProperty, StringProperty
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from . import ooxml, spec
+from .workspace import Agency, Workspace
+
+#: The blank workbook's file name (in input_templates/).
+BLANK_FILE_NAME = "政府信息公开工作年度报告填报表.xlsx"
+#: Pre-filled workbooks: <code>_<name>_<year>年度填报表.xlsx (sanitised).
+PREFILLED_SUFFIX = "年度填报表.xlsx"
+#: Password of every sheet's protection and of the workbook structure (goes in the README).
+SHEET_PASSWORD = "nianbao2021"
+AUTHOR = "nianbao"
+
+# ---- look ------------------------------------------------------------------------------------------------
+FONT_NAME = "宋体"
+INPUT_FILL = PatternFill("solid", fgColor="FFFFF2CC")  # light yellow: type here
+TEXT_INPUT_FILL = PatternFill("solid", fgColor="FFFFFFFF")  # white: text input
+LOCKED_FILL = PatternFill("solid", fgColor="FFE7E6E6")  # grey: computed or pre-filled
+HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")  # pale blue: labels
+CHECK_FAIL_FILL = PatternFill("solid", fgColor="FFFF0000")
+CHECK_OK_FILL = PatternFill("solid", fgColor="FFC6EFCE")
+_THIN = Side(style="thin", color="FF000000")
+BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+COUNT_FORMAT = "0"
+MONEY_FORMAT = "0.00##"
+TEXT_FORMAT = "@"
+DATE_FORMAT = "yyyy-mm-dd"
+
+OFFICE = "县政务公开办"
+PREFILLED_NOTE = f"本项由{OFFICE}根据单位名册预填并锁定。如有错误，请联系{OFFICE}更正，请勿自行修改。"
+
+_COUNT_ERROR = "请输入不小于0的整数（件数）。不能填写文字、小数或负数；没有发生的填0。"
+_COUNT_PROMPT = "填写不小于0的整数；没有发生的填0（空白按0处理）。"
+_MONEY_ERROR = f"请输入不小于0的金额（单位：万元），最多保留{spec.MONEY_MAX_DECIMALS}位小数。不能填写文字或负数。"
+_MONEY_PROMPT = f"单位：万元，最多保留{spec.MONEY_MAX_DECIMALS}位小数；没有的填0。"
+_YUAN_ERROR = "请输入不小于0的金额（单位：元）。不能填写文字或负数。"
+_YUAN_PROMPT = "单位：元；不涉及的可留空。"
+
+
+class _Styler:
+    """Small helpers to style a cell consistently."""
+
+    @staticmethod
+    def label(cell, *, bold: bool = False, size: int = 10, fill: PatternFill | None = HEADER_FILL,
+              horizontal: str = "center") -> None:
+        cell.font = Font(name=FONT_NAME, size=size, bold=bold)
+        cell.alignment = Alignment(horizontal=horizontal, vertical="center", wrap_text=True)
+        if fill is not None:
+            cell.fill = fill
+
+    @staticmethod
+    def number_input(cell, kind: str) -> None:
+        cell.font = Font(name=FONT_NAME, size=11)
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+        cell.fill = INPUT_FILL
+        cell.number_format = MONEY_FORMAT if kind == "money" else COUNT_FORMAT
+        cell.protection = cell.protection.copy(locked=False)
+
+    @staticmethod
+    def locked(cell, number_format: str | None = None) -> None:
+        cell.fill = LOCKED_FILL
+        cell.protection = cell.protection.copy(locked=True)
+        if number_format:
+            cell.number_format = number_format
+
+
+# =========================================================================================================
+# Public API
+
+
+def build_workbook(
+    year: int,
+    agency: Agency | None = None,
+    previous: Mapping[str, int | Decimal] | None = None,
+) -> Workbook:
+    """The blank template (agency None) or an agency's pre-filled workbook for ``year``.
+
+    ``previous``: the agency's last-year values by defined name; its ``T3_carried_over_*`` fill this year's
+    ``T3_carried_in_*`` (locked) and its ``T2_*_in_force`` are shown in the reference cells beside table 二.
+    """
+    year = int(year)
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name in spec.SHEETS:
+        wb.create_sheet(name)
+    _guide_sheet(wb[spec.SHEET_GUIDE], year)
+    _field_sheet(wb, spec.SHEET_INFO, spec.SHEET_INFO)
+    for section in spec.SECTIONS:
+        if spec.fields(sheet=section.sheet):
+            _field_sheet(wb, section.sheet, section.heading + section.note)
+    _table_labels(wb)
+    _table_cells(wb)
+    _checks(wb)
+    _t2_reference(wb[spec.T2_SHEET])
+    _number_validations(wb)
+    _print_setup(wb)
+
+    _set(wb, "INFO_report_year", year)
+    _set(wb, "META_format_version", spec.FORMAT_VERSION)
+    for name in ("INFO_report_year", "META_format_version"):
+        _lock(wb, name)
+
+    if agency is not None:
+        _prefill_agency(wb, agency)
+    if previous:
+        _prefill_previous(wb, year, previous)
+
+    _names(wb)
+    _properties(wb, year, agency)
+    _protect(wb)
+    wb.active = 0
+    return wb
+
+
+def fill(wb: Workbook, values: Mapping[str, object]) -> None:
+    """Set input cells and fields by defined name. Text is stored as text, never as a formula.
+
+    Raises ValueError for unknown names and for computed cells (totals), which are formulas.
+    """
+    known = {c.name for c in spec.INPUT_CELLS} | {f.name for f in spec.FIELDS}
+    bad_computed = sorted(n for n in values if n in spec.CELL and spec.CELL[n].computed)
+    if bad_computed:
+        raise ValueError(f"计算单元格不能填写（由公式自动计算）：{', '.join(bad_computed)}")
+    unknown = sorted(str(n) for n in values if n not in known)
+    if unknown:
+        raise ValueError(f"模板中没有这些输入单元格或字段：{', '.join(unknown)}")
+    for name, value in values.items():
+        _set(wb, name, value)
+
+
+def write_blank(out_dir: Path, year: int) -> Path:
+    """Write the blank workbook to ``out_dir/BLANK_FILE_NAME``."""
+    return ooxml.save_workbook(build_workbook(year), Path(out_dir) / BLANK_FILE_NAME)
+
+
+def write_prefilled(
+    ws: Workspace,
+    year: int,
+    out_dir: Path,
+    previous: Mapping[str, Mapping[str, int | Decimal]] | None = None,
+) -> list[Path]:
+    """One pre-filled workbook per roster agency in ``out_dir``; ``previous`` maps agency code → last-year values."""
+    out_dir = Path(out_dir)
+    previous = previous or {}
+    paths: list[Path] = []
+    used: set[str] = set()
+    for agency in ws.agencies:
+        name = prefilled_file_name(agency, year)
+        stem, n = name[: -len(".xlsx")], 2
+        while name.casefold() in used:  # two codes that sanitise alike
+            name = f"{stem}_{n}.xlsx"
+            n += 1
+        used.add(name.casefold())
+        path = _inside(out_dir, name)
+        wb = build_workbook(year, agency, previous.get(agency.code))
+        paths.append(ooxml.save_workbook(wb, path))
+    return paths
+
+
+def prefilled_file_name(agency: Agency, year: int) -> str:
+    """``<code>_<name>_<year>年度填报表.xlsx``, safe on Windows and POSIX."""
+    return sanitise_file_name(f"{agency.code}_{agency.name}_{int(year)}{PREFILLED_SUFFIX}")
+
+
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+_BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+MAX_FILE_NAME_CHARS = 120
+
+
+def sanitise_file_name(name: str) -> str:
+    """A single path component: no separators, no '..', no Windows-reserved characters or names."""
+    name = unicodedata.normalize("NFC", str(name))
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # control/format characters
+    name = _BAD_CHARS.sub("_", name)
+    name = re.sub(r"\.{2,}", "_", name)
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = stem.strip(" .") or "_"
+    if stem.split(".")[0].upper() in _RESERVED:
+        stem = "_" + stem
+    ext = f".{ext}" if ext else ""
+    if len(stem) + len(ext) > MAX_FILE_NAME_CHARS:
+        stem = stem[: MAX_FILE_NAME_CHARS - len(ext)].rstrip(" .")
+    return stem + ext
+
+
+def _inside(folder: Path, name: str) -> Path:
+    path = folder / name
+    if path.resolve().parent != folder.resolve():
+        raise ValueError(f"文件名不安全：{name}")
+    return path
+
+
+# =========================================================================================================
+# Cells by name
+
+
+def _position(name: str) -> tuple[str, str]:
+    try:
+        return spec.all_defined_names()[name]
+    except KeyError:
+        raise ValueError(f"模板中没有单元格名称 {name}") from None
+
+
+def _set(wb: Workbook, name: str, value: object) -> None:
+    sheet, ref = _position(name)
+    cell = wb[sheet][ref]
+    if isinstance(value, bool):
+        raise ValueError(f"{name}：不支持布尔值")
+    if isinstance(value, Decimal) and value == value.to_integral_value() and name in spec.CELL \
+            and spec.CELL[name].kind == "count":
+        value = int(value)
+    cell.value = value
+    if isinstance(value, str) and cell.data_type == "f":
+        cell.data_type = "s"  # text that starts with '=' stays text
+
+
+def _lock(wb: Workbook, name: str, note: str | None = None) -> None:
+    sheet, ref = _position(name)
+    cell = wb[sheet][ref]
+    _Styler.locked(cell)
+    if note:
+        cell.comment = _comment(note)
+
+
+def _comment(text: str) -> Comment:
+    c = Comment(text, AUTHOR)
+    c.width, c.height = 260, 90
+    return c
+
+
+# =========================================================================================================
+# Sheets
+
+
+def _guide_sheet(ws: Worksheet, year: int) -> None:
+    t3, t4 = spec.SECTION["三"], spec.SECTION["四"]
+    agency_rules = [r for r in spec.RULES if r.scope == "agency"]
+    ids = list(dict.fromkeys([r.id for r in spec.RULES] + list(spec.RULE_SUMMARIES)))
+    ids = sorted(ids, key=lambda i: int(i[1:]))
+    shown = [i for i in ids if i != "R6"]
+    lines: list[tuple[str, str]] = [
+        ("title", f"{year}{spec.REPORT_TITLE_SUFFIX}填报说明"),
+        ("head", "一、填报依据"),
+        ("text", f"本表按《{spec.FORMAT_TITLE}》（{spec.FORMAT_DOCUMENT}）制作，格式版本 {spec.FORMAT_VERSION}。"),
+        ("text", f"报告年度：{year}年，统计期限为{year}年1月1日至12月31日；主动公开数据以{year}年12月31日为准。"),
+        ("head", "二、报送时间"),
+        ("text", f"请于{year + 1}年{spec.AGENCY_DEADLINE}前将填好的本工作簿报送{OFFICE}，并按规定在本单位政府信息公开专栏"
+                 f"发布年度报告。"),
+        ("head", "三、填写方法"),
+        ("text", "1. 只在浅黄色（数字）和白色（文字）的输入单元格中填写；灰色单元格为自动计算、预填或固定内容，已锁定。"),
+        ("text", "2. 数字单元格初始为0：没有发生的保持0，空白按0处理。件数填不小于0的整数；"
+                 f"“本年收费金额”单位为万元，最多保留{spec.MONEY_MAX_DECIMALS}位小数。"),
+        ("text", f"3. 文字部分（{'、'.join(s.sheet for s in spec.SECTIONS if spec.fields(section=s.number))}）"
+                 "在“填写内容”列输入，单元格内换行按 Alt+Enter；"
+                 f"“{spec.SECTION['一'].heading}”原则上不超过{spec.OVERVIEW_MAX_CHARS}字。"),
+        ("text", "4. 请勿插入或删除行、列，请勿修改表格标题和项目名称，请勿增删或重命名工作表。"),
+        ("text", "5. 填完请以 Excel 工作簿（.xlsx）格式保存报送，不要另存为 .xls、.et、.ods 或 PDF。"),
+        ("text", f"6. “{t3.sheet}”“{t4.sheet}”表下方的“{spec.CHECK_LABEL}”显示{spec.CHECK_OK}为通过，"
+                 f"{spec.CHECK_FAIL}（红色）为不平衡，请核对修改后再报送。"),
+        ("text", f"7. 单位名称、代码、类别等预填内容如有错误，请联系{OFFICE}，不要自行修改。"),
+        ("head", "四、勾稽关系"),
+    ]
+    for rid in shown:
+        if rid in spec.RULE_SUMMARIES:
+            lines.append(("text", f"{rid}：{spec.RULE_SUMMARIES[rid]}"))
+    lines.append(("text", f"提示：{spec.RULE_SUMMARIES['R6']}"))
+    lines.append(("head", "附：本表自动校验的勾稽关系"))
+    for r in agency_rules:
+        lines.append(("text", f"{r.key}　{r.title}"))
+
+    ws.column_dimensions["A"].width = 110
+    for i, (kind, text) in enumerate(lines, start=1):
+        cell = ws.cell(row=i, column=1, value=text)
+        cell.alignment = Alignment(horizontal="center" if kind == "title" else "left", vertical="center",
+                                   wrap_text=True)
+        cell.font = Font(name=FONT_NAME, size=16 if kind == "title" else 11, bold=kind in ("title", "head"))
+        if kind == "title":
+            ws.row_dimensions[i].height = 30
+    ws.sheet_view.showGridLines = False
+
+
+def _field_sheet(wb: Workbook, sheet: str, title: str) -> None:
+    ws = wb[sheet]
+    fields = spec.fields(sheet=sheet)
+    ws.merge_cells("A1:C1")
+    _Styler.label(ws["A1"], bold=True, size=14, fill=None)
+    ws["A1"] = title
+    ws.row_dimensions[1].height = 28
+    first = min(coordinate_from_string(f.ref)[1] for f in fields)
+    header_row = first - 1
+    for j, text in enumerate(spec.FIELD_TABLE_HEADER, start=1):
+        c = ws.cell(row=header_row, column=j, value=text)
+        _Styler.label(c, bold=True)
+        c.border = BORDER
+    is_text_sheet = sheet != spec.SHEET_INFO
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 90 if is_text_sheet else 46
+    ws.column_dimensions["C"].width = 34
+    for f in fields:
+        col, row = coordinate_from_string(f.ref)
+        label = ws.cell(row=row, column=column_index_from_string(col) - 1, value=f.label)
+        _Styler.label(label, horizontal="left")
+        label.border = BORDER
+        hint = ws.cell(row=row, column=column_index_from_string(col) + 1, value=f.hint or None)
+        hint.font = Font(name=FONT_NAME, size=9, color="FF595959")
+        hint.alignment = Alignment(vertical="center", wrap_text=True)
+        hint.border = BORDER
+        cell = ws[f.ref]
+        cell.border = BORDER
+        cell.font = Font(name=FONT_NAME, size=11)
+        cell.alignment = Alignment(horizontal="left", vertical="top" if f.kind == "text" else "center",
+                                   wrap_text=True)
+        cell.protection = cell.protection.copy(locked=False)
+        if f.kind == "text":
+            cell.number_format = TEXT_FORMAT
+            cell.fill = TEXT_INPUT_FILL
+        elif f.kind == "date":
+            cell.number_format = DATE_FORMAT
+            cell.fill = INPUT_FILL
+        elif f.kind == "year":
+            cell.number_format = COUNT_FORMAT
+            cell.fill = INPUT_FILL
+        else:
+            cell.fill = INPUT_FILL
+            if f.kind == "count":
+                cell.number_format = COUNT_FORMAT
+            elif f.kind == "money":
+                cell.number_format = "0.00"
+        if f.choices:
+            dv = DataValidation(
+                type="list", formula1='"' + ",".join(f.choices) + '"', allow_blank=True,
+                showErrorMessage=True, errorTitle="请从列表中选择", error=f"“{f.label}”只能填：{'、'.join(f.choices)}。",
+                showInputMessage=True, promptTitle=f.label[:32], prompt=f"请从下拉列表中选择：{'、'.join(f.choices)}",
+            )
+            dv.add(f.ref)
+            ws.add_data_validation(dv)
+        if is_text_sheet and f.kind == "text":
+            ws.row_dimensions[row].height = 150
+        else:
+            ws.row_dimensions[row].height = 24
+    ws.row_dimensions[header_row].height = 22
+
+
+def _table_labels(wb: Workbook) -> None:
+    for lab in spec.LABELS:
+        ws = wb[lab.sheet]
+        if lab.merge_to:
+            ws.merge_cells(f"{lab.ref}:{lab.merge_to}")
+        cell = ws[lab.ref]
+        cell.value = lab.text
+        if lab.role == "title":
+            _Styler.label(cell, bold=True, size=14, fill=None)
+            ws.row_dimensions[coordinate_from_string(lab.ref)[1]].height = 28
+        elif lab.role == "row":
+            _Styler.label(cell, horizontal="left")
+        else:
+            _Styler.label(cell, bold=lab.role == "block")
+        if lab.role != "title":
+            _border_range(ws, lab.ref, lab.merge_to)
+
+
+def _border_range(ws: Worksheet, ref: str, merge_to: str | None) -> None:
+    min_col, min_row, max_col, max_row = range_boundaries(f"{ref}:{merge_to or ref}")
+    for row in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col, max_col=max_col):
+        for c in row:
+            c.border = BORDER
+
+
+def _table_cells(wb: Workbook) -> None:
+    for c in spec.CELLS:
+        ws = wb[c.sheet]
+        if c.merge_to:
+            ws.merge_cells(f"{c.ref}:{c.merge_to}")
+        cell = ws[c.ref]
+        if c.computed:
+            cell.value = c.formula()
+            cell.font = Font(name=FONT_NAME, size=11, bold=True)
+            cell.alignment = Alignment(horizontal="center", vertical="center")
+            _Styler.locked(cell, COUNT_FORMAT)
+        else:
+            cell.value = 0
+            _Styler.number_input(cell, c.kind)
+        _border_range(ws, c.ref, c.merge_to)
+    # widths and heights
+    t2 = wb[spec.T2_SHEET]
+    t2.column_dimensions["A"].width = 22
+    for col in "BCD":
+        t2.column_dimensions[col].width = 16
+    t2.column_dimensions[get_column_letter(spec.T2_REFERENCE_COL - 1)].width = 3
+    t2.column_dimensions[get_column_letter(spec.T2_REFERENCE_COL)].width = 20
+    t3 = wb[spec.T3_SHEET]
+    t3.column_dimensions["A"].width = 8
+    t3.column_dimensions["B"].width = 12
+    t3.column_dimensions["C"].width = 44
+    last_t3 = max(column_index_from_string(coordinate_from_string(c.ref)[0]) for c in spec.table_cells("三"))
+    for col in range(spec.T3_FIRST_DATA_COL, last_t3 + 1):
+        t3.column_dimensions[get_column_letter(col)].width = 10
+    t3.column_dimensions[get_column_letter(last_t3 + 1)].width = 12
+    for c in spec.table_cells("三"):
+        if c.column_key == "total":
+            row = coordinate_from_string(c.ref)[1]
+            label = next((lab for lab in spec.LABELS if lab.sheet == c.sheet and lab.role == "row"
+                          and coordinate_from_string(lab.ref)[1] == row and lab.merge_to is None), None)
+            t3.row_dimensions[row].height = 30 if label is not None and len(label.text) > 22 else 18
+    t3.freeze_panes = t3.cell(row=spec.T3_FIRST_DATA_ROW, column=spec.T3_FIRST_DATA_COL).coordinate
+    t4 = wb[spec.T4_SHEET]
+    last_t4 = max(column_index_from_string(coordinate_from_string(c.ref)[0]) for c in spec.table_cells("四"))
+    for col in range(1, last_t4 + 1):
+        t4.column_dimensions[get_column_letter(col)].width = 10
+    t4.row_dimensions[spec.T4_DATA_ROW].height = 24
+
+
+def _checks(wb: Workbook) -> None:
+    for chk in spec.CHECKS:
+        ws = wb[chk.sheet]
+        label = ws[chk.label_ref]
+        label.value = spec.CHECK_LABEL
+        _Styler.label(label, bold=True)
+        first_check_col = min(column_index_from_string(coordinate_from_string(r)[0]) for _, r in chk.rule_refs)
+        label_col, label_row = column_index_from_string(coordinate_from_string(chk.label_ref)[0]), \
+            coordinate_from_string(chk.label_ref)[1]
+        if first_check_col - label_col > 1:
+            end = ws.cell(row=label_row, column=first_check_col - 1).coordinate
+            ws.merge_cells(f"{chk.label_ref}:{end}")
+            _border_range(ws, chk.label_ref, end)
+        else:
+            label.border = BORDER
+        rules = [spec.RULE[key] for key, _ in chk.rule_refs]
+        aligned = all(_col_of(ref) == _col_of(spec.CELL[r.lhs[0]].ref) for r, (_, ref) in zip(rules, chk.rule_refs))
+        for rule, (_, ref) in zip(rules, chk.rule_refs):
+            cell = ws[ref]
+            cell.value = f'=IF({rule.excel_check()},"{spec.CHECK_OK}","{spec.CHECK_FAIL}")'
+            cell.font = Font(name=FONT_NAME, size=12, bold=True)
+            cell.alignment = Alignment(horizontal="center", vertical="center")
+            cell.border = BORDER
+            cell.comment = _comment(f"{rule.key}：{rule.title}")
+            if not aligned:  # a caption above the check cell says which rule it is
+                cap = ws.cell(row=_row_of(ref) - 1, column=_col_of(ref), value=spec.CELL[rule.lhs[0]].row)
+                cap.font = Font(name=FONT_NAME, size=9, color="FF595959")
+                cap.alignment = Alignment(horizontal="center", vertical="bottom", wrap_text=True)
+        summary = ws[chk.summary_ref]
+        conds = ",".join(r.excel_check() for r in rules)
+        summary.value = f'=IF(AND({conds}),"{spec.CHECK_SUMMARY_OK}","{spec.CHECK_SUMMARY_FAIL}")'
+        summary.font = Font(name=FONT_NAME, size=11, bold=True)
+        summary.alignment = Alignment(horizontal="center", vertical="center")
+        summary.border = BORDER
+        refs = " ".join(ref for _, ref in chk.rule_refs)
+        ws.conditional_formatting.add(refs, CellIsRule(operator="equal", formula=[f'"{spec.CHECK_FAIL}"'],
+                                                       fill=CHECK_FAIL_FILL, font=Font(color="FFFFFFFF", bold=True)))
+        ws.conditional_formatting.add(chk.summary_ref, CellIsRule(
+            operator="equal", formula=[f'"{spec.CHECK_SUMMARY_FAIL}"'], fill=CHECK_FAIL_FILL,
+            font=Font(color="FFFFFFFF", bold=True)))
+        ws.conditional_formatting.add(chk.summary_ref, CellIsRule(
+            operator="equal", formula=[f'"{spec.CHECK_SUMMARY_OK}"'], fill=CHECK_OK_FILL))
+        ws.row_dimensions[label_row].height = 24
+
+
+def _col_of(ref: str) -> int:
+    return column_index_from_string(coordinate_from_string(ref)[0])
+
+
+def _row_of(ref: str) -> int:
+    return coordinate_from_string(ref)[1]
+
+
+def _t2_reference(ws: Worksheet) -> None:
+    names = spec.all_defined_names()
+    refs = [names[n][1] for n in spec.T2_REFERENCE_NAMES.values()]
+    header = ws.cell(row=min(_row_of(r) for r in refs) - 1, column=spec.T2_REFERENCE_COL,
+                     value=spec.T2_REFERENCE_HEADER)
+    _Styler.label(header)
+    header.border = BORDER
+    for src, name in spec.T2_REFERENCE_NAMES.items():
+        cell = ws[names[name][1]]
+        _Styler.locked(cell, COUNT_FORMAT)
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+        cell.border = BORDER
+        cell.font = Font(name=FONT_NAME, size=11, color="FF595959")
+    header.comment = _comment(
+        f"上年报告的“{spec.CELL[next(iter(spec.T2_REFERENCE_NAMES))].column}”，仅供核对本年数据，不计入本年报告。"
+        f"如有错误，请联系{OFFICE}。"
+    )
+    ws.row_dimensions[header.row].height = 30
+
+
+def _number_validations(wb: Workbook) -> None:
+    by_sheet: dict[tuple[str, str], list[str]] = {}
+    for c in spec.INPUT_CELLS:
+        by_sheet.setdefault((c.sheet, c.kind), []).append(c.ref)
+    for f in spec.FIELDS:
+        if f.kind == "count":
+            by_sheet.setdefault((f.sheet, "count"), []).append(f.ref)
+        elif f.kind == "money":
+            by_sheet.setdefault((f.sheet, "yuan"), []).append(f.ref)
+    for (sheet, kind), refs in by_sheet.items():
+        if kind == "count":
+            dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+                                errorTitle="件数填写有误", error=_COUNT_ERROR, promptTitle="件数", prompt=_COUNT_PROMPT)
+        else:
+            money = kind == "money"
+            dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+                                errorTitle="金额填写有误", error=_MONEY_ERROR if money else _YUAN_ERROR,
+                                promptTitle="金额（万元）" if money else "金额（元）",
+                                prompt=_MONEY_PROMPT if money else _YUAN_PROMPT)
+        dv.showErrorMessage = True
+        dv.showInputMessage = True
+        dv.errorStyle = "stop"
+        for ref in refs:
+            dv.add(ref)
+        wb[sheet].add_data_validation(dv)
+
+
+def _print_setup(wb: Workbook) -> None:
+    landscape = {spec.T3_SHEET, spec.T4_SHEET}
+    for ws in wb.worksheets:
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.orientation = "landscape" if ws.title in landscape else "portrait"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_options.horizontalCentered = True
+        ws.page_margins.left = ws.page_margins.right = 0.5
+        ws.page_margins.top = ws.page_margins.bottom = 0.6
+
+
+# =========================================================================================================
+# Pre-filling
+
+
+def _prefill_agency(wb: Workbook, agency: Agency) -> None:
+    cover = agency.cover()
+    for f in spec.fields(sheet=spec.SHEET_INFO):
+        if f.key in cover:
+            _set(wb, f.name, cover[f.key])
+            if f.prefilled:
+                _lock(wb, f.name, PREFILLED_NOTE)
+
+
+def _prefill_previous(wb: Workbook, year: int, previous: Mapping[str, int | Decimal]) -> None:
+    carried_in_label = spec.CELL[spec.cell_name("三", "carried_over", "natural")].row
+    note = (f"本项按你单位{year - 1}年度报告“{carried_in_label}”预填并锁定。"
+            f"如有错误，请联系{OFFICE}更正，请勿自行修改。")
+    for c in spec.INPUT_CELLS:
+        if c.table != "三" or c.row_key != "carried_in":
+            continue
+        src = spec.cell_name("三", "carried_over", c.column_key)
+        value = previous.get(src)
+        if value is None:
+            continue
+        _set(wb, c.name, _count(value))
+        _lock(wb, c.name, note)
+    for src, ref_name in spec.T2_REFERENCE_NAMES.items():
+        value = previous.get(src)
+        if value is not None:
+            _set(wb, ref_name, _count(value))
+
+
+def _count(value: int | Decimal) -> int | Decimal:
+    d = Decimal(str(value))
+    return int(d) if d == d.to_integral_value() else d
+
+
+# =========================================================================================================
+# Names, properties, protection
+
+
+def _names(wb: Workbook) -> None:
+    for name, (sheet, ref) in spec.all_defined_names().items():
+        wb.defined_names[name] = DefinedName(name, attr_text=spec.defined_name_formula(sheet, ref))
+
+
+def _properties(wb: Workbook, year: int, agency: Agency | None) -> None:
+    p = wb.properties
+    p.creator = AUTHOR
+    p.lastModifiedBy = AUTHOR
+    p.title = f"{year}{spec.REPORT_TITLE_SUFFIX}填报表" + (f"（{agency.name}）" if agency else "")
+    p.subject = f"{spec.FORMAT_TITLE}（{spec.FORMAT_DOCUMENT}）"
+    props: list = [
+        StringProperty(name=spec.DOC_PROPERTY_FORMAT_VERSION, value=spec.FORMAT_VERSION),
+        StringProperty(name=spec.DOC_PROPERTY_FORMAT_DOCUMENT, value=spec.FORMAT_DOCUMENT),
+        IntProperty(name=spec.DOC_PROPERTY_REPORT_YEAR, value=year),
+    ]
+    if agency is not None:
+        props.append(StringProperty(name=spec.DOC_PROPERTY_AGENCY_CODE, value=agency.code))
+    for prop in props:
+        wb.custom_doc_props.append(prop)
+
+
+def _protect(wb: Workbook) -> None:
+    for ws in wb.worksheets:
+        prot = ws.protection
+        prot.sheet = True
+        prot.password = SHEET_PASSWORD
+        prot.formatColumns = False  # allowed: widen columns
+        prot.formatRows = False  # allowed: make rows taller for long texts
+        prot.insertRows = prot.deleteRows = prot.insertColumns = prot.deleteColumns = True
+        prot.objects = prot.scenarios = True
+    wb.security = WorkbookProtection(lockStructure=True)
+    wb.security.workbookPassword = SHEET_PASSWORD
+
+
+def input_refs() -> Iterable[tuple[str, str]]:
+    """(sheet, A1) of every cell an agency may type in (spec input cells and fields)."""
+    for c in spec.INPUT_CELLS:
+        yield c.sheet, c.ref
+    for f in spec.FIELDS:
+        yield f.sheet, f.ref
