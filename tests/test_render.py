@@ -343,3 +343,17 @@ def test_chart_font_is_cjk():
     if path is None:
         pytest.skip("no CJK font known to matplotlib (install fonts-noto-cjk)")
     assert "CJK" in path or "cjk" in path.lower() or path
+
+
+def test_seed_workbook_read_back_gives_the_same_report():
+    """End to end from the seed workbook (tests/fixtures/seed_jixian_2024.xlsx) through the reader."""
+    from test_render_data import FIXTURES
+
+    from pipeline import read
+
+    xlsx = FIXTURES / "seed_jixian_2024.xlsx"
+    if not xlsx.is_file():
+        pytest.skip("seed workbook not generated yet (tests/fixtures/make_seed.py)")
+    records = read.read_batch([xlsx], 2024, None).agency_data()
+    assert len(records) == 1
+    assert render.agency_context(records[0]) == render.agency_context(seed_agency())
