@@ -70,15 +70,16 @@ LANDSCAPE_TEXT_W_MM = 297 - 28 - 26  # 243 mm
 # ------------------------------------------------------------------------------------------------- styles
 
 
-def _set_fonts(rpr_owner, east_asia: str, size_pt: float, *, bold: bool = False, color: str | None = None) -> None:
+def _set_fonts(rpr_owner, east_asia: str, size_pt: float, *, bold: bool = False, color: str | None = None,
+               latin: str = LATIN) -> None:
     """Replace the run properties of a style: fonts (w:eastAsia!), size, no theme fonts, no colour."""
     rpr = rpr_owner.get_or_add_rPr()
     for child in list(rpr):
         rpr.remove(child)
     fonts = OxmlElement("w:rFonts")
-    fonts.set(qn("w:ascii"), LATIN)
-    fonts.set(qn("w:hAnsi"), LATIN)
-    fonts.set(qn("w:cs"), LATIN)
+    fonts.set(qn("w:ascii"), latin)
+    fonts.set(qn("w:hAnsi"), latin)
+    fonts.set(qn("w:cs"), latin)
     fonts.set(qn("w:eastAsia"), east_asia)
     fonts.set(qn("w:hint"), "eastAsia")
     rpr.append(fonts)
@@ -174,7 +175,7 @@ def _define_styles(doc) -> None:
     _set_paragraph(body, align="both", first_line_chars=2)
 
     title = _paragraph_style(doc, S_TITLE)
-    _set_fonts(title.element, XIAOBIAOSONG, TITLE_PT)
+    _set_fonts(title.element, XIAOBIAOSONG, TITLE_PT, latin=XIAOBIAOSONG)  # the year in the title too
     _set_paragraph(title, align="center", line_pt=36, after_pt=LINE_PT)
 
     h1 = _paragraph_style(doc, S_H1)
