@@ -6,7 +6,7 @@ Pure: ``rollup(agencies, passed, previous, workspace)`` → ``CountyRollup``. No
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -178,8 +178,9 @@ def _dedupe(agencies: Iterable[AgencyData]) -> tuple[list[AgencyData], list[str]
     return out, notes
 
 
-def completeness(roster: Iterable[Agency], submitted: Iterable[AgencyData], passed: set[str]) -> Completeness:
+def completeness(roster: Iterable[Agency], submitted: Iterable[AgencyData], passed: Iterable[str]) -> Completeness:
     L = spec.SUMMARY_LABELS
+    passed = set(passed)
     roster = list(roster)
     read = {a.code: a for a in submitted}
     entries: list[RosterEntry] = []
@@ -208,15 +209,16 @@ def completeness(roster: Iterable[Agency], submitted: Iterable[AgencyData], pass
 
 
 def rollup(
-    agencies: list[AgencyData],
-    passed: set[str],
-    previous: list[AgencyData] | None,
+    agencies: Sequence[AgencyData],
+    passed: Iterable[str],
+    previous: Sequence[AgencyData] | None,
     workspace: Workspace,
     *,
     year: int | None = None,
 ) -> CountyRollup:
     """The county's figures for one year. Only agencies in ``passed`` are summed (and only if on the roster
     when a roster exists); the others appear in ``completeness``."""
+    passed = set(passed)
     agencies, notes = _dedupe(agencies)
     roster_codes = [a.code for a in workspace.agencies]
     order = {c: i for i, c in enumerate(roster_codes)}

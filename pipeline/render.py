@@ -551,9 +551,10 @@ class RenderResult:
     county_report: Path | None
 
 
-def render_all(agencies: Sequence[AgencyData], passed: set[str], rollup: CountyRollup, workspace: Workspace,
+def render_all(agencies: Sequence[AgencyData], passed: Iterable[str], rollup: CountyRollup, workspace: Workspace,
                out_dir: Path, *, county: bool = True) -> RenderResult:
-    """One report per passing agency (roster order) and the county summary, into ``out_dir``."""
+    """One report per passing agency (in the order given) and the county summary, into ``out_dir``."""
+    passed = set(passed)
     seen: set[str] = set()
     summed = {a.code for a in rollup.agencies}
     done: list[Path] = []
@@ -567,3 +568,37 @@ def render_all(agencies: Sequence[AgencyData], passed: set[str], rollup: CountyR
             used.append(a)
     summary = render_county(rollup, workspace.county, out_dir, used) if county else None
     return RenderResult(tuple(done), summary)
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    rollup: CountyRollup
+    agency_reports: tuple[Path, ...]
+    county_report: Path | None
+    county_workbook: Path
+    pdfs: tuple[Path, ...] = ()
+    pdf_message: str = ""  # Chinese: how many PDFs, or why none
+
+    @property
+    def files(self) -> list[Path]:
+        out = list(self.agency_reports) + [self.county_workbook] + list(self.pdfs)
+        return out + ([self.county_report] if self.county_report else [])
+
+
+def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previous: Sequence[AgencyData] | None,
+                  workspace: Workspace, out_dir: Path, *, year: int | None = None, pdf: bool = False) -> ReportOutputs:
+    """The whole render stage in one call: rollup → agency reports + county summary → 全县汇总.xlsx → PDFs."""
+    from . import aggregate, county_xlsx
+    from . import pdf as pdf_mod
+
+    passed = set(passed)
+    r = aggregate.rollup(agencies, passed, previous, workspace, year=year)
+    res = render_all(agencies, passed, r, workspace, out_dir)
+    book = county_xlsx.write(r, out_dir)
+    pdfs: tuple[Path, ...] = ()
+    message = ""
+    if pdf:
+        docs = list(res.agency_reports) + ([res.county_report] if res.county_report else [])
+        result = pdf_mod.convert(docs, out_dir)
+        pdfs, message = result.pdfs, result.message
+    return ReportOutputs(r, res.agency_reports, res.county_report, book, pdfs, message)

@@ -357,3 +357,10 @@ def test_seed_workbook_read_back_gives_the_same_report():
     records = read.read_batch([xlsx], 2024, None).agency_data()
     assert len(records) == 1
     assert render.agency_context(records[0]) == render.agency_context(seed_agency())
+
+
+def test_write_reports_in_one_call(tmp_path, county_setup):
+    batch, previous, _ = county_setup
+    out = render.write_reports(batch, ["T-000", "T-101"], previous, workspace(), tmp_path, year=2024)
+    assert len(out.agency_reports) == 2 and out.county_report.is_file() and out.county_workbook.is_file()
+    assert out.rollup.completeness.passed == 2 and out.pdfs == () and all(p.is_file() for p in out.files)
