@@ -366,10 +366,7 @@ def _no_split(row) -> None:
 def _fixed_layout(table, widths_mm: tuple[float, ...]) -> None:
     table.autofit = False
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    tblpr = table._tbl.tblPr
-    layout = OxmlElement("w:tblLayout")
-    layout.set(qn("w:type"), "fixed")
-    tblpr.append(layout)
+    tblpr = table._tbl.tblPr  # table.autofit = False has set <w:tblLayout w:type="fixed"/> in schema order
     tblw = tblpr.find(qn("w:tblW"))
     if tblw is None:
         tblw = OxmlElement("w:tblW")
