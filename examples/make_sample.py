@@ -668,9 +668,9 @@ def fees(agency: Agency, year: int, v: Mapping[str, object], attempt: int = 0) -
                 FEE_FIELDS["fee_notice_amount"]: Decimal(0), FEE_FIELDS["fee_collected"]: Decimal(0),
                 FEE_FIELDS["fee_note"]: note}
     assert ev["notices"] >= unpaid == ev["unpaid"]
-    note = (f"本年度依据《政府信息公开信息处理费管理办法》按件计收信息处理费，向申请人发出收费通知{ev['notices']}件，"
-            f"通知金额{ev['notice_amount']}元，实际收取{ev['collected']}元；{unpaid}名申请人逾期未缴纳费用，"
-            "已依法不再处理其申请。")
+    # the figures themselves are in the FEE_ fields (the report prints them); the note explains
+    note = ("依据《政府信息公开信息处理费管理办法》，对同一申请人一个自然月内申请超过10件的部分按件计收信息处理费；"
+            f"{unpaid}名申请人逾期未按收费通知缴纳费用，已依法不再处理其申请。")
     return {FEE_FIELDS["fee_charged"]: YES, FEE_FIELDS["fee_notices"]: ev["notices"],
             FEE_FIELDS["fee_notice_amount"]: ev["notice_amount"], FEE_FIELDS["fee_collected"]: ev["collected"],
             FEE_FIELDS["fee_note"]: note}
