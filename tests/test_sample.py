@@ -462,11 +462,13 @@ def test_regenerating_the_sample_is_byte_identical(tmp_path):
                    check=True, capture_output=True, cwd=tmp_path)
     fresh, committed = _files(tmp_path), _files(SAMPLE)
     assert sorted(fresh) == sorted(committed)
-    assert [k for k in fresh if fresh[k] != committed[k]] == []
+    changed = [k for k in fresh if fresh[k] != committed[k]]
+    assert changed == [], "committed sample differs from a fresh run (pipeline.template changed?): run `make samples`"
 
 
 def test_regenerating_the_seed_is_byte_identical(tmp_path):
     subprocess.run([sys.executable, str(FIXTURES / "make_seed.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True, cwd=tmp_path)
     for name in ("seed_jixian_2024.xlsx", "seed_jixian_2024.json"):
-        assert (tmp_path / name).read_bytes() == (FIXTURES / name).read_bytes(), name
+        assert (tmp_path / name).read_bytes() == (FIXTURES / name).read_bytes(), (
+            f"{name} differs from a fresh run: run `python tests/fixtures/make_seed.py`")
