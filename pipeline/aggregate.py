@@ -87,6 +87,31 @@ class Completeness:
 
 
 @dataclass(frozen=True)
+class FeeTotals:
+    """信息处理费 over the passing agencies (section 六 of the county summary)."""
+
+    charged: tuple[str, ...] = ()  # names of the agencies that charged (FEE_fee_charged = 是)
+    notices: int = 0
+    notice_amount: Decimal = Decimal(0)  # 元
+    collected: Decimal = Decimal(0)  # 元
+
+
+def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
+    charged = [a for a in agencies if a.text("FEE_fee_charged").strip() == "是"]
+
+    def money(a: AgencyData, name: str) -> Decimal:
+        v = a.fields.get(name)
+        return Decimal(v) if isinstance(v, (int, Decimal)) else Decimal(0)
+
+    return FeeTotals(
+        charged=tuple(a.name for a in charged),
+        notices=sum(int(a.fields.get("FEE_fee_notices") or 0) for a in charged),
+        notice_amount=sum((money(a, "FEE_fee_notice_amount") for a in charged), Decimal(0)),
+        collected=sum((money(a, "FEE_fee_collected") for a in charged), Decimal(0)),
+    )
+
+
+@dataclass(frozen=True)
 class CountyRollup:
     year: int
     county: str
@@ -99,6 +124,7 @@ class CountyRollup:
     previous_key: Mapping[str, Number] | None = None
     yoy: tuple[YoyRow, ...] = ()  # empty without last year's data
     county_agency: AgencyData | None = None  # the passing 本级 agency, whose texts narrate the summary
+    fees: FeeTotals = field(default_factory=FeeTotals)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -264,5 +290,6 @@ def rollup(
         previous_key=prev_key,
         yoy=yoy,
         county_agency=county_agency,
+        fees=fee_totals(counted),
         notes=tuple(notes),
     )

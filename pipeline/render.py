@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import ooxml, spec
-from .aggregate import CountyRollup
+from .aggregate import CountyRollup, FeeTotals
 from .model import AgencyData, Number
 from .workspace import Agency, County, Workspace
 
@@ -293,23 +293,20 @@ def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
     return {"overview": overview, "proactive": proactive, "on_request": on_request, "appeals": appeals}
 
 
-def county_fee_paragraph(agencies: Iterable[AgencyData]) -> str:
-    charged = [a for a in agencies if sanitise(a.text("FEE_fee_charged")).strip() == "是"]
-    if not charged:
+def county_fee_paragraph(fees: FeeTotals) -> str:
+    if not fees.charged:
         return "本年度全县各单位均未收取信息处理费。"
-    collected = sum((Decimal(a.fields.get("FEE_fee_collected") or 0) for a in charged), Decimal(0))
-    notices = sum(int(a.fields.get("FEE_fee_notices") or 0) for a in charged)
-    names = "、".join(sanitise(a.name) for a in charged)
-    return (f"本年度全县共有{len(charged)}个单位（{names}）收取信息处理费，发出收费通知{notices}件，"
-            f"实际收取{fmt(collected)}元。")
+    names = "、".join(sanitise(n) for n in fees.charged)
+    return (f"本年度全县共有{len(fees.charged)}个单位（{names}）收取信息处理费，发出收费通知{fees.notices}件，"
+            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元。")
 
 
 def _entry_names(entries) -> str:
     return "、".join(sanitise(e.name) for e in entries)
 
 
-def county_context(r: CountyRollup, county: County, passed_agencies: Sequence[AgencyData] = ()) -> CountyContext:
-    """The context of the county summary (pure). ``passed_agencies``: the agencies summed (for the fee line)."""
+def county_context(r: CountyRollup, county: County) -> CountyContext:
+    """The context of the county summary (pure)."""
     name = sanitise(county.name).strip()
     title = report_title(name, r.year)
     office = sanitise(county.office).strip()
@@ -338,7 +335,7 @@ def county_context(r: CountyRollup, county: County, passed_agencies: Sequence[Ag
         SubSection(f"（{cn_number(i)}）{spec.FIELD[f].label}。", own_paras(f) or ("无。",))
         for i, f in enumerate(IMPROVEMENT_FIELDS, start=1)
     )
-    other = (county_fee_paragraph(passed_agencies),) + (own_paras("TXT_other_matters") or ("无。",))
+    other = (county_fee_paragraph(r.fees),) + (own_paras("TXT_other_matters") or ("无。",))
 
     c = r.completeness
     draft = not c.complete
@@ -539,9 +536,8 @@ def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
     return fill(template, ctx.as_dict(), Path(out_dir) / agency_filename(name, a.year))
 
 
-def render_county(r: CountyRollup, county: County, out_dir: Path, passed_agencies: Sequence[AgencyData] = (),
-                  template: Path = COUNTY_TEMPLATE) -> Path:
-    ctx = county_context(r, county, passed_agencies)
+def render_county(r: CountyRollup, county: County, out_dir: Path, template: Path = COUNTY_TEMPLATE) -> Path:
+    ctx = county_context(r, county)
     return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
 
@@ -556,17 +552,13 @@ def render_all(agencies: Sequence[AgencyData], passed: Iterable[str], rollup: Co
     """One report per passing agency (in the order given) and the county summary, into ``out_dir``."""
     passed = set(passed)
     seen: set[str] = set()
-    summed = {a.code for a in rollup.agencies}
     done: list[Path] = []
-    used: list[AgencyData] = []
     for a in agencies:
         if a.code not in passed or a.code in seen:
             continue
         seen.add(a.code)
         done.append(render_agency(a, out_dir, workspace.agency(a.code)))
-        if a.code in summed:
-            used.append(a)
-    summary = render_county(rollup, workspace.county, out_dir, used) if county else None
+    summary = render_county(rollup, workspace.county, out_dir) if county else None
     return RenderResult(tuple(done), summary)
 
 

@@ -140,3 +140,21 @@ def test_nothing_passed_gives_zero_totals(batch):
     r = aggregate.rollup(batch, set(), [], workspace(), year=2024)
     assert r.year == 2024 and r.agencies == ()
     assert all(v == 0 for v in r.totals.values())
+
+
+def test_fee_totals_over_passing_agencies(batch):
+    import dataclasses
+
+    charged = dataclasses.replace(batch[2], fields=dict(
+        batch[2].fields, FEE_fee_charged="是", FEE_fee_notices=3, FEE_fee_notice_amount=Decimal("300"),
+        FEE_fee_collected=Decimal("200.5")))
+    failed = dataclasses.replace(batch[3], fields=dict(batch[3].fields, FEE_fee_charged="是", FEE_fee_notices=9))
+    agencies = batch[:2] + [charged, failed] + batch[4:]
+    r = aggregate.rollup(agencies, {a.code for a in agencies} - {failed.code}, [], workspace())
+    assert r.fees == aggregate.FeeTotals((charged.name,), 3, Decimal("300"), Decimal("200.5"))
+    from pipeline import render
+
+    assert render.county_fee_paragraph(r.fees) == (
+        "本年度全县共有1个单位（测试县教育局）收取信息处理费，发出收费通知3件，通知金额300元，实际收取200.5元。"
+    )
+    assert aggregate.rollup(batch, set(), [], workspace()).fees == aggregate.FeeTotals()

@@ -44,7 +44,7 @@ def test_reports_convert_in_one_batch_with_embedded_cjk_fonts(tmp_path):
     batch = county_batch(2024)
     passed = {a.code for a in batch}
     r = aggregate.rollup(batch, passed, county_batch(2023, seed=1), ws)
-    docs = [render.render_agency(seed_agency(), tmp_path), render.render_county(r, ws.county, tmp_path, batch)]
+    docs = [render.render_agency(seed_agency(), tmp_path), render.render_county(r, ws.county, tmp_path)]
 
     calls = []
     real_run = subprocess.run

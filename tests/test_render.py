@@ -168,7 +168,7 @@ def test_template_variables_and_context_agree(template, county_setup):
         ctx = render.agency_context(batch[0]).as_dict()
     else:
         r = aggregate.rollup(batch, passed, previous, workspace())
-        ctx = render.county_context(r, workspace().county, batch).as_dict()
+        ctx = render.county_context(r, workspace().county).as_dict()
     assert DocxTemplate(str(template)).get_undeclared_template_variables() == set(ctx)
 
 
@@ -272,7 +272,7 @@ def test_county_report_reads_back(tmp_path, county_setup):
     batch, previous, passed = county_setup
     ws = workspace()
     r = aggregate.rollup(batch, passed, previous, ws)
-    path = render.render_county(r, ws.county, tmp_path, batch)
+    path = render.render_county(r, ws.county, tmp_path)
     doc = Document(path)
     assert headings(doc)[:6] == [s.heading for s in spec.SECTIONS]
     assert doc.paragraphs[0].text == "测试县2024年政府信息公开工作年度报告"  # complete: no 草稿
@@ -305,7 +305,7 @@ def test_county_draft_lists_what_is_missing(tmp_path, county_setup):
     ws = workspace()
     submitted = [a for a in batch if a.code != "T-202"]
     r = aggregate.rollup(submitted, {"T-000", "T-101", "T-102"}, [], ws)
-    path = render.render_county(r, ws.county, tmp_path, [a for a in batch if a.code in {"T-000", "T-101", "T-102"}])
+    path = render.render_county(r, ws.county, tmp_path)
     doc = Document(path)
     first = texts(doc)[:4]
     assert first[0] == spec.SUMMARY_LABELS["draft"]
@@ -323,7 +323,7 @@ def test_county_golden(tmp_path, county_setup):
     batch, previous, passed = county_setup
     ws = workspace()
     r = aggregate.rollup(batch, passed - {"T-202"}, previous, ws)
-    path = render.render_county(r, ws.county, tmp_path, batch[:4])
+    path = render.render_county(r, ws.county, tmp_path)
     check_golden(path, "county")
 
 
