@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.packaging.custom import IntProperty, StringProperty
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
 from openpyxl.workbook.defined_name import DefinedName
@@ -48,6 +49,8 @@ CHECK_OK_FILL = PatternFill("solid", fgColor="FFC6EFCE")
 _THIN = Side(style="thin", color="FF000000")
 BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 COUNT_FORMAT = "0"
+UNLOCKED = Protection(locked=False)
+LOCKED = Protection(locked=True)
 MONEY_FORMAT = "0.00##"
 TEXT_FORMAT = "@"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -80,12 +83,12 @@ class _Styler:
         cell.alignment = Alignment(horizontal="center", vertical="center")
         cell.fill = INPUT_FILL
         cell.number_format = MONEY_FORMAT if kind == "money" else COUNT_FORMAT
-        cell.protection = cell.protection.copy(locked=False)
+        cell.protection = UNLOCKED
 
     @staticmethod
     def locked(cell, number_format: str | None = None) -> None:
         cell.fill = LOCKED_FILL
-        cell.protection = cell.protection.copy(locked=True)
+        cell.protection = LOCKED
         if number_format:
             cell.number_format = number_format
 
@@ -184,32 +187,34 @@ def write_prefilled(
 
 
 def prefilled_file_name(agency: Agency, year: int) -> str:
-    """``<code>_<name>_<year>年度填报表.xlsx``, safe on Windows and POSIX."""
-    return sanitise_file_name(f"{agency.code}_{agency.name}_{int(year)}{PREFILLED_SUFFIX}")
+    """``<code>_<name>_<year>年度填报表.xlsx``, safe on Windows and POSIX; a long name is shortened, the tail kept."""
+    tail = f"_{int(year)}{PREFILLED_SUFFIX}"
+    head = sanitise_file_name(f"{agency.code}_{agency.name}", MAX_FILE_NAME_BYTES - len(tail.encode("utf-8")))
+    return head + tail
 
 
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-MAX_FILE_NAME_CHARS = 120
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+#: In UTF-8 bytes (a Chinese character is 3): leaves room under the usual 255-byte limit for the temp-file name.
+MAX_FILE_NAME_BYTES = 180
 
 
-def sanitise_file_name(name: str) -> str:
+def sanitise_file_name(name: str, max_bytes: int = MAX_FILE_NAME_BYTES) -> str:
     """A single path component: no separators, no '..', no Windows-reserved characters or names."""
     name = unicodedata.normalize("NFC", str(name))
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # control/format characters
     name = _BAD_CHARS.sub("_", name)
     name = re.sub(r"\.{2,}", "_", name)
     name = re.sub(r"\s+", " ", name).strip(" .")
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
+    m = _EXTENSION.search(name)
+    stem, ext = (name[: m.start()], m.group()) if m else (name, "")
     stem = stem.strip(" .") or "_"
-    if stem.split(".")[0].upper() in _RESERVED:
+    if stem.split(".")[0].strip().upper() in _RESERVED:
         stem = "_" + stem
-    ext = f".{ext}" if ext else ""
-    if len(stem) + len(ext) > MAX_FILE_NAME_CHARS:
-        stem = stem[: MAX_FILE_NAME_CHARS - len(ext)].rstrip(" .")
-    return stem + ext
+    while len((stem + ext).encode("utf-8")) > max_bytes and len(stem) > 1:
+        stem = stem[:-1]
+    return stem.rstrip(" .") + ext
 
 
 def _inside(folder: Path, name: str) -> Path:
@@ -230,17 +235,51 @@ def _position(name: str) -> tuple[str, str]:
         raise ValueError(f"模板中没有单元格名称 {name}") from None
 
 
-def _set(wb: Workbook, name: str, value: object) -> None:
+def _set(wb: Workbook, name: str, value: object, *, clean: bool = False) -> None:
+    """Write ``value`` into the named cell: text stays text, numbers keep their exact decimal literal.
+
+    ``clean`` drops characters a worksheet cannot hold (roster values); otherwise they raise ValueError.
+    """
     sheet, ref = _position(name)
     cell = wb[sheet][ref]
     if isinstance(value, bool):
         raise ValueError(f"{name}：不支持布尔值")
-    if isinstance(value, Decimal) and value == value.to_integral_value() and name in spec.CELL \
-            and spec.CELL[name].kind == "count":
-        value = int(value)
+    if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+        if not clean:
+            raise ValueError(f"{name}：文字中含有工作表不能保存的控制字符")
+        value = _clean(value)
+    if isinstance(value, (Decimal, float)):
+        literal = _number_literal(value)
+        if literal is None:
+            raise ValueError(f"{name}：{value!r} 不是有限数值")
+        if re.fullmatch(r"-?\d+", literal):
+            value = int(literal)
+        elif "%.16g" % float(value) != literal:
+            # openpyxl writes numbers with "%.16g" (9116.3612 → 9116.361199999999): keep the exact literal,
+            # which the reader parses into a Decimal. A str value with data type "n" is written verbatim.
+            cell.value = None
+            cell._value = literal
+            cell.data_type = "n"
+            return
+        else:
+            value = float(literal)
     cell.value = value
     if isinstance(value, str) and cell.data_type == "f":
         cell.data_type = "s"  # text that starts with '=' stays text
+
+
+def _clean(text: str) -> str:
+    return ILLEGAL_CHARACTERS_RE.sub("", text)
+
+
+def _number_literal(value: Decimal | float) -> str | None:
+    """The shortest exact decimal literal of a finite number, without exponent ('12.5', '7')."""
+    d = Decimal(repr(value)) if isinstance(value, float) else value
+    if not d.is_finite():
+        return None
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
 
 
 def _lock(wb: Workbook, name: str, note: str | None = None) -> None:
@@ -339,7 +378,7 @@ def _field_sheet(wb: Workbook, sheet: str, title: str) -> None:
         cell.font = Font(name=FONT_NAME, size=11)
         cell.alignment = Alignment(horizontal="left", vertical="top" if f.kind == "text" else "center",
                                    wrap_text=True)
-        cell.protection = cell.protection.copy(locked=False)
+        cell.protection = UNLOCKED
         if f.kind == "text":
             cell.number_format = TEXT_FORMAT
             cell.fill = TEXT_INPUT_FILL
@@ -560,7 +599,7 @@ def _prefill_agency(wb: Workbook, agency: Agency) -> None:
     cover = agency.cover()
     for f in spec.fields(sheet=spec.SHEET_INFO):
         if f.key in cover:
-            _set(wb, f.name, cover[f.key])
+            _set(wb, f.name, cover[f.key], clean=True)
             if f.prefilled:
                 _lock(wb, f.name, PREFILLED_NOTE)
 
@@ -602,7 +641,7 @@ def _properties(wb: Workbook, year: int, agency: Agency | None) -> None:
     p = wb.properties
     p.creator = AUTHOR
     p.lastModifiedBy = AUTHOR
-    p.title = f"{year}{spec.REPORT_TITLE_SUFFIX}填报表" + (f"（{agency.name}）" if agency else "")
+    p.title = f"{year}{spec.REPORT_TITLE_SUFFIX}填报表" + (f"（{_clean(agency.name)}）" if agency else "")
     p.subject = f"{spec.FORMAT_TITLE}（{spec.FORMAT_DOCUMENT}）"
     props: list = [
         StringProperty(name=spec.DOC_PROPERTY_FORMAT_VERSION, value=spec.FORMAT_VERSION),
@@ -610,7 +649,7 @@ def _properties(wb: Workbook, year: int, agency: Agency | None) -> None:
         IntProperty(name=spec.DOC_PROPERTY_REPORT_YEAR, value=year),
     ]
     if agency is not None:
-        props.append(StringProperty(name=spec.DOC_PROPERTY_AGENCY_CODE, value=agency.code))
+        props.append(StringProperty(name=spec.DOC_PROPERTY_AGENCY_CODE, value=_clean(agency.code)))
     for prop in props:
         wb.custom_doc_props.append(prop)
 
