@@ -146,12 +146,12 @@ def test_fee_totals_over_passing_agencies(batch):
     import dataclasses
 
     charged = dataclasses.replace(batch[2], fields=dict(
-        batch[2].fields, FEE_fee_charged="是", FEE_fee_notices=3, FEE_fee_notice_amount=Decimal("300"),
+        batch[2].fields, FEE_fee_charged="是", FEE_fee_notices=3, FEE_fee_notice_amount=Decimal(300),
         FEE_fee_collected=Decimal("200.5")))
     failed = dataclasses.replace(batch[3], fields=dict(batch[3].fields, FEE_fee_charged="是", FEE_fee_notices=9))
     agencies = batch[:2] + [charged, failed] + batch[4:]
     r = aggregate.rollup(agencies, {a.code for a in agencies} - {failed.code}, [], workspace())
-    assert r.fees == aggregate.FeeTotals((charged.name,), 3, Decimal("300"), Decimal("200.5"))
+    assert r.fees == aggregate.FeeTotals((charged.name,), 3, Decimal(300), Decimal("200.5"))
     from pipeline import render
 
     assert render.county_fee_paragraph(r.fees) == (
