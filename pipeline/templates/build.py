@@ -235,7 +235,7 @@ def _table_borders(style_el) -> None:
         borders.append(b)
     tblpr.append(borders)
     mar = OxmlElement("w:tblCellMar")
-    for side, w in (("top", 0), ("left", 40), ("bottom", 0), ("right", 40)):
+    for side, w in (("top", 0), ("left", 28), ("bottom", 0), ("right", 28)):
         m = OxmlElement(f"w:{side}")
         m.set(qn("w:w"), str(w))
         m.set(qn("w:type"), "dxa")
@@ -410,7 +410,8 @@ def _official_table(doc, table: str):
 
 
 def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tuple[float, ...], *,
-                  loop: str | None = None, total_cells: list[str] | None = None, first_left: bool = True):
+                  loop: str | None = None, total_cells: list[str] | None = None, first_left: bool = True,
+                  keep_together: bool = False):
     """A header row, a row repeated by ``{%tr for … %}`` (when ``loop``), and an optional total row."""
     n_rows = 1 + (3 if loop else 1) + (1 if total_cells else 0)
     t = doc.add_table(rows=n_rows, cols=len(headers))
@@ -438,6 +439,11 @@ def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tupl
         r += 1
     if total_cells:
         fill(t.rows[r], total_cells)
+    if keep_together:  # a short table never leaves its last row alone on the next page
+        for row in list(t.rows)[:-1]:
+            for cell in row.cells:
+                for p in cell.paragraphs:
+                    p.paragraph_format.keep_with_next = True
     return t
 
 
@@ -521,7 +527,7 @@ def build_county():
     n = len(keys)
 
     _para(doc, f"{L['annex']}1：{L['annex_breakdown']}", S_H1)
-    first = 63.0
+    first = 50.0
     _simple_table(
         doc,
         [L["agency"]] + labels,
@@ -541,6 +547,7 @@ def build_county():
         (first, second) + ((W - first - second) / n,) * n,
         loop="for r in categories",
         total_cells=[L["total_row"], "{{ category_total_count }}"] + ["{{ key_total." + k + " }}" for k in keys],
+        keep_together=True,
     )
     _para(doc, "", S_TABLE)
 
