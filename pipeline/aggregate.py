@@ -120,7 +120,7 @@ class CountyRollup:
     by_category: tuple[CategoryTotals, ...]  # spec.CATEGORIES order
     agencies: tuple[AgencyFigures, ...]  # passing agencies, roster order
     completeness: Completeness
-    previous_totals: Mapping[str, Number] | None = None  # Σ over last year's agencies (all read), None if none
+    previous_totals: Mapping[str, Number] | None = None  # last year's Σ over the agencies summed this year
     previous_key: Mapping[str, Number] | None = None
     yoy: tuple[YoyRow, ...] = ()  # empty without last year's data
     county_agency: AgencyData | None = None  # the passing 本级 agency, whose texts narrate the summary
@@ -271,7 +271,10 @@ def rollup(
     prev_totals = prev_key = None
     yoy: tuple[YoyRow, ...] = ()
     if previous:
-        prev_list, _ = _dedupe(previous)
+        # like with like: last year's figures of the agencies summed this year (a draft without some agencies
+        # would otherwise show their whole last-year figures as a fall)
+        summed = {a.code for a in counted}
+        prev_list = [a for a in _dedupe(previous)[0] if a.code in summed]
         prev_totals = _column_totals(frame(prev_list))
         prev_key = key_figures(prev_totals)
         yoy = year_on_year(totals, prev_totals)

@@ -91,6 +91,12 @@ def test_year_on_year(batch):
     assert {y.key for y in r.yoy} >= {k.key for k in spec.KEY_FIGURES}
 
 
+def test_year_on_year_compares_the_same_agencies(batch):
+    previous = county_batch(2023, seed=1)
+    r = aggregate.rollup(batch, {"T-000", "T-101"}, previous, workspace())
+    assert r.previous_totals["T3_new_total"] == sum(a.values["T3_new_total"] for a in previous[:2])
+
+
 def test_no_year_on_year_without_previous(batch):
     r = aggregate.rollup(batch, {a.code for a in batch}, [], workspace())
     assert r.yoy == () and not r.has_previous and r.previous_key is None
