@@ -334,17 +334,22 @@ def _guide_sheet(ws: Worksheet, year: int) -> None:
     lines.append(("text", f"提示：{spec.RULE_SUMMARIES['R6']}"))
     lines.append(("head", "附：本表自动校验的勾稽关系"))
     for r in agency_rules:
-        lines.append(("text", f"{r.key}　{r.title}"))
+        lines.append(("text", f"{r.id}　{r.title}"))
 
-    ws.column_dimensions["A"].width = 110
+    ws.column_dimensions["A"].width = 80
     for i, (kind, text) in enumerate(lines, start=1):
         cell = ws.cell(row=i, column=1, value=text)
         cell.alignment = Alignment(horizontal="center" if kind == "title" else "left", vertical="center",
                                    wrap_text=True)
         cell.font = Font(name=FONT_NAME, size=16 if kind == "title" else 11, bold=kind in ("title", "head"))
-        if kind == "title":
-            ws.row_dimensions[i].height = 30
+        # explicit heights: not every spreadsheet grows a wrapped row by itself
+        ws.row_dimensions[i].height = 30 if kind == "title" else 16 * max(1, -(-_display_width(text) // 68))
     ws.sheet_view.showGridLines = False
+
+
+def _display_width(text: str) -> int:
+    """Width in half-width columns (a CJK character counts two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _field_sheet(wb: Workbook, sheet: str, title: str) -> None:
