@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import xml.etree.ElementTree as _FastET
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,6 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import pandas as pd
-import xml.etree.ElementTree as _FastET
-
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
