@@ -511,6 +511,7 @@ def _checks(wb: Workbook) -> None:
                 cap = ws.cell(row=_row_of(ref) - 1, column=_col_of(ref), value=spec.CELL[rule.lhs[0]].row)
                 cap.font = Font(name=FONT_NAME, size=9, color="FF595959")
                 cap.alignment = Alignment(horizontal="center", vertical="bottom", wrap_text=True)
+                ws.row_dimensions[cap.row].height = 26
         summary = ws[chk.summary_ref]
         conds = ",".join(r.excel_check() for r in rules)
         summary.value = f'=IF(AND({conds}),"{spec.CHECK_SUMMARY_OK}","{spec.CHECK_SUMMARY_FAIL}")'
