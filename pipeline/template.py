@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -243,7 +243,7 @@ def _set(wb: Workbook, name: str, value: object, *, clean: bool = False) -> None
     sheet, ref = _position(name)
     cell = wb[sheet][ref]
     if isinstance(value, bool):
-        raise ValueError(f"{name}：不支持布尔值")
+        raise TypeError(f"{name}：不支持布尔值")
     if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
         if not clean:
             raise ValueError(f"{name}：文字中含有工作表不能保存的控制字符")
@@ -254,7 +254,7 @@ def _set(wb: Workbook, name: str, value: object, *, clean: bool = False) -> None
             raise ValueError(f"{name}：{value!r} 不是有限数值")
         if re.fullmatch(r"-?\d+", literal):
             value = int(literal)
-        elif "%.16g" % float(value) != literal:
+        elif format(float(value), ".16g") != literal:
             # openpyxl writes numbers with "%.16g" (9116.3612 → 9116.361199999999): keep the exact literal,
             # which the reader parses into a Decimal. A str value with data type "n" is written verbatim.
             cell.value = None
@@ -306,25 +306,34 @@ def _guide_sheet(ws: Worksheet, year: int) -> None:
     ids = list(dict.fromkeys([r.id for r in spec.RULES] + list(spec.RULE_SUMMARIES)))
     ids = sorted(ids, key=lambda i: int(i[1:]))
     shown = [i for i in ids if i != "R6"]
+    money_label = next(c.column for c in spec.CELLS if c.kind == "money")
     lines: list[tuple[str, str]] = [
         ("title", f"{year}{spec.REPORT_TITLE_SUFFIX}填报说明"),
         ("head", "一、填报依据"),
         ("text", f"本表按《{spec.FORMAT_TITLE}》（{spec.FORMAT_DOCUMENT}）制作，格式版本 {spec.FORMAT_VERSION}。"),
         ("text", f"报告年度：{year}年，统计期限为{year}年1月1日至12月31日；主动公开数据以{year}年12月31日为准。"),
         ("head", "二、报送时间"),
-        ("text", f"请于{year + 1}年{spec.AGENCY_DEADLINE}前将填好的本工作簿报送{OFFICE}，并按规定在本单位政府信息公开专栏"
-                 f"发布年度报告。"),
+        ("text", (
+            f"请于{year + 1}年{spec.AGENCY_DEADLINE}前将填好的本工作簿报送{OFFICE}，"
+            f"并按规定在本单位政府信息公开专栏发布年度报告。"
+        )),
         ("head", "三、填写方法"),
         ("text", "1. 只在浅黄色（数字）和白色（文字）的输入单元格中填写；灰色单元格为自动计算、预填或固定内容，已锁定。"),
-        ("text", "2. 数字单元格初始为0：没有发生的保持0，空白按0处理。件数填不小于0的整数；"
-                 f"“本年收费金额”单位为万元，最多保留{spec.MONEY_MAX_DECIMALS}位小数。"),
-        ("text", f"3. 文字部分（{'、'.join(s.sheet for s in spec.SECTIONS if spec.fields(section=s.number))}）"
-                 "在“填写内容”列输入，单元格内换行按 Alt+Enter；"
-                 f"“{spec.SECTION['一'].heading}”原则上不超过{spec.OVERVIEW_MAX_CHARS}字。"),
+        ("text", (
+            "2. 数字单元格初始为0：没有发生的保持0，空白按0处理。件数填不小于0的整数；"
+            f"“{money_label}”最多保留{spec.MONEY_MAX_DECIMALS}位小数。"
+        )),
+        ("text", (
+            f"3. 文字部分（{'、'.join(s.sheet for s in spec.SECTIONS if spec.fields(section=s.number))}）"
+            "在“填写内容”列输入，单元格内换行按 Alt+Enter；"
+            f"“{spec.SECTION['一'].heading}”原则上不超过{spec.OVERVIEW_MAX_CHARS}字。"
+        )),
         ("text", "4. 请勿插入或删除行、列，请勿修改表格标题和项目名称，请勿增删或重命名工作表。"),
         ("text", "5. 填完请以 Excel 工作簿（.xlsx）格式保存报送，不要另存为 .xls、.et、.ods 或 PDF。"),
-        ("text", f"6. “{t3.sheet}”“{t4.sheet}”表下方的“{spec.CHECK_LABEL}”显示{spec.CHECK_OK}为通过，"
-                 f"{spec.CHECK_FAIL}（红色）为不平衡，请核对修改后再报送。"),
+        ("text", (
+            f"6. “{t3.sheet}”“{t4.sheet}”表下方的“{spec.CHECK_LABEL}”显示{spec.CHECK_OK}为通过，"
+            f"{spec.CHECK_FAIL}（红色）为不平衡，请核对修改后再报送。"
+        )),
         ("text", f"7. 单位名称、代码、类别等预填内容如有错误，请联系{OFFICE}，不要自行修改。"),
         ("head", "四、勾稽关系"),
     ]
@@ -544,7 +553,7 @@ def _t2_reference(ws: Worksheet) -> None:
                      value=spec.T2_REFERENCE_HEADER)
     _Styler.label(header)
     header.border = BORDER
-    for src, name in spec.T2_REFERENCE_NAMES.items():
+    for name in spec.T2_REFERENCE_NAMES.values():
         cell = ws[names[name][1]]
         _Styler.locked(cell, COUNT_FORMAT)
         cell.alignment = Alignment(horizontal="center", vertical="center")
@@ -672,10 +681,3 @@ def _protect(wb: Workbook) -> None:
     wb.security = WorkbookProtection(lockStructure=True)
     wb.security.workbookPassword = SHEET_PASSWORD
 
-
-def input_refs() -> Iterable[tuple[str, str]]:
-    """(sheet, A1) of every cell an agency may type in (spec input cells and fields)."""
-    for c in spec.INPUT_CELLS:
-        yield c.sheet, c.ref
-    for f in spec.FIELDS:
-        yield f.sheet, f.ref

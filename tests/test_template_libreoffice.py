@@ -100,7 +100,7 @@ def test_sheet_protection_and_locking_survive(converted):
 
 
 def test_text_stays_text_and_checks_compute(converted):
-    wb, values = converted
+    _, values = converted
     f = spec.FIELD["TXT_overview"]
     assert values[f.sheet][f.ref].value == "=1+1"
     t3 = spec.CHECKS[0]
