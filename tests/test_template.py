@@ -491,3 +491,32 @@ def test_numbers_written_as_exact_literals(tmp_path, value, literal):
         sheet = zf.read(f"xl/worksheets/sheet{spec.SHEETS.index(spec.T2_SHEET) + 1}.xml").decode()
     ref = spec.CELL["T2_fees_amount"].ref
     assert re.search(rf'<c r="{ref}"[^>]*t="n"[^>]*><v>{re.escape(literal)}</v>', sheet), sheet[:0]
+
+
+def test_print_setup_and_readable_layout(blank):
+    for ws in blank.worksheets:
+        assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4 == "9", ws.title
+        landscape = ws.title in (spec.T3_SHEET, spec.T4_SHEET)
+        assert ws.page_setup.orientation == ("landscape" if landscape else "portrait"), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    for f in spec.FIELDS:
+        ws = blank[f.sheet]
+        assert ws[f.ref].alignment.wrap_text, f.name
+        if f.kind == "text" and f.sheet != spec.SHEET_INFO:
+            assert ws.column_dimensions["B"].width >= 60
+            assert ws.row_dimensions[int(f.ref[1:])].height >= 100, f.name
+    for lab in spec.LABELS:
+        assert blank[lab.sheet][lab.ref].alignment.wrap_text, (lab.sheet, lab.ref)
+        if lab.role != "title":
+            assert blank[lab.sheet][lab.ref].border.left.style == "thin", (lab.sheet, lab.ref)
+    for c in spec.CELLS:
+        assert blank[c.sheet][c.ref].border.bottom.style == "thin", c.name
+
+
+def test_partial_previous_fills_only_what_it_has(tmp_path):
+    src = spec.cell_name("三", "carried_over", "natural")
+    wb = _save_load(template.build_workbook(YEAR, AGENCY, {src: 4}), tmp_path)
+    natural = _v(wb, spec.cell_name("三", "carried_in", "natural"))
+    business = _v(wb, spec.cell_name("三", "carried_in", "business"))
+    assert natural.value == 4 and natural.protection.locked
+    assert business.value == 0 and not business.protection.locked
