@@ -153,6 +153,9 @@ def fill(wb: Workbook, values: Mapping[str, object]) -> None:
     unknown = sorted(str(n) for n in values if n not in known)
     if unknown:
         raise ValueError(f"模板中没有这些输入单元格或字段：{', '.join(unknown)}")
+    bad_text = sorted(n for n, v in values.items() if isinstance(v, str) and ILLEGAL_CHARACTERS_RE.search(v))
+    if bad_text:  # checked before anything is written
+        raise ValueError(f"文字中含有工作表不能保存的控制字符：{', '.join(bad_text)}")
     for name, value in values.items():
         _set(wb, name, value)
 

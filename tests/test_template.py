@@ -476,7 +476,8 @@ def test_reader_reads_a_filled_prefilled_workbook(tmp_path):
 def test_fill_refuses_control_characters_but_roster_values_are_cleaned(tmp_path):
     wb = template.build_workbook(YEAR)
     with pytest.raises(ValueError, match="TXT_overview"):
-        template.fill(wb, {"TXT_overview": "a\x07b"})
+        template.fill(wb, {"TXT_problems": "ok", "TXT_overview": "a\x07b"})
+    assert _v(wb, "TXT_problems").value is None  # nothing written on refusal
     wb = _save_load(template.build_workbook(YEAR, Agency("01", "名称\x07", spec.CATEGORY_LABELS[1])), tmp_path)
     assert _v(wb, "INFO_agency_name").value == "名称"
 
