@@ -524,6 +524,10 @@ def _number_claims() -> list[tuple[re.Pattern[str], str, tuple[tuple[str, ...], 
     new_plus = (_T3("三", "new", "total"), _T3("三", "carried_in", "total"))
     recon = (_T3("四", "reconsideration", "total"),)
     litig = (_T3("四", "litigation_direct", "total"), _T3("四", "litigation_after", "total"))
+    carried_in = (_T3("三", "carried_in", "total"),)
+    carried_over = (_T3("三", "carried_over", "total"),)
+    done = (_T3("三", "total", "total"),)
+    issued = (_T3("二", "normative_documents", "issued"),)
     return [
         (re.compile(r"(?:共|累计|总计|合计)?(?:收到|受理)(?:各类)?(?:政府信息公开|依申请公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"),
          "本年新收（或新收加上年结转）申请数", (new, new_plus)),
@@ -533,6 +537,13 @@ def _number_claims() -> list[tuple[re.Pattern[str], str, tuple[tuple[str, ...], 
         (re.compile(r"行政复议(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政复议总计", (recon,)),
         (re.compile(r"行政诉讼(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政诉讼总计（直接起诉与复议后起诉）",
          (litig,)),
+        (re.compile(r"上年结转(?:的)?(?:政府信息公开)?(?:申请)?(\d+)件"), "上年结转申请数", (carried_in,)),
+        (re.compile(r"结转下年度(?:继续办理)?(?:的)?(?:申请)?(\d+)件"), "结转下年度继续办理数", (carried_over,)),
+        (re.compile(r"办结(?:政府信息公开)?(?:申请)?(?:共|累计|总计|合计)?(\d+)件"), "本年度办理结果总计", (done,)),
+        (re.compile(r"(?:制发|印发|出台)(?:行政)?规范性文件(\d+)件"), "本年制发行政规范性文件件数", (issued,)),
+        (re.compile(r"行政许可(?:决定)?(\d+)件"), "行政许可本年处理决定数量", ((_T3("二", "licensing", "decisions"),),)),
+        (re.compile(r"行政处罚(?:决定)?(\d+)件"), "行政处罚本年处理决定数量", ((_T3("二", "penalties", "decisions"),),)),
+        (re.compile(r"行政强制(?:决定)?(\d+)件"), "行政强制本年处理决定数量", ((_T3("二", "enforcement", "decisions"),),)),
     ]
 
 

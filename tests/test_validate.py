@@ -271,12 +271,19 @@ def test_next_year_allowed_in_improvements_only():
         ("发生涉政府 信息公开的行政复议案 1 件", True),
         ("行政复议2件", False),
         ("行政诉讼2件", True),
+        ("上年结转3件", True), ("上年结转申请4件", False),
+        ("结转下年度继续办理4件", True), ("结转下年度继续办理5件", False),
+        ("本年度办结18件", True), ("已办结申请17件", False),
+        ("制发规范性文件2件", True), ("印发行政规范性文件3件", False),
+        ("作出行政许可决定120件", True), ("行政处罚35件", True), ("行政强制4件", True), ("行政强制5件", False),
+        ("梳理行政许可事项152项", True),  # 项, not 件: a list of matters, not decisions
     ],
 )
 def test_number_claims(text, ok, tmp_path, valid):
     fields = {**D.field_values(D.AGENCIES[0], D.YEAR, D.figures()), "TXT_on_request": text}
     path = D.write_valid(tmp_path / "x.xlsx", D.AGENCIES[0], D.YEAR, D.figures(), fields)
-    assert D.VT[C("三", "new", "total")] == 19 and D.VT[C("三", "carried_in", "total")] == 3
+    assert (D.VT[C("三", "new", "total")], D.VT[C("三", "carried_in", "total")], D.VT[C("三", "carried_over", "total")],
+            D.VT[C("三", "total", "total")]) == (19, 3, 4, 18)
     _, report = run([path])
     hits = [f for f in report.findings if f.code == "TEXT_NUMBER_MISMATCH"]
     assert (not hits) == ok, [f.message for f in hits]
