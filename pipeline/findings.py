@@ -147,6 +147,8 @@ _CODES: tuple[Code, ...] = (
          "{where}显示错误值 {actual}（公式或引用出错）：请改为直接填写数字。"),
     Code("MONEY_PRECISION", "warning", "单元格", "金额小数位过多",
          "{where}为 {actual} 万元，超过4位小数：请核对单位是否为“万元”，一般保留2位小数。"),
+    Code("CELL_OUTSIDE", "warning", "单元格", "表格以外填有数字",
+         "工作表“{sheet}”的 {cell} 在表格以外填有数字（{actual}），这些数字不会被读取：请把数字填入表格相应的单元格，并删除表格以外的内容。"),
     Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
          "{where}填写为“{actual}”，应为{expected}：请改正。"),
     # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)

@@ -637,6 +637,14 @@ def _totals_order() -> tuple[spec.CellSpec, ...]:
 
 
 _TOTALS_ORDER = _totals_order()
+#: Every position the template itself fills: cells, labels, fields, defined names, check cells.
+_TEMPLATE_POSITIONS = frozenset(
+    {(c.sheet, c.ref) for c in spec.CELLS}
+    | {(lab.sheet, lab.ref) for lab in spec.LABELS}
+    | {(f.sheet, f.ref) for f in spec.FIELDS}
+    | set(spec.all_defined_names().values())
+    | {(ch.sheet, ref) for ch in spec.CHECKS for ref in (ch.label_ref, ch.summary_ref, *(r for _, r in ch.rule_refs))}
+)
 _is_old_label = lru_cache(maxsize=8192)(spec.is_old_format_label)  # template strings repeat in every file
 _DEFINED_NAMES = spec.all_defined_names()
 _LABELS = tuple((lab, spec.normalise_label(lab.text)) for lab in spec.LABELS)
@@ -725,6 +733,17 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
                                 expected=lab.text, actual=got))
     if not use_names and label_misses > len(spec.LABELS) // 2:
         return reject("NOT_TEMPLATE", "", detail="表格标题与模板不符，且没有单元格名称")
+
+    # numbers typed outside the table (an extra row or column): never read, so say so
+    occupied = _TEMPLATE_POSITIONS | set(positions.values())
+    for sheet in sorted(table_sheets - set(moved)):
+        stray = [ref for ref, c in raw.sheets.get(sheet, {}).items()
+                 if c.type == "num" and c.text and not c.formula and (sheet, ref) not in occupied]
+        if stray:
+            stray.sort(key=lambda r: _split_a1(r)[::-1])
+            found.append(F.make("CELL_OUTSIDE", file=display, sheet=sheet, cells=tuple(stray[:20]),
+                                actual="、".join(f"{r}={_cell_text(raw.sheets[sheet][r])}" for r in stray[:5])
+                                + ("…" if len(stray) > 5 else "")))
 
     # ---- values
     def cell_at(name: str) -> RawCell | None:
