@@ -27,6 +27,7 @@ from .validate import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN,
 RESULT_XLSX = "校验结果.xlsx"
 RESULT_JSON = "校验结果.json"
 RETURN_DIR = "退回修改"
+RETURN_SHEET = "校验问题"
 
 FILL = {
     "error": PatternFill("solid", start_color="FFFF9999", end_color="FFFF9999"),  # red
@@ -172,13 +173,11 @@ def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
     """Copy ``src`` to ``target`` with each finding's cells filled (red 错误 / amber 提示) and commented."""
     wb = load_workbook(src)  # reads the input; it is never written back
     notes: dict[tuple[str, str], list[F.Finding]] = defaultdict(list)
-    unplaced: list[F.Finding] = []
-    for f in F.sort_findings(fs):
-        if f.sheet in wb.sheetnames and f.cells:
+    ordered = F.sort_findings(fs)
+    for f in ordered:
+        if f.sheet in wb.sheetnames:
             for ref in f.cells:
                 notes[(f.sheet, ref)].append(f)
-        else:
-            unplaced.append(f)
     for (sheet, ref), items in notes.items():
         cell = wb[sheet][ref]
         if type(cell).__name__ == "MergedCell":  # comment the merged range's anchor instead
@@ -189,15 +188,25 @@ def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
         severity = "error" if any(f.severity == "error" for f in items) else "warning"
         cell.fill = FILL[severity]
         text = "\n".join(f"【{f.severity_label} {f.code}】{f.message}" for f in items)
+        if cell.comment is not None and cell.comment.text:  # keep the template's own note below ours
+            text = f"{text}\n——\n{cell.comment.text}"
         comment = Comment(safe_text(text)[:30000], "县政务公开办")
         comment.width, comment.height = 420, 220
         cell.comment = comment
-    if unplaced:
-        ws = wb.create_sheet("校验问题", 0)
-        _put(ws, 1, 1, "以下问题无法定位到具体单元格：").font = HEADER_FONT
-        for i, f in enumerate(unplaced, start=2):
-            _put(ws, i, 1, f.severity_label).fill = FILL[f.severity]
-            _put(ws, i, 2, f.code)
-            _put(ws, i, 3, f.message)
-        ws.column_dimensions["C"].width = 100
+    # a first sheet listing every finding, so nothing is missed (file-level ones have no cell)
+    ws = wb.create_sheet(RETURN_SHEET, 0)
+    _put(ws, 1, 1, "校验发现的问题（红色为错误，必须改正；黄色为提示，请核对）").font = HEADER_FONT
+    for j, h in enumerate(("级别", "代码", "工作表", "单元格", "说明"), start=1):
+        _put(ws, 2, j, h).font = HEADER_FONT
+    for i, f in enumerate(ordered, start=3):
+        _put(ws, i, 1, f.severity_label).fill = FILL[f.severity]
+        _put(ws, i, 2, f.code)
+        _put(ws, i, 3, f.sheet)
+        _put(ws, i, 4, ",".join(f.cells))
+        _put(ws, i, 5, f.message).alignment = Alignment(wrap_text=True, vertical="top")
+    for col, width in zip("ABCDE", (6, 20, 16, 12, 100)):
+        ws.column_dimensions[col].width = width
+    for sheet in wb.worksheets:  # exactly one selected tab, or Excel opens the sheets grouped
+        sheet.sheet_view.tabSelected = sheet is ws
+    wb.active = 0
     return ooxml.save_workbook(wb, target)

@@ -132,3 +132,20 @@ def test_return_names_are_unique_and_safe():
     taken: set[str] = set()
     assert export.return_name("a/b", "x.xlsx", taken) == "a_b.xlsx"
     assert export.return_name("a/b", "y.xlsx", taken) == "a_b_y.xlsx"
+
+
+def test_returned_copy_lists_every_finding_first(run):
+    _, _, report, out, _, _ = run
+    wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
+    assert wb.sheetnames[0] == export.RETURN_SHEET
+    ws = wb[export.RETURN_SHEET]
+    listed = sorted((r[1].value, r[3].value) for r in ws.iter_rows(min_row=3))
+    mine = [f for f in report.findings if f.file == f"{D.AGENCIES[0].name}{D.YEAR}年报.xlsx"]
+    assert listed == sorted((f.code, ",".join(f.cells)) for f in mine)
+
+
+def test_returned_copy_opens_on_the_list_with_one_tab_selected(run):
+    _, _, _, out, _, _ = run
+    wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
+    assert wb.active.title == export.RETURN_SHEET
+    assert [ws.title for ws in wb.worksheets if ws.sheet_view.tabSelected] == [export.RETURN_SHEET]
