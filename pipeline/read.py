@@ -5,10 +5,12 @@ each table (spec.LABELS) are verified, so a workbook whose rows were inserted, d
 reported and never silently misread. Totals are recomputed from their addends; the number found in a total
 cell (typed over, or a cached formula result) is kept beside it for validation to compare.
 
-The .xlsx is read directly (zipfile + defusedxml): it gives the defined names, formulas, exact number
-literals (万元 as Decimal) and bounded memory on hostile files, none of which python-calamine exposes. The
-archive is checked before anything is decompressed (zip bombs), XML is parsed with entity expansion and DTDs
-forbidden (defusedxml), and cell text is capped (MAX_CELL_CHARS).
+The .xlsx is read directly (zipfile + ElementTree): it gives the defined names, formulas, exact number
+literals (万元 as Decimal) and bounded memory on hostile files, none of which python-calamine exposes
+(measured on the template, 2 cores: calamine ~1.2 ms per workbook for cell values only, this reader ~4.5 ms
+with names and formulas, openpyxl ~25-60 ms). The archive's declared sizes are checked before anything is
+decompressed (zip bombs); an XML part with a DTD is refused (no entity expansion, defusedxml's policy), parts
+not in UTF-8 go through defusedxml; cell text is capped (MAX_CELL_CHARS).
 
 Data problems (a broken file, a moved table, "５件" in a cell) become findings; only programming errors raise.
 """
