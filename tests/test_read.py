@@ -203,3 +203,13 @@ def test_unambiguous_spellings_of_a_count_are_coerced(n, style):
 def test_words_are_never_read_as_numbers(text):
     status, value, _ = read.parse_number(read.RawCell("str", text), "count")
     assert status == "text" and value is None
+
+
+def test_xml_with_a_dtd_is_refused_in_any_encoding():
+    bomb = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>'
+    for data in (bomb.replace("UTF-16", "UTF-8").encode("utf-8"), bomb.encode("utf-16")):
+        with pytest.raises(read._Reject) as e:
+            read._parse_xml(data, "x")
+        assert e.value.code == "FILE_CORRUPT"
+    plain = '<?xml version="1.0" encoding="UTF-16"?><a><b>字</b></a>'.encode("utf-16")
+    assert read._parse_xml(plain, "x").find("b").text == "字"
