@@ -149,3 +149,14 @@ def test_returned_copy_opens_on_the_list_with_one_tab_selected(run):
     wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
     assert wb.active.title == export.RETURN_SHEET
     assert [ws.title for ws in wb.worksheets if ws.sheet_view.tabSelected] == [export.RETURN_SHEET]
+
+
+def test_clean_county_writes_empty_results(tmp_path):
+    ws = workspace.load(D.write_workspace(tmp_path / "county"))
+    batch = read.read_batch(ws.files(D.YEAR), D.YEAR, ws)
+    report = validate.validate(batch, ws)
+    paths = export.write_validation_outputs(report, batch, tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["校验结果.json", "校验结果.xlsx"]
+    assert json.loads((tmp_path / "out" / "校验结果.json").read_text(encoding="utf-8")) == []
+    wb = load_workbook(tmp_path / "out" / "校验结果.xlsx")
+    assert [r[3].value for r in wb["单位汇总"].iter_rows(min_row=2)] == [validate.VERDICT_PASS] * len(D.AGENCIES)
