@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -100,7 +99,7 @@ def _load_workspace(path: Path):
     return workspace.load(path)
 
 
-def _resolve_year(ws, year: Optional[int]) -> int:
+def _resolve_year(ws, year: int | None) -> int:
     if year is not None:
         return year
     years = ws.years()
@@ -112,8 +111,8 @@ def _resolve_year(ws, year: Optional[int]) -> int:
 @app.command("template")
 @_guard
 def template_cmd(
-    workspace: Optional[Path] = typer.Argument(None, help="县级工作目录；给出时为名册中每个单位生成预填报表。"),
-    year: Optional[int] = _year_option("报告年度（默认：工作目录中最新年度的下一年；无工作目录时为上一自然年）。"),
+    workspace: Path | None = typer.Argument(None, help="县级工作目录；给出时为名册中每个单位生成预填报表。"),
+    year: int | None = _year_option("报告年度（默认：工作目录中最新年度的下一年；无工作目录时为上一自然年）。"),
     output: Path = typer.Option(Path("output"), "--output", "-o", help="预填报表的输出目录。"),
     templates_dir: Path = typer.Option(DEFAULT_TEMPLATES_DIR, "--templates-dir", help="空白填报表的输出目录。"),
 ) -> None:
@@ -142,7 +141,7 @@ def template_cmd(
         console.print(f"  提示：{note}")
 
 
-def _run(workspace: Path, year: Optional[int], output: Path, *, render: bool, pdf: bool, jobs: Optional[int]) -> None:
+def _run(workspace: Path, year: int | None, output: Path, *, render: bool, pdf: bool, jobs: int | None) -> None:
     ws = _load_workspace(workspace)
     y = _resolve_year(ws, year)
     if not ws.year_dir(y).is_dir():
@@ -157,9 +156,9 @@ def _run(workspace: Path, year: Optional[int], output: Path, *, render: bool, pd
 @_guard
 def validate_cmd(
     workspace: Path = typer.Argument(..., help="县级工作目录（含 county.toml、agencies.csv 和年度文件夹）。"),
-    year: Optional[int] = _year_option("报告年度（默认：最新的年度文件夹）。"),
+    year: int | None = _year_option("报告年度（默认：最新的年度文件夹）。"),
     output: Path = typer.Option(Path("output"), "--output", "-o", help="输出目录，结果写入 <输出目录>/<年度>/。"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
 ) -> None:
     """校验各单位报送的填报表，生成校验结果和退回修改件。"""
     _run(workspace, year, output, render=False, pdf=False, jobs=jobs)
@@ -169,10 +168,10 @@ def validate_cmd(
 @_guard
 def reports_cmd(
     workspace: Path = typer.Argument(..., help="县级工作目录（含 county.toml、agencies.csv 和年度文件夹）。"),
-    year: Optional[int] = _year_option("报告年度（默认：最新的年度文件夹）。"),
+    year: int | None = _year_option("报告年度（默认：最新的年度文件夹）。"),
     output: Path = typer.Option(Path("output"), "--output", "-o", help="输出目录，结果写入 <输出目录>/<年度>/。"),
     pdf: bool = typer.Option(False, "--pdf", help="同时用 LibreOffice 转换为 PDF（需已安装 soffice）。"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
 ) -> None:
     """校验、汇总并生成各单位年度报告和全县汇总报告。"""
     _run(workspace, year, output, render=True, pdf=pdf, jobs=jobs)

@@ -16,7 +16,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
@@ -94,7 +95,7 @@ class Node:
 
     key: str
     label: str
-    children: tuple["Node", ...] = ()
+    children: tuple[Node, ...] = ()
     total_of: str | None = None
     flow: Literal["in", "out", None] = None
 
@@ -102,7 +103,7 @@ class Node:
     def is_group(self) -> bool:
         return bool(self.children)
 
-    def leaves(self) -> Iterator["Node"]:
+    def leaves(self) -> Iterator[Node]:
         if self.children:
             for child in self.children:
                 yield from child.leaves()

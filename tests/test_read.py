@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -188,8 +190,6 @@ def test_real_xls_is_rejected_with_save_as_advice(valid, tmp_path):
     assert "另存为" in batch.files[0].reason
 
 
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @given(n=st.integers(min_value=0, max_value=10**9), style=st.sampled_from(["plain", "full", "unit", "space"]))

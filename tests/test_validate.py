@@ -192,7 +192,8 @@ def test_r8_carry_over_must_match_last_year(valid, tmp_path):
     previous = _previous(tmp_path, prev_values, _prev_fields(prev_values))
     _, report = run([valid], previous=previous)
     r8 = [f for f in report.findings if f.code == "R8"]
-    t3 = lambda r, c: spec.CELL[C("三", r, c)].ref
+    def t3(r, c):
+        return spec.CELL[C("三", r, c)].ref
     carried_in = D.VT[C("三", "carried_in", "business")]
     total_in = D.VT[C("三", "carried_in", "total")]
     assert [(f.cells, f.expected, f.actual) for f in r8] == [
@@ -209,7 +210,8 @@ def test_r6_and_year_on_year_jump_are_warnings(valid, tmp_path):
     previous = _previous(tmp_path, prev_values, _prev_fields(prev_values))
     _, report = run([valid], previous=previous)
     got = {(f.code, f.cells) for f in report.findings}
-    t2 = lambda r, c: spec.CELL[C("二", r, c)].ref
+    def t2(r, c):
+        return spec.CELL[C("二", r, c)].ref
     assert ("R6", (t2("normative_documents", "in_force"), t2("normative_documents", "issued"),
                    t2("normative_documents", "repealed"))) in got
     assert ("YOY_JUMP", (t2("licensing", "decisions"),)) in got

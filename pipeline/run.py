@@ -1,0 +1,237 @@
+"""One January run: read → validate → (aggregate → render) → manifest.
+
+The library entry points the CLI calls. Every input file gets a verdict in the manifest; every output is
+written atomically; one broken workbook never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ooxml, spec
+from .model import Number
+from .workspace import Workspace
+
+MANIFEST = "manifest.json"
+PREFILLED_DIR = "预填报表"
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    folder: Path
+    paths: list[Path]
+    with_carry_over: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    out_dir: Path
+    manifest: Path
+    errors: int = 0
+    warnings: int = 0
+    missing: tuple[str, ...] = ()
+
+
+def write_blank_template(out_dir: Path, year: int) -> Path:
+    from . import template
+
+    return template.write_blank(Path(out_dir), year)
+
+
+def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Number]], list[str]]:
+    """Last year's figures by agency code, read from ``<workspace>/<year-1>/`` (empty when absent).
+
+    Only workbooks that were read are used; the notes say which agencies had none.
+    """
+    from . import read
+
+    files = ws.files(year - 1)
+    if not files:
+        return {}, [f"未找到 {year - 1} 年度报表文件夹，“上年结转”未预填，请各单位据实填写。"]
+    batch = read.read_batch(files, year - 1, ws)
+    values = {a.code: a.values for a in batch.agency_data()}
+    notes = [
+        f"{a.name}（{a.code}）没有可读取的 {year - 1} 年度报表，“上年结转”未预填。"
+        for a in ws.agencies
+        if a.code not in values
+    ]
+    return values, notes
+
+
+def write_prefilled_templates(ws: Workspace, year: int, output: Path) -> TemplateResult:
+    from . import template
+
+    folder = Path(output) / str(year) / PREFILLED_DIR
+    previous, notes = previous_values(ws, year)
+    paths = template.write_prefilled(ws, year, folder, previous)
+    return TemplateResult(folder, paths, sum(1 for a in ws.agencies if a.code in previous), notes)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path]) -> Path:
+    """manifest.json: every input with its SHA-256 and verdict, every output written (stable order, no times)."""
+    data = {
+        "tool": "nianbao",
+        "format_version": spec.FORMAT_VERSION,
+        "county": ws.county.name,
+        "year": year,
+        "inputs": sorted(inputs, key=lambda d: d["file"]),
+        "outputs": [
+            {"file": p.relative_to(out_dir).as_posix(), "sha256": sha256(p)}
+            for p in sorted(set(outputs))
+            if p.is_file()
+        ],
+    }
+    path = out_dir / MANIFEST
+    ooxml.atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def _old_outputs(out_dir: Path) -> list[Path]:
+    """Outputs the previous run over this folder listed in its manifest (to remove what this run no longer writes)."""
+    path = out_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = [o["file"] for o in data.get("outputs", [])]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []
+    root = out_dir.resolve()
+    out = []
+    for name in names:
+        p = (out_dir / str(name)).resolve()
+        if p.is_relative_to(root) and p != root:  # never anything outside the output folder
+            out.append(p)
+    return out
+
+
+def _remove_stale(out_dir: Path, old: list[Path], new: list[Path]) -> None:
+    keep = {p.resolve() for p in new}
+    for p in old:
+        if p not in keep and p.is_file():
+            p.unlink()
+
+
+def run(
+    ws: Workspace,
+    year: int,
+    output: Path,
+    *,
+    render: bool = True,
+    pdf: bool = False,
+    jobs: int | None = None,
+    console=None,
+) -> RunResult:
+    """Read every file of ``<workspace>/<year>/``, validate, and (with ``render``) write every report.
+
+    Writes under ``<output>/<year>/``; returns the exit code the CLI uses: 0 when every roster agency passed,
+    1 when there are findings of severity 错误 or agencies missing.
+    """
+    from rich.console import Console
+
+    from . import export, read, validate
+
+    console = console or Console(stderr=True, quiet=True)
+    jobs = jobs or default_jobs()
+    out_dir = Path(output) / str(year)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = _old_outputs(out_dir)
+
+    files = ws.files(year)
+    batch = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表")
+    previous = None
+    previous_files = ws.files(year - 1)
+    if previous_files:
+        previous = read.read_batch(previous_files, year - 1, ws, jobs=jobs)
+    report = validate.validate(batch, ws, previous)
+    outputs = export.write_validation_outputs(report, batch, out_dir)
+
+    rendered = None
+    if render:
+        from . import render as render_mod
+
+        rendered = render_mod.write_reports(
+            batch.agency_data(), set(report.passed), previous.agency_data() if previous else [], ws, out_dir,
+            year=year, pdf=pdf,
+        )
+        outputs += rendered.files
+
+    inputs = []
+    for v in batch.files:
+        entry = v.as_json()
+        entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
+        entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
+        inputs.append(entry)
+    _remove_stale(out_dir, old, outputs)
+    manifest = write_manifest(out_dir, ws, year, inputs, outputs)
+
+    _summary(console, ws, year, batch, report, rendered, out_dir, previous is not None)
+    code = 0 if report.ok else 1
+    return RunResult(code, out_dir, manifest, report.errors, report.warnings, tuple(report.missing))
+
+
+def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import read
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task(title, total=len(files))
+        return read.read_batch(files, year, ws, jobs=jobs, progress=lambda _p: bar.advance(task))
+
+
+def _summary(console, ws: Workspace, year: int, batch, report, rendered, out_dir: Path, has_previous: bool) -> None:
+    from rich.table import Table
+
+    from . import export, validate
+
+    style = {
+        validate.VERDICT_PASS: "green", validate.VERDICT_WARN: "yellow",
+        validate.VERDICT_FAIL: "red", validate.VERDICT_MISSING: "red",
+    }
+    t = Table(title=f"{ws.county.name} {year} 年度报表校验结果", title_justify="left")
+    for col in ("单位", "文件", "结论", "错误", "提示"):
+        t.add_column(col, justify="right" if col in ("错误", "提示") else "left")
+    for a in report.agencies:
+        t.add_row(a.agency_name, "、".join(a.files) or "—", f"[{style.get(a.verdict, '')}]{a.verdict}[/]",
+                  str(a.errors), str(a.warnings))
+    console.print(t)
+    counts = {s: sum(1 for v in batch.files if v.status == s) for s in ("read", "rejected", "ignored")}
+    console.print(
+        f"文件 {len(batch.files)} 个：读取 {counts['read']}，拒收 {counts['rejected']}，忽略 {counts['ignored']}；"
+        f"名册 {len(ws.agencies)} 个单位：通过 {len(report.passed)}，未报送 {len(report.missing)}；"
+        f"错误 {report.errors} 条，提示 {report.warnings} 条。"
+    )
+    for v in batch.files:
+        if v.status == "ignored":
+            console.print(f"  已忽略：{v.file}（{v.reason}）")
+    if not has_previous:
+        console.print(f"  提示：未找到 {year - 1} 年度报表，未做跨年度核对（上年结转、同比）。")
+    if rendered is not None:
+        console.print(f"已生成 {len(rendered.agency_reports)} 份单位年度报告"
+                      + ("和全县汇总报告" if rendered.county_report else "") + f"：{out_dir}")
+        if rendered.pdf_message:
+            console.print(f"  {rendered.pdf_message}")
+    console.print(f"校验结果：{out_dir / export.RESULT_XLSX}")
+    if not report.ok:
+        console.print("[bold red]有单位未通过校验或未报送：请把“退回修改”文件夹中的报表发回对应单位修改后重新运行。[/]")
