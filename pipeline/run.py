@@ -169,7 +169,7 @@ def run(
 
         rendered = render_mod.write_reports(
             batch.agency_data(), set(report.passed), previous.agency_data() if previous else [], ws, out_dir,
-            year=year, pdf=pdf,
+            year=year, pdf=pdf, jobs=jobs,
         )
         outputs += rendered.files
 

@@ -1,0 +1,82 @@
+"""Rendering many reports: the reusable template gives the bytes of a fresh docxtpl render, and the output does
+not depend on the number of processes (same files, same bytes, same order)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from test_render_data import seed_agency
+
+from pipeline import ooxml, read, render, run, workspace
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_county"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ws = workspace.load(SAMPLE)
+    batch = read.read_batch(ws.files(2024), 2024, ws)
+    return ws, batch.agency_data()
+
+
+def reference(a, roster, path: Path) -> bytes:
+    """What render_agency wrote before it reused its template: a fresh DocxTemplate per report."""
+    return render.fill(render.AGENCY_TEMPLATE, render.agency_context(a, roster).as_dict(), path).read_bytes()
+
+
+def test_reused_template_gives_the_bytes_of_a_fresh_render(tmp_path, sample):
+    ws, agencies = sample
+    hostile = dataclasses.replace(
+        seed_agency(),
+        fields={**seed_agency().fields, "TXT_overview": "A & B <c> \"d\" 'e'\x07\ud800 ＆\n第二段\t制表",
+                "TXT_problems": "{{ v }} {% if %} ]]> <w:t>"},
+    )
+    for a in [*agencies, hostile, agencies[0]]:
+        roster = ws.agency(a.code)
+        got = render.render_agency(a, tmp_path / "fast", roster).read_bytes()
+        assert got == reference(a, roster, tmp_path / "ref" / "x.docx"), a.code
+
+
+def test_jobs_do_not_change_the_reports(tmp_path, sample):
+    ws, agencies = sample
+    codes = [a.code for a in agencies]
+    outs = {}
+    for jobs in (1, 2):
+        paths = render.render_agencies(agencies, codes, ws, tmp_path / str(jobs), jobs=jobs)
+        outs[jobs] = [(p.name, p.read_bytes()) for p in paths]
+    assert [n for n, _ in outs[1]] == [render.agency_report_name(a, ws.agency(a.code)) for a in agencies]
+    assert outs[1] == outs[2]
+
+
+def test_run_output_is_the_same_with_one_or_two_processes(tmp_path):
+    ws = workspace.load(SAMPLE)
+    trees = {}
+    for jobs in (1, 2):
+        res = run.run(ws, 2024, tmp_path / str(jobs), jobs=jobs)
+        root = res.out_dir
+        trees[jobs] = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    assert sorted(trees[1]) == sorted(trees[2])
+    assert trees[1] == trees[2]
+    assert sum(1 for n in trees[1] if n.endswith(".docx")) == len(ws.agencies) + 1
+
+
+def test_agencies_whose_names_make_the_same_file_name_keep_both_reports(tmp_path, sample):
+    ws, agencies = sample
+    a, b = agencies[0], agencies[1]
+    b = dataclasses.replace(b, fields={**b.fields, "INFO_agency_name": a.text("INFO_agency_name").replace("人", "人/")})
+    a = dataclasses.replace(a, fields={**a.fields, "INFO_agency_name": a.text("INFO_agency_name").replace("人", "人:")})
+    for jobs in (1, 2):
+        paths = render.render_agencies([a, b], [a.code, b.code], ws, tmp_path / str(jobs), jobs=jobs)
+        assert len({p.name for p in paths}) == 2 and all(p.is_file() for p in paths)
+        assert b.code in paths[1].name
+
+
+def test_zip_of_the_reused_template_matches_normalise_zip(sample):
+    """The replayed deflate streams give exactly the archive ooxml.normalise_zip writes."""
+    ws, agencies = sample
+    tpl = render._reusable(render.AGENCY_TEMPLATE)
+    data = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
+    again = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
+    assert data == again == ooxml.normalise_zip(data)
