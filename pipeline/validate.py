@@ -480,6 +480,7 @@ def _fmt(v: object, kind: str) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
+        v = float(v)  # numpy ≥ 2: repr(np.float64(2.5)) is "np.float64(2.5)"
         if np.isnan(v):
             return ""
         if kind != "money" or v.is_integer():
