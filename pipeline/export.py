@@ -9,7 +9,6 @@ saved under the output folder.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -41,7 +40,6 @@ VERDICT_FILL = {
 }
 HEADER_FONT = Font(bold=True)
 FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代码", "说明", "应为", "实为")
-_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def write_validation_outputs(report: ValidationReport, batch: Batch, out_dir: Path) -> list[Path]:
@@ -144,11 +142,19 @@ def write_xlsx(report: ValidationReport, path: Path) -> Path:
 
 
 def return_name(agency_name: str, file: str, taken: set[str]) -> str:
-    base = _UNSAFE_NAME.sub("_", agency_name or Path(file).stem).strip() or "未知单位"
+    """A safe, unique file name for an agency's returned copy: no separators, '..', leading dots, Windows-reserved
+    names or over-long names (template.sanitise_file_name); unique ignoring case."""
+    from .template import sanitise_file_name
+
+    stem = Path(file).stem
+    base = sanitise_file_name(agency_name or stem, 120)
     name = f"{base}.xlsx"
-    if name in taken:
-        name = f"{base}_{_UNSAFE_NAME.sub('_', Path(file).stem)}.xlsx"
-    taken.add(name)
+    n = 2
+    while name.casefold() in taken:
+        suffix = stem if n == 2 else f"{stem}_{n}"
+        name = f"{sanitise_file_name(f'{base}_{suffix}', 170)}.xlsx"
+        n += 1
+    taken.add(name.casefold())
     return name
 
 

@@ -490,16 +490,31 @@ def chart_png(chart: Chart) -> bytes:
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
+#: Report file names stay well under the usual 255-byte limit (UTF-8), with room for the temporary name.
+MAX_FILE_NAME_BYTES = 180
+
+
 def safe_filename(name: str) -> str:
     return _UNSAFE.sub("_", sanitise(name)).strip(" .") or "_"
 
 
+def _fit(title: str, tail: str, ext: str) -> str:
+    """``title`` + ``ext`` in at most MAX_FILE_NAME_BYTES; a long name is cut before ``tail`` (the year and
+    report kind), which is kept."""
+    if len((title + ext).encode("utf-8")) <= MAX_FILE_NAME_BYTES:
+        return title + ext
+    head = title[: len(title) - len(tail)] if title.endswith(tail) else title
+    room = max(0, MAX_FILE_NAME_BYTES - len((tail + ext).encode("utf-8")))
+    return head.encode("utf-8")[:room].decode("utf-8", "ignore") + tail + ext
+
+
 def agency_filename(name: str, year: int) -> str:
-    return safe_filename(report_title(name, year)) + ".docx"
+    return _fit(safe_filename(report_title(name, year)), f"{year}{spec.REPORT_TITLE_SUFFIX}", ".docx")
 
 
 def county_filename(county: str, year: int) -> str:
-    return safe_filename(report_title(county, year) + "（全县汇总）") + ".docx"
+    return _fit(safe_filename(report_title(county, year) + "（全县汇总）"),
+                f"{year}{spec.REPORT_TITLE_SUFFIX}（全县汇总）", ".docx")
 
 
 def _plain(obj):
