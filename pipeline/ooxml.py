@@ -15,16 +15,70 @@ _FIXED_W3CDTF = "2021-09-26T00:00:00Z"
 _CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
 
 
+#: Temporary files are named ``.<start of the final name>.<8 random characters>.tmp`` (tempfile.mkstemp).
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"$")
+_TEMP_PREFIX_BYTES = 60  # the temporary name stays short whatever the final name's length
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask is process-wide)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file; mkstemp's temporary files are 0600
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file written by ``atomic_write_bytes`` (never a final name)."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_temp_files(folder: str | Path, *, skip: tuple[str, ...] = ()) -> list[Path]:
+    """Remove the temporary files an interrupted run left under ``folder`` (not under the sub-folders ``skip``)."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for p in sorted(folder.rglob(f"*{TEMP_SUFFIX}")):
+        rel = p.relative_to(folder).parts
+        if rel[0] in skip or not is_temp_name(p.name) or not p.is_file() or p.is_symlink():
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _temp_prefix(name: str) -> str:
+    head = name.encode("utf-8")[:_TEMP_PREFIX_BYTES].decode("utf-8", "ignore")
+    return f".{head}."
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename.
 
     A reader never sees a half-written file under the final name, and an interrupted run leaves at most a
-    ``.tmp`` file (ignored by every reader of the output folder).
+    hidden ``.….tmp`` file (ignored by every reader of the output folder, removed by the next run). The file gets
+    the mode a newly created file would (0666 minus the umask), not the temporary file's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -69,6 +69,7 @@ def write_prefilled_templates(ws: Workspace, year: int, output: Path) -> Templat
     from . import template
 
     folder = Path(output) / str(year) / PREFILLED_DIR
+    ooxml.remove_temp_files(folder)  # left by an interrupted run
     previous, notes = previous_values(ws, year)
     paths = template.write_prefilled(ws, year, folder, previous)
     return TemplateResult(folder, paths, sum(1 for a in ws.agencies if a.code in previous), notes)
@@ -87,12 +88,16 @@ def default_jobs() -> int:
 
 
 def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path]) -> Path:
-    """manifest.json: every input with its SHA-256 and verdict, every output written (stable order, no times)."""
+    """manifest.json: every input with its SHA-256 and verdict, every output written (stable order, no times).
+
+    ``complete`` is true: the run finished (while a run is under way, the folder's manifest says false).
+    """
     data = {
         "tool": "nianbao",
         "format_version": spec.FORMAT_VERSION,
         "county": ws.county.name,
         "year": year,
+        "complete": True,
         "inputs": sorted(inputs, key=lambda d: d["file"]),
         "outputs": [
             {"file": p.relative_to(out_dir).as_posix(), "sha256": sha256(p)}
@@ -103,6 +108,23 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
     path = out_dir / MANIFEST
     ooxml.atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return path
+
+
+def _mark_running(out_dir: Path, ws: Workspace, year: int) -> None:
+    """Before a run writes anything: the folder's manifest says the run is not complete, keeping the previous
+    run's output list, so that a run interrupted now still leaves that list for the next run to clean up with."""
+    path = out_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        data = {"tool": "nianbao", "format_version": spec.FORMAT_VERSION, "county": ws.county.name, "year": year,
+                "inputs": [], "outputs": []}
+    if data.get("complete") is False:
+        return  # the previous run was interrupted: its list is already the one to keep
+    data["complete"] = False
+    ooxml.atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
 
 def _old_outputs(out_dir: Path) -> list[Path]:
@@ -122,11 +144,17 @@ def _old_outputs(out_dir: Path) -> list[Path]:
     return out
 
 
-def _remove_stale(out_dir: Path, old: list[Path], new: list[Path]) -> None:
+def _remove_stale(out_dir: Path, old: list[Path], new: list[Path]) -> list[Path]:
+    """Remove the previous run's outputs this run did not write again; return those that could not be removed."""
     keep = {p.resolve() for p in new}
+    stuck = []
     for p in old:
-        if p not in keep and p.is_file():
-            p.unlink()
+        if p not in keep and p.is_file() and not p.is_symlink():
+            try:
+                p.unlink()
+            except OSError:  # open in Word on a shared drive, read-only: say so, never stop the run
+                stuck.append(p)
+    return stuck
 
 
 def run(
@@ -153,6 +181,8 @@ def run(
     out_dir = Path(output) / str(year)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = _old_outputs(out_dir)
+    ooxml.remove_temp_files(out_dir, skip=(PREFILLED_DIR,))  # left by an interrupted run
+    _mark_running(out_dir, ws, year)
 
     files = ws.files(year)
     batch = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表")
@@ -179,10 +209,13 @@ def run(
         entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
         inputs.append(entry)
-    _remove_stale(out_dir, old, outputs)
+    stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs)
 
     _summary(console, ws, year, batch, report, rendered, out_dir, previous is not None)
+    for p in stuck:
+        console.print(f"  提示：上次运行生成的 {p.relative_to(out_dir.resolve()).as_posix()} 本次未再生成，但无法删除"
+                      "（可能正在被打开），请手工删除。")
     code = 0 if report.ok else 1
     return RunResult(code, out_dir, manifest, report.errors, report.warnings, tuple(report.missing))
 
