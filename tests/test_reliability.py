@@ -273,11 +273,13 @@ HOSTILE_ROSTER = (
     Agency("X-3", "CON", "乡镇（街道）"),
     Agency("X-4", "..", "乡镇（街道）"),
     Agency("X-5", "正常局", "县直部门"),
-    Agency("X-6", "../正常局", "县直部门"),  # sanitises like X-5's name with a prefix: must not collide
+    Agency("X-6", "../正常局", "县直部门"),
+    Agency("X-7", "第七局", "县直部门"),
 )
 #: Workbooks that name themselves differently: (roster code or unknown code, name typed in the workbook)
 HOSTILE_WORKBOOKS = (
     ("X-5", "长" * 300),  # matched by code: a warning, and its report is titled with this name
+    ("X-7", "CON"),  # X-3's name: two reports with the same title must not overwrite each other
     ("../..", "../.."),  # not on the roster: returned, named after the workbook
     ("NUL", "AUX"),
     ("/etc/passwd", "/etc/passwd"),
