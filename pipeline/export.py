@@ -151,8 +151,9 @@ def return_name(agency_name: str, file: str, taken: set[str]) -> str:
     name = f"{base}.xlsx"
     n = 2
     while name.casefold() in taken:
-        suffix = stem if n == 2 else f"{stem}_{n}"
-        name = f"{sanitise_file_name(f'{base}_{suffix}', 170)}.xlsx"
+        # the counter is appended after the cut, so that it always makes the name differ
+        tail = "" if n == 2 else f"_{n}"
+        name = f"{sanitise_file_name(f'{base}_{stem}', 170 - len(tail))}{tail}.xlsx"
         n += 1
     taken.add(name.casefold())
     return name
