@@ -13,11 +13,16 @@ decompressed (zip bombs); an XML part with a DTD is refused (no entity expansion
 not in UTF-8 go through defusedxml; cell text is capped (MAX_CELL_CHARS).
 
 Data problems (a broken file, a moved table, "５件" in a cell) become findings; only programming errors raise.
+What a cell holds is read as the agency saw it: Excel's ``_xHHHH_`` escapes decoded (xstring), a formula by its
+saved result (one reading another workbook, or never calculated, is reported), a number typed beside its cell
+in a merged range that was split taken as that cell's (and reported). File names that are not UTF-8 on disk
+are shown decoded (readable_name).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import unicodedata
 import xml.etree.ElementTree as _FastET
@@ -195,6 +200,7 @@ class RawCell:
     text: str  # the literal (number as written in the XML, string content, error text)
     formula: bool = False
     truncated: bool = False
+    formula_text: str = ""  # the formula as stored (without "="; empty for a shared formula's followers)
 
 
 @dataclass
@@ -320,7 +326,29 @@ def _text_of(el) -> str:
             for t in child:
                 if _local(t.tag) == "t":
                     parts.append(t.text or "")
-    return "".join(parts)
+    return xstring("".join(parts))
+
+
+_XESC_RE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_NEWLINES_RE = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def xstring(text: str) -> str:
+    """Cell text as the agency typed it, and safe for every writer downstream.
+
+    Excel stores characters XML cannot hold as ``_xHHHH_`` (ST_Xstring: a line break pasted from Word is
+    ``_x000B_``, a literal ``_x`` is ``_x005F_x``): they are decoded. Line breaks become ``\n``; other control
+    characters are dropped; a surrogate half without its pair (``_xD83D_`` alone) becomes U+FFFD, so no
+    string read from a workbook can break a JSON, XML or file-name writer.
+    """
+    if "_x" in text:
+        text = _XESC_RE.sub(lambda m: chr(int(m.group(1), 16)), text)
+        if any("\ud800" <= ch <= "\udfff" for ch in text):
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if not text.isprintable():
+        text = _CONTROL_RE.sub("", _NEWLINES_RE.sub("\n", text))
+    return text
 
 
 def _resolve_target(base: str, target: str) -> str:
@@ -457,12 +485,14 @@ def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: 
             v_text: str | None = None
             inline: str | None = None
             has_formula = False
+            ftext = ""
             for child in c:
                 tag = _local(child.tag)
                 if tag == "v":
                     v_text = child.text or ""
                 elif tag == "f":
                     has_formula = True
+                    ftext = (child.text or "")[:1000]
                 elif tag == "is":
                     inline = _text_of(child)
             cell: RawCell | None
@@ -478,7 +508,7 @@ def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: 
                 strings.append(text)
                 cell = RawCell("str", text, has_formula, trunc)
             elif t == "str":
-                text, trunc = _cap(v_text or "")
+                text, trunc = _cap(xstring(v_text or ""))
                 cell = RawCell("str", text, has_formula, trunc)
             elif t == "b":
                 cell = RawCell("bool", "TRUE" if (v_text or "").strip() in ("1", "true") else "FALSE", has_formula)
@@ -491,6 +521,8 @@ def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: 
                     RawCell("num", "", True) if has_formula else None
                 )
             if cell is not None:
+                if ftext:
+                    cell = RawCell(cell.type, cell.text, cell.formula, cell.truncated, ftext)
                 cells[f"{_col_letters(col_no)}{row_no}"] = cell
                 if len(cells) > MAX_CELLS_PER_SHEET:
                     raise _Reject("FILE_TOO_LARGE", f"工作表“{sheet_name}”超过 {MAX_CELLS_PER_SHEET} 个单元格")
@@ -709,13 +741,27 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
                 continue
             pos = (sheet, ref)
         positions[name] = pos
-        if pos != (sheet, ref) and sheet in table_sheets:
+    # a renamed sheet (Excel moves the names along): every name of the missing sheet on one other sheet, at its
+    # own cell. Reported as SHEET_MISSING; its cells are read and its labels verified under the new name.
+    alias: dict[str, str] = {}
+    for s in spec.SHEETS:
+        if s in raw.sheet_names:
+            continue
+        at = {positions.get(n) for n, sh, _, _ in items if sh == s}
+        if at and None not in at and len({p[0] for p in at}) == 1 and all(
+            (p[1] == r) for n, sh, r, _ in items if sh == s for p in [positions[n]]
+        ):
+            alias[s] = next(iter(at))[0]
+    for name, sheet, ref, _ in items:
+        pos = positions.get(name)
+        if pos is not None and pos != (alias.get(sheet, sheet), ref) and sheet in table_sheets:
             moved.setdefault(sheet, []).append((name, ref, pos[1] if pos[0] == sheet else f"{pos[0]}!{pos[1]}"))
     for s in spec.SHEETS:
         if s not in raw.sheet_names:
             missing_sheets.add(s)
     for s in sorted(missing_sheets, key=spec.SHEETS.index):
-        found.append(F.make("SHEET_MISSING", file=display, sheet=s, expected=s, actual="、".join(raw.sheet_names)))
+        found.append(F.make("SHEET_MISSING", file=display, sheet=s, expected=s,
+                            actual=alias.get(s) or "、".join(raw.sheet_names)))
 
     for sheet, lst in moved.items():
         name, sref, aref = lst[0]
@@ -726,19 +772,33 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
     # labels: verified on the sheets whose cells did not move (a moved table is reported once, above)
     label_misses = 0
     for lab, want in _LABELS:
-        if lab.sheet in moved or lab.sheet not in raw.sheets:
+        sheet = alias.get(lab.sheet, lab.sheet)
+        if lab.sheet in moved or sheet not in raw.sheets:
             continue
-        got = _cell_text(raw.sheets[lab.sheet].get(lab.ref))
+        got = _cell_text(raw.sheets[sheet].get(lab.ref))
         if got != lab.text and spec.normalise_label(got) != want:
             label_misses += 1
-            found.append(F.make("LABEL_CHANGED", file=display, sheet=lab.sheet, cells=(lab.ref,), cell=lab.ref,
+            found.append(F.make("LABEL_CHANGED", file=display, sheet=sheet, cells=(lab.ref,), cell=lab.ref,
                                 expected=lab.text, actual=got))
     if not use_names and label_misses > len(spec.LABELS) // 2:
         return reject("NOT_TEMPLATE", "", detail="表格标题与模板不符，且没有单元格名称")
 
+    # content in the merged area of an input cell (the merge split, the number typed beside the named cell):
+    # part of that input cell, read with it below
+    occupied = {(alias.get(sh, sh), r) for sh, r in _TEMPLATE_POSITIONS} | set(positions.values())
+    spilled: dict[str, list[tuple[str, RawCell]]] = {}
+    for c in _MERGED_INPUTS:
+        pos = positions.get(c.name)
+        if pos is None:
+            continue
+        for a1 in _merge_area(c, pos[1]):
+            occupied.add((pos[0], a1))
+            cell = raw.sheets.get(pos[0], {}).get(a1)
+            if cell is not None and (cell.type == "err" or cell.formula or _cell_text(cell).strip()):
+                spilled.setdefault(c.name, []).append((a1, cell))
+
     # numbers typed outside the table (an extra row or column): never read, so say so
-    occupied = _TEMPLATE_POSITIONS | set(positions.values())
-    for sheet in sorted(table_sheets - set(moved)):
+    for sheet in sorted({alias.get(s, s) for s in table_sheets - set(moved)}):
         stray = [ref for ref, c in raw.sheets.get(sheet, {}).items()
                  if c.type == "num" and c.text and not c.formula and (sheet, ref) not in occupied]
         if stray:
@@ -761,6 +821,23 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             status, val, rawtext = "missing", None, ""
         else:
             status, val, rawtext = parse_number(cell, c.kind)
+        where = ""
+        if c.name in spilled:
+            if status == "blank" and not (cell is not None and cell.formula) and len(spilled[c.name]) == 1:
+                # the named cell empty, one entry in its merged area: that is what the agency typed
+                where, cell = spilled[c.name][0]
+                status, val, rawtext = parse_number(cell, c.kind)
+                status = "coerced" if status == "ok" else status  # reported, with where it was found
+            else:  # two entries in one input cell: which one is meant cannot be told
+                parts = ([(pos[1], cell)] if status != "blank" else []) + spilled[c.name]
+                status, val, rawtext = "text", None, "、".join(f"{a1}={_cell_text(x)[:50]}" for a1, x in parts)
+        if cell is not None and cell.formula and not c.computed and status != "text":
+            if cell.type == "num" and cell.text == "":  # a formula never calculated: its value is unknown
+                status, val, rawtext = "text", None, "=" + cell.formula_text
+            elif status in ("ok", "coerced") and _EXTERNAL_RE.search(cell.formula_text):
+                status, rawtext = "coerced", "=" + cell.formula_text  # read as last saved; reported
+        if where:
+            rawtext = f"{rawtext}（填在 {where}）"
         found_num = float("nan")
         if c.computed:
             if status in ("ok", "coerced") and val is not None:
@@ -821,9 +898,23 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions,
     )
     codes = tuple(dict.fromkeys(f.code for f in found))
-    verdict = FileVerdict(display, path, "read", "已读取" + ("（有结构问题）" if found else ""), code, name, codes)
+    groups = {F.REGISTRY[f.code].group for f in found}
+    note = "（有结构问题）" if "结构" in groups else "（有单元格问题）" if found else ""
+    verdict = FileVerdict(display, path, "read", "已读取" + note, code, name, codes)
     found = [_with_agency(f, code, name) for f in found]
     return _Read(verdict, record, vrows, trows, found)
+
+
+#: An input cell's formula that reads another workbook: ``[1]Sheet1!A1`` as Excel stores it, or a file name.
+_EXTERNAL_RE = re.compile(r"\[\d+\]|\[[^\]]+\.(?:xl\w*|et|ods|csv)\]", re.IGNORECASE)
+_MERGED_INPUTS = tuple(c for c in spec.CELLS if c.merge_to and not c.computed)
+
+
+def _merge_area(c: spec.CellSpec, anchor: str) -> list[str]:
+    """The cells of ``c``'s merged range other than its anchor, the range placed at ``anchor`` (where found)."""
+    (c0, r0), (c1, r1), (ca, ra) = _split_a1(c.ref), _split_a1(c.merge_to), _split_a1(anchor)
+    return [f"{_col_letters(ca + dc)}{ra + dr}" for dr in range(r1 - r0 + 1) for dc in range(c1 - c0 + 1)
+            if dr or dc]
 
 
 def _py_value(v: Decimal | None, kind: str) -> int | Decimal | None:
@@ -860,12 +951,53 @@ def ignore_reason(path: Path) -> str | None:
 
 
 def _display_name(path: Path, base: Path | None) -> str:
+    name = path.name
     if base is not None:
         try:
-            return path.relative_to(base).as_posix()
+            name = path.relative_to(base).as_posix()
         except ValueError:
             pass
-    return path.name
+    return readable_name(name)
+
+
+def readable_name(name: str) -> str:
+    """A file name as the office should see it, and valid Unicode for every writer (JSON, XML, file names).
+
+    A name that is not UTF-8 on disk (Python keeps its bytes as lone surrogates) most likely comes from a zip
+    made on Chinese Windows and unpacked elsewhere: decoded as GB18030, else with U+FFFD for the bad bytes.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        data = os.fsencode(name)
+    except UnicodeEncodeError:
+        data = name.encode("utf-8", "surrogatepass")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("utf-8", "replace")
+
+
+def _unique_names(displays: list[str]) -> list[str]:
+    """Display names made unique (two files whose names decode alike): "名称（2）.xlsx"."""
+    taken = set(displays)
+    out: list[str] = []
+    used: set[str] = set()
+    for d in displays:
+        if d in used:
+            stem, dot, ext = d.rpartition(".") if "." in d.rsplit("/", 1)[-1] else (d, "", "")
+            n = 2
+            while (alt := f"{stem}（{n}）{dot}{ext}") in taken or alt in used:
+                n += 1
+            d = alt
+        used.add(d)
+        out.append(d)
+    return out
 
 
 VALUE_COLUMNS = [
@@ -901,7 +1033,7 @@ def read_batch(
     trows: list[dict] = []
     found: list[F.Finding] = []
     ordered = sorted(dict.fromkeys(Path(p) for p in paths))
-    tasks = [(path, _display_name(path, base)) for path in ordered]
+    tasks = list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered])))
     results: dict[Path, _Read] = {}
     if jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -968,6 +1100,9 @@ def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
             _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),
                          res.record.agency_code, res.record.agency_name)
         )
+        from dataclasses import replace
+
+        res.verdict = replace(res.verdict, codes=res.verdict.codes + ("FILE_NOT_XLSX",))
     return res
 
 
