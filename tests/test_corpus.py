@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as C
 
-from pipeline import county_xlsx, export, read, run
+from pipeline import county_xlsx, export, read, run, workspace
 from pipeline import findings as F
 
 YEAR = C.YEAR
@@ -44,7 +44,13 @@ PASSED = {"通过", "有提示"}
 
 
 @pytest.fixture(scope="session")
-def corpus_runs(request, tmp_path_factory) -> dict[str, Future]:
+def corpus_built(tmp_path_factory) -> Path:
+    """Every case's files, generated once per session (``C.build``)."""
+    return C.build(tmp_path_factory.mktemp("corpus-built"))
+
+
+@pytest.fixture(scope="session")
+def corpus_runs(request, tmp_path_factory, corpus_built) -> dict[str, Future]:
     """Every selected case's run (and the all-together run), submitted at once to a process pool."""
     wanted: set[str] = set()
     for item in request.session.items:
@@ -54,7 +60,7 @@ def corpus_runs(request, tmp_path_factory) -> dict[str, Future]:
         elif item.name == "test_all_cases_together_in_one_workspace":
             wanted.add(TOGETHER)
     base = tmp_path_factory.mktemp("corpus")
-    built = C.build(base / "built", [C.CASE[k] for k in KEYS if k in wanted or TOGETHER in wanted])
+    built = corpus_built
     pool = ProcessPoolExecutor(max_workers=run.default_jobs(), mp_context=multiprocessing.get_context("spawn"))
     futures: dict[str, Future] = {}
     if TOGETHER in wanted:  # the longest first
@@ -236,6 +242,34 @@ def test_case(key, corpus_runs):
 def test_all_cases_together_in_one_workspace(corpus_runs):
     """The whole sample county and every case in one year folder, read and rendered with 2 processes."""
     check(corpus_runs[TOGETHER].result(), list(C.CASES), full=True)
+
+
+NAMED = ("name_path_traversal", "name_windows_reserved", "name_windows_chars", "name_too_long", "name_formula",
+         "names_collide", "control_chars", "xml_specials", "formula_text", "merge_broken", "external_formula_no_value")
+
+
+def test_next_years_prefilled_workbooks_for_hostile_names(corpus_built, tmp_path):
+    """`nianbao template` for 2025 over a roster of hostile names, carrying over from the corpus's 2024 files:
+    one workbook per agency, all inside their folder, whole, each agency's name in it as text."""
+    root = C.write_case_workspace(tmp_path / "ws", [C.CASE[k] for k in NAMED], built=corpus_built)
+    before = C.snapshot(tmp_path, tmp_path / "out")
+    ws = workspace.load(root)
+    result = run.write_prefilled_templates(ws, YEAR + 1, tmp_path / "out")
+    assert C.snapshot(tmp_path, tmp_path / "out") == before
+    assert len(result.paths) == len({p.name.casefold() for p in result.paths}) == len(ws.agencies)
+    written = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == sorted(result.paths)
+    for path in result.paths:
+        assert path.parent == result.folder and len(path.name.encode("utf-8")) <= 200
+    names = {}
+    for path in result.paths:
+        wb = load_workbook(path)
+        sheet, a1 = C.pos("INFO_agency_name")
+        cell = wb[sheet][a1]
+        assert cell.data_type == "s", (path.name, cell.value)
+        names[cell.value] = path
+        wb.close()
+    assert set(names) == {a.name for a in ws.agencies}
 
 
 def test_bombs_are_refused_from_their_declared_sizes(tmp_path, monkeypatch):
