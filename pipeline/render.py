@@ -398,12 +398,21 @@ def county_context(r: CountyRollup, county: County) -> CountyContext:
     )
 
 
+#: The bar chart of applications per agency shows at most this many agencies (the most applications first);
+#: beyond that a bar per agency is unreadable (and the image taller than a picture may be).
+CHART_MAX_AGENCIES = 30
+
+
 def county_charts(r: CountyRollup) -> tuple[Chart, ...]:
     labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
+    shown, caption = r.agencies, L["chart_applications"]
+    if len(shown) > CHART_MAX_AGENCIES:
+        shown = sorted(shown, key=lambda a: -a.key["new"])[:CHART_MAX_AGENCIES]  # ties: roster order
+        caption += f"（新收申请最多的{CHART_MAX_AGENCIES}个单位）"
     charts = [
-        Chart("applications", L["chart_applications"], "barh",
-              tuple(sanitise(a.name) for a in r.agencies),
-              ((labels["new"], tuple(float(a.key["new"]) for a in r.agencies)),)),
+        Chart("applications", caption, "barh",
+              tuple(sanitise(a.name) for a in shown),
+              ((labels["new"], tuple(float(a.key["new"]) for a in shown)),)),
         Chart("outcomes", L["chart_outcomes"], "bar",
               tuple(labels[o] for o in spec.OUTCOME_KEYS),
               ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)),
@@ -718,6 +727,60 @@ def _default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+class _AgencyReports:
+    """Agency reports being written, by worker processes when ``jobs`` > 1 (the caller can meanwhile do
+    something else, such as the county summary); ``result()`` waits for them."""
+
+    def __init__(self, tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path, jobs: int):
+        self._tasks, self._out_dir, self._template = tasks, Path(out_dir), template
+        self._pool = self._done = None
+        if jobs > 1 and len(tasks) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            _reusable(template)  # loaded and compiled before the workers fork: they inherit it
+            n = min(len(tasks), jobs * 4)
+            size = -(-len(tasks) // n)
+            chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+            self._pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)))
+            try:
+                self._done = [self._pool.submit(_render_chunk, c, self._out_dir, template) for c in chunks]
+            except BaseException:
+                self._pool.shutdown(cancel_futures=True)
+                raise
+
+    def result(self) -> tuple[Path, ...]:
+        if self._pool is None:
+            return tuple(_render_chunk(self._tasks, self._out_dir, self._template))
+        with self:
+            return tuple(p for fut in self._done for p in fut.result())  # chunk order = the order given
+
+    def __enter__(self) -> _AgencyReports:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:  # on an error: cancel what has not started, wait for the rest
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
+                    *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE) -> _AgencyReports:
+    passed = set(passed)
+    seen: set[str] = set()
+    taken: set[str] = set()
+    tasks: list[tuple[AgencyData, Agency | None, str]] = []
+    roster = {a.code: a for a in workspace.agencies}
+    for a in agencies:
+        if a.code not in passed or a.code in seen:
+            continue
+        seen.add(a.code)
+        name = agency_report_name(a, roster.get(a.code))
+        if name.casefold() in taken:
+            name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
+        taken.add(name.casefold())
+        tasks.append((a, roster.get(a.code), name))
+    return _AgencyReports(tasks, out_dir, template, jobs or _default_jobs())
+
+
 def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
                     *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE) -> tuple[Path, ...]:
     """One report per passing agency (the first workbook of each code, in the order given), in ``jobs``
@@ -726,33 +789,7 @@ def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], works
     Two agencies whose titles give the same file name (names differing only in characters a file name cannot
     hold) never overwrite each other: the second gets its code in the name.
     """
-    passed = set(passed)
-    seen: set[str] = set()
-    taken: set[str] = set()
-    tasks: list[tuple[AgencyData, Agency | None, str]] = []
-    for a in agencies:
-        if a.code not in passed or a.code in seen:
-            continue
-        seen.add(a.code)
-        roster = workspace.agency(a.code)
-        name = agency_report_name(a, roster)
-        if name.casefold() in taken:
-            name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
-        taken.add(name.casefold())
-        tasks.append((a, roster, name))
-    jobs = jobs or _default_jobs()
-    out_dir = Path(out_dir)
-    if jobs <= 1 or len(tasks) <= 1:
-        return tuple(_render_chunk(tasks, out_dir, template))
-    from concurrent.futures import ProcessPoolExecutor
-
-    _reusable(template)  # loaded and compiled before the workers fork: they inherit it
-    n = min(len(tasks), jobs * 4)
-    size = -(-len(tasks) // n)
-    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-        done = pool.map(_render_chunk, chunks, [out_dir] * len(chunks), [template] * len(chunks))
-        return tuple(p for chunk in done for p in chunk)
+    return _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, template=template).result()
 
 
 @dataclass(frozen=True)
@@ -763,10 +800,11 @@ class RenderResult:
 
 def render_all(agencies: Sequence[AgencyData], passed: Iterable[str], rollup: CountyRollup, workspace: Workspace,
                out_dir: Path, *, county: bool = True, jobs: int | None = None) -> RenderResult:
-    """One report per passing agency (in the order given; ``jobs`` processes) and the county summary."""
-    done = render_agencies(agencies, passed, workspace, out_dir, jobs=jobs)
-    summary = render_county(rollup, workspace.county, out_dir) if county else None
-    return RenderResult(done, summary)
+    """One report per passing agency (in the order given; ``jobs`` processes) and the county summary (written
+    meanwhile)."""
+    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs) as job:
+        summary = render_county(rollup, workspace.county, out_dir) if county else None
+        return RenderResult(job.result(), summary)
 
 
 @dataclass(frozen=True)
@@ -796,8 +834,10 @@ def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previou
 
     passed = set(passed)
     r = aggregate.rollup(agencies, passed, previous, workspace, year=year)
-    res = render_all(agencies, passed, r, workspace, out_dir, jobs=jobs)
-    book = county_xlsx.write(r, out_dir)
+    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs) as job:
+        summary = render_county(r, workspace.county, out_dir)  # while the workers write the agency reports
+        book = county_xlsx.write(r, out_dir)
+        res = RenderResult(job.result(), summary)
     pdfs: tuple[Path, ...] = ()
     message = ""
     if pdf:

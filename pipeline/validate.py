@@ -9,12 +9,14 @@ File-level, agency-level and text checks are plain Python over the batch's recor
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,18 @@ YEAR_MIN, YEAR_MAX = 2000, 2099
 VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL, VERDICT_MISSING = "通过", "有提示", "有错误", "未报送"
 
 _STATUS_CODE = {"blank": "CELL_BLANK", "coerced": "CELL_COERCED", "text": "CELL_TEXT", "excel_error": "CELL_EXCEL_ERROR"}
+#: A cell's status in the wide frame is a number (pandera runs ``isna`` over the whole frame for every frame-wide
+#: check, and on 200 columns of strings that was most of the pass); any status read may give is numbered.
+_STATUSES: list[str] = ["ok", "missing", *_STATUS_CODE]
+_STATUS_NUMBER: dict[str, int] = {st: i for i, st in enumerate(_STATUSES)}
+
+
+def _status_number(status: object) -> float:
+    st = str(status)
+    if st not in _STATUS_NUMBER:
+        _STATUS_NUMBER[st] = len(_STATUSES)
+        _STATUSES.append(st)
+    return float(_STATUS_NUMBER[st])
 
 
 @dataclass(frozen=True)
@@ -90,12 +104,43 @@ class ValidationReport:
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None) -> ValidationReport:
     out: list[F.Finding] = list(batch.findings)
     ctx = _Context(batch)
+    numbers = _numbers(batch) if batch.records else None
     out += _check_fields(batch, ctx)
     out += _check_agencies(batch, workspace, ctx)
-    out += _check_frame(batch, previous, ctx)
-    out += _check_texts(batch, previous, ctx)
+    out += _check_frame(batch, previous, ctx, numbers)
+    out += _check_texts(batch, previous, ctx, numbers if len(batch.values) else None)
     out = F.sort_findings(_dedupe(out))
     return _report(batch, workspace, out)
+
+
+class _Rows:
+    """The rows of a long table (values or texts) by record and name, looked up per record on demand (a dict of
+    every row of 1,000 workbooks cost more than all the checks)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        rec = frame["record"].to_numpy(dtype=np.int64) if len(frame) else np.empty(0, dtype=np.int64)
+        self._order = np.argsort(rec, kind="stable")
+        self._sorted = rec[self._order]
+        self._names = frame["name"].to_numpy(dtype=object) if len(frame) else np.empty(0, dtype=object)
+        self._by_rec: dict[int, dict[str, int]] = {}
+        self._columns: dict[str, list] = {}
+
+    def of(self, rec: int) -> dict[str, int]:
+        """name → row position (the last row wins, as a dict built row by row would)."""
+        rows = self._by_rec.get(rec)
+        if rows is None:
+            lo, hi = np.searchsorted(self._sorted, [rec, rec + 1])
+            idx = self._order[lo:hi]
+            rows = self._by_rec[rec] = dict(zip(self._names[idx].tolist(), idx.tolist()))
+        return rows
+
+    def column(self, name: str) -> list:
+        """A column as a list (converted once)."""
+        col = self._columns.get(name)
+        if col is None:
+            col = self._columns[name] = self.frame[name].tolist()
+        return col
 
 
 class _Context:
@@ -103,23 +148,30 @@ class _Context:
 
     def __init__(self, batch: Batch):
         self.records = {r.index: r for r in batch.records}
-        self.pos: dict[tuple[int, str], tuple[str, str]] = {}
-        v, t = batch.values, batch.texts
-        for rec, name, sheet, cell in zip(v["record"], v["name"], v["sheet"], v["cell"]):
-            self.pos[(rec, name)] = (sheet, cell)
-        for rec, name, sheet, cell in zip(t["record"], t["name"], t["sheet"], t["cell"]):
-            self.pos[(rec, name)] = (sheet, cell)
-        self.fields: dict[int, dict[str, object]] = defaultdict(dict)
-        for rec, name, val in zip(t["record"], t["name"], t["value"]):
-            self.fields[rec][name] = val
+        self.values = _Rows(batch.values)
+        self.texts = _Rows(batch.texts)
+        self._pos: dict[int, dict[str, tuple[str, str]]] = {}
+
+    def pos(self, rec: int) -> dict[str, tuple[str, str]]:
+        """name → (sheet, cell) of every cell and field of a record."""
+        p = self._pos.get(rec)
+        if p is None:
+            p = {}
+            for rows in (self.values, self.texts):
+                sheets, cells = rows.column("sheet"), rows.column("cell")
+                for name, i in rows.of(rec).items():
+                    p[name] = (sheets[i], cells[i])
+            self._pos[rec] = p
+        return p
 
     def finding(self, code: str, rec: int, names: Iterable[str] = (), /, *, sheet: str | None = None,
                 **kw) -> F.Finding:
         r: Record = self.records[rec]
+        pos = self.pos(rec)
         refs: list[str] = []
         sh = sheet
         for n in names:
-            p = self.pos.get((rec, n))
+            p = pos.get(n)
             if p is None:
                 continue
             if sh is None:
@@ -132,7 +184,7 @@ class _Context:
                       cells=tuple(dict.fromkeys(refs)), **kw)
 
     def where(self, rec: int, name: str) -> str:
-        sheet, cell = self.pos.get((rec, name), ("", ""))
+        sheet, cell = self.pos(rec).get(name, ("", ""))
         if name in spec.CELL:
             c = spec.CELL[name]
             return f"工作表“{sheet}”{cell} 单元格（表{c.table}“{_short(c.row)}”·“{c.column}”）"
@@ -164,7 +216,7 @@ _FORMAT_IDS = {spec.normalise_label(spec.FORMAT_VERSION), spec.normalise_label(s
 def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
     out: list[F.Finding] = []
     t = batch.texts
-    for rec, name, status, value, raw in zip(t["record"], t["name"], t["status"], t["value"], t["raw"]):
+    for rec, name, status, value, raw in zip(*(t[c].tolist() for c in ("record", "name", "status", "value", "raw"))):
         f = spec.FIELD[name]
         if status == "missing":
             continue
@@ -242,59 +294,83 @@ def _yoy_cells() -> list[str]:
     return names
 
 
-def _wide(batch: Batch, previous: Batch | None) -> pd.DataFrame:
-    """One row per record: numbers, found totals, statuses, money decimals, previous year's numbers, fee fields."""
+def _numbers(batch: Batch) -> pd.DataFrame:
+    """One row per record (batch order), one float column per spec cell (NaN: unreadable or absent)."""
+    idx = pd.Index([r.index for r in batch.records], name="record")
+    names = [c.name for c in spec.CELLS]
+    v = batch.values
+    if not len(v):
+        return pd.DataFrame(index=idx, columns=names, dtype="float64")
+    return v.pivot(index="record", columns="name", values="number").reindex(index=idx, columns=names).astype(
+        "float64")
+
+
+def _by_record(frame: pd.DataFrame, idx: pd.Index, names: list[str], column: str) -> pd.DataFrame:
+    """``column`` of the rows of ``frame`` named ``names`` as one row per record (object; NaN where absent)."""
+    sub = frame[frame["name"].isin(names)] if len(frame) else frame
+    if not len(sub):
+        return pd.DataFrame(index=idx, columns=names, dtype=object)
+    out = pd.DataFrame({"record": sub["record"].to_numpy(), "name": sub["name"].to_numpy(dtype=object),
+                        column: sub[column].to_numpy(dtype=object)})
+    return out.pivot(index="record", columns="name", values=column).reindex(index=idx, columns=names)
+
+
+def _text(val: object) -> str:
+    """A field's value as text: '' for blank (None, '') and for no row at all (NaN)."""
+    if val is None or (isinstance(val, float) and np.isnan(val)):
+        return ""
+    return str(val or "")
+
+
+def _wide(batch: Batch, previous: Batch | None, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per record: numbers, found totals, statuses, money decimals, previous year's numbers, fee fields.
+
+    Statuses and fee texts are object columns: pandera runs ``isna`` over the whole frame for every frame-wide
+    check, and on pandas' str columns that is a Python loop per column.
+    """
     v = batch.values
     idx = pd.Index([r.index for r in batch.records], name="record")
     names = [c.name for c in spec.CELLS]
+    num = _numbers(batch) if numbers is None else numbers
+    computed = [c.name for c in spec.CELLS if c.computed]
     if len(v):
-        num = v.pivot(index="record", columns="name", values="number").reindex(index=idx, columns=names)
         found = v[v["computed"]].pivot(index="record", columns="name", values="found")
         status = v.pivot(index="record", columns="name", values="status").reindex(index=idx, columns=names)
     else:
-        num = pd.DataFrame(index=idx, columns=names, dtype="float64")
         found = pd.DataFrame(index=idx, dtype="float64")
         status = pd.DataFrame(index=idx, columns=names, dtype=object)
-    computed = [c.name for c in spec.CELLS if c.computed]
     found = found.reindex(index=idx, columns=computed)
+    status = status.astype(object).where(status.notna(), "missing")
+    status = pd.DataFrame(np.vectorize(_status_number, otypes=["float64"])(status.to_numpy(dtype=object))
+                          if status.size else np.empty(status.shape), index=idx, columns=names, dtype="float64")
     parts = [
         num.astype("float64"),
         found.astype("float64").add_prefix(_FOUND),
-        status.fillna("missing").astype(str).add_prefix(_STATUS),
+        status.add_prefix(_STATUS),
     ]
     money = [c.name for c in spec.CELLS if c.kind == "money"]
-    mv = v[v["name"].isin(money)] if len(v) else v
-    dec = pd.DataFrame(index=idx, columns=money, dtype="float64")
-    for rec, name, val in zip(mv["record"], mv["name"], mv["value"]):
-        if isinstance(val, Decimal):
-            dec.loc[rec, name] = float(max(0, -val.normalize().as_tuple().exponent))
+    dec = _by_record(v, idx, money, "value").map(
+        lambda val: float(max(0, -val.normalize().as_tuple().exponent)) if isinstance(val, Decimal) else np.nan
+    ).astype("float64")
     parts.append(dec.add_prefix(_DECIMALS))
     prev_names = sorted({n for r in spec.RULES if r.scope == "cross_year" for n in r.last_year} | set(_yoy_cells()))
     prev = pd.DataFrame(index=idx, columns=prev_names, dtype="float64")
     if previous is not None and len(previous.values):
-        pv = previous.values
-        p_rec = {}
+        p_rec: dict[str, int] = {}
         for r in previous.records:
             p_rec.setdefault(r.agency_code, r.index)  # first workbook of a (duplicated) agency
-        pnum = pv.pivot(index="record", columns="name", values="number")
-        for r in batch.records:
-            pi = p_rec.get(r.agency_code)
-            if pi is not None and pi in pnum.index:
-                prev.loc[r.index, prev_names] = pnum.loc[pi, prev_names].to_numpy(dtype="float64")
-    parts.append(prev.astype("float64").add_prefix(_PREV))
-    t = batch.texts
-    fee = pd.DataFrame(index=idx, columns=["fee_charged", "fee_notices", "fee_text"], dtype=object)
-    for rec, name, val in zip(t["record"], t["name"], t["value"]):
-        if name == "FEE_fee_charged":
-            fee.loc[rec, "fee_charged"] = val or ""
-        elif name == "FEE_fee_notices":
-            fee.loc[rec, "fee_notices"] = float(val) if isinstance(val, (int, Decimal)) else np.nan
-        elif name == "TXT_fee_note":
-            fee.loc[rec, "fee_text"] = val or ""
-    fee["fee_notices"] = fee["fee_notices"].astype("float64")
-    fee["fee_charged"] = fee["fee_charged"].fillna("").astype(str)
-    fee["fee_text"] = fee["fee_text"].fillna("").astype(str)
-    parts.append(fee)
+        pnum = previous.values.pivot(index="record", columns="name", values="number")
+        rows = [p_rec.get(r.agency_code) for r in batch.records]
+        rows = [pi if pi is not None and pi in pnum.index else -1 for pi in rows]
+        prev = pnum.reindex(index=rows, columns=prev_names).astype("float64").set_axis(idx, axis=0)
+    parts.append(prev.add_prefix(_PREV))
+    fee_src = _by_record(batch.texts, idx, ["FEE_fee_charged", "FEE_fee_notices", "TXT_fee_note"], "value")
+    parts.append(pd.DataFrame({
+        "fee_charged": pd.Series([_text(val) for val in fee_src["FEE_fee_charged"]], index=idx, dtype=object),
+        "fee_notices": pd.Series([float(val) if isinstance(val, (int, Decimal)) else np.nan
+                                  for val in fee_src["FEE_fee_notices"]], index=idx, dtype="float64"),
+        "fee_text": pd.Series([_text(val) for val in fee_src["TXT_fee_note"]], index=idx, dtype=object),
+    }, index=idx))
     return pd.concat(parts, axis=1)
 
 
@@ -342,7 +418,9 @@ def _schema(checks_on_frame: list[pa.Check]) -> pa.DataFrameSchema:
         if c.kind == "count":
             checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="R4.integer"))
         cols[c.name] = pa.Column(float, checks=checks, nullable=True)
-        cols[_STATUS + c.name] = pa.Column(str, pa.Check(lambda s: s.isin(["ok", "missing"]), name="status"))
+        cols[_STATUS + c.name] = pa.Column(float, pa.Check(lambda s: s.isin([_STATUS_NUMBER["ok"],
+                                                                           _STATUS_NUMBER["missing"]]),
+                                                           name="status"))
         if c.computed:
             cols[_FOUND + c.name] = pa.Column(float, nullable=True)
         if c.kind == "money":
@@ -387,20 +465,28 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns=["schema_context", "column", "check", "failure_case", "index"])
 
 
-def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.Finding]:
+def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
+                 numbers: pd.DataFrame | None = None) -> list[F.Finding]:
     if not batch.records:
         return []
-    df = _wide(batch, previous)
+    df = _wide(batch, previous, numbers)
     fails = _failures(_schema(_frame_checks()), df)
     out: list[F.Finding] = []
-    raw = {(r, n): (raw, st) for r, n, raw, st in zip(batch.values["record"], batch.values["name"],
-                                                      batch.values["raw"], batch.values["status"])}
+
+    class _Raw:  # (record, name) → (raw, status), as a dict of every value row would answer
+        @staticmethod
+        def get(key, default):
+            rec, name = key
+            i = ctx.values.of(rec).get(name)
+            return default if i is None else (ctx.values.column("raw")[i], ctx.values.column("status")[i])
+
+    raw = _Raw()
     for column, check, case, rec in zip(fails["column"], fails["check"], fails["failure_case"], fails["index"]):
         rec = int(rec)
         check = str(check)
         if check == "status":
             name = column[len(_STATUS):]
-            code = _STATUS_CODE.get(str(case))
+            code = _STATUS_CODE.get(_STATUSES[int(case)])
             if code is None:
                 continue
             rawtext = raw.get((rec, name), ("", ""))[0]
@@ -505,8 +591,29 @@ def _norm_text(s: str) -> str:
 
 
 def _shingles(s: str) -> frozenset[str]:
-    s = _DIGITS.sub("#", _norm_text(s))  # years and figures change every year; the prose does not
-    return frozenset(s[i : i + 3] for i in range(max(0, len(s) - 2)))
+    return _shingles_of(_norm_text(s))
+
+
+def _shingles_of(norm: str) -> frozenset[str]:
+    """3-grams of a normalised text (``_norm_text``)."""
+    s = _DIGITS.sub("#", norm)  # years and figures change every year; the prose does not
+    return frozenset({s[i : i + 3] for i in range(max(0, len(s) - 2))})
+
+
+def _shingle_ids(norms: list[str]) -> list[frozenset[int]]:
+    """``_shingles_of`` of many texts at once, each 3-gram as one integer (its three code points; the same
+    similarities, computed in one vectorised pass instead of one string per 3-gram)."""
+    folded = [_DIGITS.sub("#", s) for s in norms]
+    if not folded:
+        return []
+    cps = np.frombuffer("".join(folded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    ids = ((cps[:-2] << np.uint64(42)) | (cps[1:-1] << np.uint64(21)) | cps[2:]).tolist() if len(cps) > 2 else []
+    out, start = [], 0
+    for s in folded:
+        out.append(frozenset(ids[start : start + len(s) - 2]) if len(s) > 2 else frozenset())
+        start += len(s)
+    return out
+
 
 
 def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
@@ -548,7 +655,37 @@ def _number_claims() -> list[tuple[re.Pattern[str], str, tuple[tuple[str, ...], 
     ]
 
 
-def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.Finding]:
+class _Norm:
+    """NFKC and whitespace-free forms of texts, each computed once (normalising was most of the text checks)."""
+
+    def __init__(self):
+        self._nfkc: dict[str, str] = {}
+        self._norm: dict[str, str] = {}
+
+    #: Fullwidth ASCII (，（）：； and the like) → its NFKC form; a text that is NFKC-normal after this is its own
+    #: NFKC form (each replacement is the character's compatibility decomposition), found without normalising.
+    _FULLWIDTH = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFF01, 0xFF5F)}
+
+    def nfkc(self, s: str) -> str:
+        s = s or ""
+        out = self._nfkc.get(s)
+        if out is None:
+            out = s.translate(self._FULLWIDTH)
+            if not unicodedata.is_normalized("NFKC", out):
+                out = unicodedata.normalize("NFKC", s)
+            self._nfkc[s] = out
+        return out
+
+    def norm(self, s: str) -> str:
+        s = s or ""
+        out = self._norm.get(s)
+        if out is None:
+            out = self._norm[s] = _WS.sub("", self.nfkc(s))
+        return out
+
+
+def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
+                 numbers: pd.DataFrame | None = None) -> list[F.Finding]:
     out: list[F.Finding] = []
     t = batch.texts
     if not len(t):
@@ -556,44 +693,54 @@ def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context) -> list[F.
     tf = {f.name for f in _text_fields()}
     texts: dict[int, dict[str, str]] = defaultdict(dict)
     truncated: set[tuple[int, str]] = set()
-    for rec, name, val, status, trunc in zip(t["record"], t["name"], t["value"], t["status"], t["truncated"]):
+    for rec, name, val, status, trunc in zip(*(t[c].tolist() for c in ("record", "name", "value", "status",
+                                                                        "truncated"))):
         if name in tf and status != "missing":
             texts[rec][name] = val or ""
         if trunc:
             truncated.add((rec, name))
-    numbers = batch.values.pivot(index="record", columns="name", values="number") if len(batch.values) else None
+    if numbers is None and len(batch.values):
+        numbers = _numbers(batch)
+    if numbers is not None:
+        grid = numbers.to_numpy(dtype="float64")
+        row_of = {rec: i for i, rec in enumerate(numbers.index.tolist())}
+        col_of = {name: j for j, name in enumerate(numbers.columns.tolist())}
+    norm = _Norm()
     claims = _number_claims()
     overview = [f.name for f in spec.fields(section="一") if f.kind == "text"]
     for rec, by_name in texts.items():
         for name, text in by_name.items():
             f = spec.FIELD[name]
-            if f.required and not _norm_text(text):
+            if f.required and not norm.norm(text):
                 out.append(ctx.finding("TEXT_EMPTY", rec, [name], label=f.label, expected="文字", actual="（空）"))
             if (rec, name) in truncated:
                 out.append(ctx.finding("TEXT_TOO_LONG_CELL", rec, [name], label=f.label,
                                        expected=str(_max_chars()), actual=f"{_max_chars()}+"))
-            for year in _other_years(text, batch.year, name):
+            for year in _other_years(text, batch.year, name, norm.nfkc(text)):
                 out.append(ctx.finding("TEXT_OTHER_YEAR", rec, [name], label=f.label, expected=batch.year,
                                        actual=f"{year}年"))
-        n_chars = sum(len(_norm_text(by_name.get(n, ""))) for n in overview)
+        n_chars = sum(len(norm.norm(by_name.get(n, ""))) for n in overview)
         if n_chars > spec.OVERVIEW_MAX_CHARS:
             out.append(ctx.finding("TEXT_TOO_LONG", rec, [n for n in overview if n in by_name],
                                    expected=spec.OVERVIEW_MAX_CHARS, actual=n_chars))
-        if numbers is not None and rec in numbers.index:
-            row = numbers.loc[rec]
+        if numbers is not None and rec in row_of:
+            row = grid[row_of[rec]]
             for name in overview:
-                text = _norm_text(by_name.get(name, ""))
+                text = norm.norm(by_name.get(name, ""))
                 for pattern, what, readings in claims:
                     for m in pattern.finditer(text):
                         said = int(m.group(1)) if m.group(1) else 0
-                        sums = [row[list(cells)].sum(min_count=len(cells)) for cells in readings]
+                        sums = []
+                        for cells in readings:
+                            vals = row[[col_of[c] for c in cells]]
+                            sums.append(np.float64(np.nan) if np.isnan(vals).any() else vals.sum())
                         if any(np.isnan(s) for s in sums) or any(s == said for s in sums):
                             continue
                         out.append(ctx.finding(
                             "TEXT_NUMBER_MISMATCH", rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
                             what=what, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
                             actual=str(said)))
-    out += _similar_texts(batch, previous, texts, ctx)
+    out += _similar_texts(batch, previous, texts, ctx, norm)
     return out
 
 
@@ -603,8 +750,8 @@ def _max_chars() -> int:
     return MAX_CELL_CHARS
 
 
-def _other_years(text: str, year: int, name: str) -> list[int]:
-    s = _TITLE_RE.sub("", unicodedata.normalize("NFKC", text or ""))
+def _other_years(text: str, year: int, name: str, nfkc: str | None = None) -> list[int]:
+    s = _TITLE_RE.sub("", unicodedata.normalize("NFKC", text or "") if nfkc is None else nfkc)
     s = _WS.sub("", s)
     allowed = {year}
     if name == "TXT_improvements":
@@ -621,45 +768,99 @@ def _other_years(text: str, year: int, name: str) -> list[int]:
     return found
 
 
-def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[str, str]], ctx: _Context):
+class _Prefixes:
+    """Prefix filtering (exact) for 3-gram Jaccard similarity ≥ SIMILAR_THRESHOLD between texts of one field:
+    two sets that similar share an overlap of at least ⌈t·max(|a|,|b|)⌉ tokens, so under any one order of the
+    tokens the first |a| − ⌈t·|a|⌉ + 1 of a and of b have a token in common. Rarest tokens first keeps the
+    candidate lists short; only candidates are compared in full."""
+
+    def __init__(self, sets: list[frozenset[int]]):
+        from collections import Counter
+
+        df: Counter[int] = Counter()
+        for sh in sets:
+            df.update(sh)
+        self.tokens = [tok for tok, _ in sorted(df.items(), key=itemgetter(1))]  # any one order is exact
+        self.rank = {tok: r for r, tok in enumerate(self.tokens)}
+
+    @staticmethod
+    def need(sh: frozenset) -> int:
+        """The fewest tokens a set as similar as SIMILAR_THRESHOLD to ``sh`` shares with it."""
+        return max(1, math.ceil(SIMILAR_THRESHOLD * len(sh) - 1e-9))
+
+    def of(self, sh: frozenset[int]) -> list[int]:
+        """The ranks of the first tokens of a set of ``sets`` (how many depends on the set's size only)."""
+        return sorted(map(self.rank.__getitem__, sh))[: len(sh) - self.need(sh) + 1]
+
+
+def _similar_pairs(items: list[tuple[int, frozenset[int]]], prefixes: list[list[int]]) -> list[tuple[int, int, float]]:
+    """(i, j, similarity) for every i < j of ``items`` (sorted by set size) with similarity ≥ SIMILAR_THRESHOLD.
+
+    Pairs the size filter ``len(b) * SIMILAR_THRESHOLD > len(a)`` rules out are left out, as the comparison of
+    every pair (which stopped there) did.
+    """
+    t = SIMILAR_THRESHOLD
+    index: dict[int, list[int]] = defaultdict(list)
+    found: list[tuple[int, int, float]] = []
+    for j, (_, sb) in enumerate(items):
+        cands: set[int] = set()
+        for tok in prefixes[j]:
+            lst = index[tok]
+            cands.update(lst)
+            lst.append(j)
+        for i in sorted(cands):
+            sa = items[i][1]
+            if len(sb) * t > len(sa):
+                continue
+            sim = _similarity(sa, sb)
+            if sim >= t:
+                found.append((i, j, sim))
+    found.sort()
+    return found
+
+
+def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[str, str]], ctx: _Context,
+                   norm: _Norm | None = None):
     out: list[F.Finding] = []
+    norm = norm or _Norm()
     names = [f.name for f in _text_fields()]
-    sh: dict[tuple[int, str], frozenset[str]] = {}
-    for rec, by_name in texts.items():
-        for n in names:
-            s = by_name.get(n, "")
-            if len(_norm_text(s)) >= SIMILAR_MIN_CHARS:
-                sh[(rec, n)] = _shingles(s)
+    keys = [(rec, n) for rec, by_name in texts.items() for n in names
+            if len(norm.norm(by_name.get(n, ""))) >= SIMILAR_MIN_CHARS]
+    sh: dict[tuple[int, str], frozenset[int]] = dict(
+        zip(keys, _shingle_ids([norm.norm(texts[rec][n]) for rec, n in keys])))
+    items = {n: sorted(((rec, s) for (rec, nn), s in sh.items() if nn == n), key=lambda x: len(x[1])) for n in names}
     # the agency's previous year
     if previous is not None and len(previous.texts):
         prev_rec = {}
         for r in previous.records:
             prev_rec.setdefault(r.agency_code, r.index)
         pt = previous.texts
-        prev_text = {(rec, n): v for rec, n, v in zip(pt["record"], pt["name"], pt["value"]) if n in names}
+        prev_text = {(rec, n): v for rec, n, v in zip(*(pt[c].tolist() for c in ("record", "name", "value")))
+                     if n in names}
+        pairs = []
         for (rec, n), s in sh.items():
             pi = prev_rec.get(ctx.records[rec].agency_code)
             old = prev_text.get((pi, n)) if pi is not None else None
-            if old and len(_norm_text(old)) >= SIMILAR_MIN_CHARS:
-                sim = _similarity(s, _shingles(old))
-                if sim >= SIMILAR_THRESHOLD:
-                    out.append(ctx.finding("TEXT_SAME_AS_LAST_YEAR", rec, [n], label=spec.FIELD[n].label,
-                                           expected=f"< {SIMILAR_THRESHOLD:.0%}", actual=f"{sim:.0%}"))
-    # other agencies this year (pairs within one field; length filter first)
+            if old and len(norm.norm(old)) >= SIMILAR_MIN_CHARS:
+                pairs.append((rec, n, s, norm.norm(old)))
+        for (rec, n, s, _), old_sh in zip(pairs, _shingle_ids([p[3] for p in pairs])):
+            if min(len(s), len(old_sh)) < SIMILAR_THRESHOLD * max(len(s), len(old_sh)) - 1e-9:
+                continue  # similarity ≤ |smaller| / |larger|
+            sim = _similarity(s, old_sh)
+            if sim >= SIMILAR_THRESHOLD:
+                out.append(ctx.finding("TEXT_SAME_AS_LAST_YEAR", rec, [n], label=spec.FIELD[n].label,
+                                       expected=f"< {SIMILAR_THRESHOLD:.0%}", actual=f"{sim:.0%}"))
+    # other agencies this year (pairs within one field)
     for n in names:
-        items = sorted(((rec, s) for (rec, nn), s in sh.items() if nn == n), key=lambda x: len(x[1]))
-        for i, (ra, sa) in enumerate(items):
-            for rb, sb in items[i + 1 :]:
-                if len(sb) * SIMILAR_THRESHOLD > len(sa):
-                    break  # Jaccard ≤ |a|/|b| < threshold for every longer text
-                if ctx.records[ra].agency_code == ctx.records[rb].agency_code:
-                    continue
-                sim = _similarity(sa, sb)
-                if sim >= SIMILAR_THRESHOLD:
-                    for x, y in ((ra, rb), (rb, ra)):
-                        out.append(ctx.finding("TEXT_SAME_AS_OTHER", x, [n], label=spec.FIELD[n].label,
-                                               other=ctx.records[y].agency_name, expected=f"< {SIMILAR_THRESHOLD:.0%}",
-                                               actual=f"{sim:.0%}"))
+        pf = _Prefixes([s for _, s in items[n]])
+        for i, j, sim in _similar_pairs(items[n], [pf.of(s) for _, s in items[n]]):
+            ra, rb = items[n][i][0], items[n][j][0]
+            if ctx.records[ra].agency_code == ctx.records[rb].agency_code:
+                continue
+            for x, y in ((ra, rb), (rb, ra)):
+                out.append(ctx.finding("TEXT_SAME_AS_OTHER", x, [n], label=spec.FIELD[n].label,
+                                       other=ctx.records[y].agency_name, expected=f"< {SIMILAR_THRESHOLD:.0%}",
+                                       actual=f"{sim:.0%}"))
     return out
 
 

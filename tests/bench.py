@@ -1,0 +1,600 @@
+"""make bench: speed and memory of the whole January run over N synthetic agencies, against a floor.
+
+    python -m tests.bench [--n 100 1000 …] [--jobs J] [--cache DIR] [--regenerate]
+
+For every N (default 100 and 1,000; ``--n 5000`` or ``--n 100 1000 5000`` for more) a synthetic county is
+generated once and cached (``$NIANBAO_BENCH_CACHE``, default ``<tmp>/nianbao-bench``; the key covers the
+generator, the spec and the template, so a format change regenerates): a roster of N agencies (one 本级,
+县直部门 and 乡镇（街道） alternating), and for 2023 and 2024 one workbook per agency written through
+``pipeline.template`` with figures from the sample county's generator (``examples/make_sample.py``: every
+rule R1–R11 holds, 上年结转 = last year's 结转下年度, the 现行有效 chain) and texts composed per agency
+from its sentence pools (nothing 雷同, every number quoted matches its table). Generation is not measured.
+
+Each N is then measured in a fresh process (so peak memory is its own): ``run.run`` over the workspace with
+rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
+(Batch.agency_data + rollup), render (agency reports: the rest of render.write_reports, whose workers write
+them while the parent writes the county summary), county (summary .docx + 全县汇总.xlsx), other (manifest,
+hashing) — and, in the same process, the floor: reading the same workbooks' sheet XML without
+parsing it (unzip + read bytes) plus writing as many .docx files as there are agency reports from
+precomputed parts (a rendered report's XML, deflated, plain writes), both with the same number of
+processes. floor_ratio = total / floor.
+
+Peak memory is of the whole process tree (the run and its worker processes): the sum of the processes' PSS
+sampled every 20 ms from /proc (Linux), and never less than the run's own maximum RSS.
+
+Targets (2 cores): 1,000 agencies end to end < 30 s, validation of 1,000 agencies < 2 s, peak memory
+< 1 GB and flat in N, total ≤ 4 × floor. The last line is machine-readable (for the largest N):
+
+    bench: agencies=N total_s=… validate_s=… render_s=… floor_ratio=… peak_mb=…
+
+Speed targets live here only, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "examples"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from pipeline import spec  # noqa: E402
+from pipeline.workspace import Agency, County  # noqa: E402
+
+YEAR = 2024
+PREVIOUS = YEAR - 1
+DEFAULT_N = (100, 1000)
+GENERATOR_VERSION = "1"
+
+TARGET_TOTAL_S_1000 = 30.0  # 1,000 agencies end to end
+TARGET_VALIDATE_S_1000 = 2.0
+TARGET_PEAK_MB = 1024.0
+TARGET_FLOOR_RATIO = 4.0
+FLAT_MEMORY_FACTOR = 1.5  # "flat in N": the largest N's peak within 1.5× the smallest N's
+
+COUNTY = County(
+    name="基准县",
+    government="基准县人民政府",
+    office="基准县人民政府办公室",
+    address="基准省基准县城关镇人民路1号",
+    postcode="556700",
+    phone="0855-3000001",
+    publish_channel="基准县人民政府网-政府信息公开-政府信息公开年报",
+    publish_url="https://www.jizhunxian.gov.cn/zwgk/xxgknb/",
+)
+
+# =============================================================================================================
+# The synthetic county
+
+_DIGITS_CN = "零一二三四五六七八九"
+
+
+def cn_number(n: int) -> str:
+    """1 → 一, 12 → 一十二, 305 → 三百零五 (names without Arabic digits: no figure or year in a name)."""
+    if n == 0:
+        return _DIGITS_CN[0]
+    units = ["", "十", "百", "千", "万"]
+    digits = [int(d) for d in str(n)]
+    out, zero = "", False
+    for i, d in enumerate(digits):
+        pos = len(digits) - 1 - i
+        if d == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out += _DIGITS_CN[0]
+            zero = False
+        out += _DIGITS_CN[d] + units[pos]
+    return out
+
+
+_TOPICS = (
+    "财政预决算", "政府采购", "惠企惠民资金", "政府债务", "不动产登记", "土地征收", "国土空间规划", "矿产资源管理",
+    "食品药品安全", "企业信用信息", "价格监督检查", "义务教育招生入学", "学生资助", "教育收费", "校园安全", "就业创业",
+    "社会保险待遇", "根治欠薪", "职业技能培训", "老旧小区改造", "低保特困救助", "城镇人居环境整治", "征地拆迁补偿",
+    "惠农补贴发放", "乡村振兴项目", "农村危房改造", "耕地保护", "高标准农田建设", "防汛抗旱", "特色种养殖产业",
+    "农村低保", "移风易俗", "森林防火", "茶叶特色产业", "村级财务", "临时救助", "农村饮水安全", "社区治理",
+    "居家养老服务", "网格化管理", "重大行政决策", "重点项目建设", "民生实事", "生态环境保护", "安全生产",
+    "交通运输管理", "水利工程建设", "医疗卫生服务", "公共文化服务", "住房保障", "城市管理执法", "应急管理",
+    "统计调查", "审计监督", "退役军人服务", "民族宗教事务", "林业资源保护", "文物保护", "旅游市场监管",
+)
+
+_DEPT_PROFILES = ("SLX-101", "SLX-102", "SLX-103", "SLX-104", "SLX-105")
+_TOWN_PROFILES = ("SLX-201", "SLX-202", "SLX-203", "SLX-204", "SLX-205", "SLX-206")
+
+
+def synthetic_agency(i: int) -> tuple[Agency, str, str]:
+    """Agency ``i`` of every synthetic county (the same whatever N): (roster row, base profile, short name)."""
+    if i == 0:
+        return (Agency("JZX-00000", "基准县人民政府", "本级", "基准县人民政府办公室", COUNTY.address,
+                       COUNTY.postcode, COUNTY.phone, COUNTY.publish_channel, COUNTY.publish_url + "bj/"),
+                "SLX-000", "县政府")
+    num = cn_number(i)
+    if i % 2:
+        name, short, category, base = f"基准县第{num}局", f"第{num}局", "县直部门", _DEPT_PROFILES[i // 2 % 5]
+        office = f"{name}办公室"
+        channel = f"基准县人民政府网-部门信息公开-{name}-政府信息公开年报"
+    else:
+        name, short, category, base = f"基准县第{num}镇人民政府", f"第{num}镇", "乡镇（街道）", _TOWN_PROFILES[i // 2 % 6]
+        office = f"{name}党政综合办公室"
+        channel = f"基准县人民政府网-乡镇（街道）信息公开-{name}-政府信息公开年报"
+    rng = random.Random(f"bench-contact-{i}")
+    return (Agency(f"JZX-{i:05d}", name, category, office, f"基准省基准县{short}建设路{rng.randint(1, 99)}号",
+                   "556700", f"0855-{rng.randint(3000000, 3999999)}", channel,
+                   f"https://www.jizhunxian.gov.cn/zwgk/xxgknb/a{i:05d}/"),
+            base, short)
+
+
+def _register(i: int):
+    """Make the sample generator know agency ``i``: a profile of its kind with its own name and topics."""
+    import make_sample as ms
+
+    agency, base, short = synthetic_agency(i)
+    if agency.code not in ms.PROFILES:
+        rng = random.Random(f"bench-profile-{i}")
+        p = ms.PROFILES[base]
+        ms.PROFILES[agency.code] = dataclasses.replace(
+            p, short=short, focus=tuple(rng.sample(_TOPICS, 4)), media=f"“{short}发布”微信公众号",
+            hall=f"{short}便民服务中心",
+        )
+        ms.CATEGORY_KEY[agency.code] = ms.CATEGORY_KEY[base]
+    return ms, agency
+
+
+_CLAUSE_SPLIT = re.compile(r"[，；。]")
+
+
+def _clauses(ms, ctx) -> list[str]:
+    """Every clause of the sample generator's sentence pools, filled for this agency-year."""
+    pools = (ms._OVERVIEW + ms._PROACTIVE_LEAD + ms._PROACTIVE_TAIL + ms._MANAGEMENT + ms._PLATFORM
+             + ms._PLATFORM_TOWN + ms._OVERSIGHT + [p for pair in ms._PROBLEMS for p in pair] + ms._IMPROVE_EXTRA
+             + ms._OTHER_MATTERS)
+    ctx.extra.update(info=ctx.rng.randint(100, 900), info_a=ctx.rng.randint(10, 90), info_b=ctx.rng.randint(10, 90))
+    out = []
+    for template in pools:
+        for clause in _CLAUSE_SPLIT.split(ms._fmt(template, ctx)):
+            clause = clause.strip()
+            if len(clause) >= 6 and clause not in out:
+                out.append(clause)
+    return out
+
+
+def agency_texts(ms, agency: Agency, year: int, v) -> dict[str, str]:
+    """Every TXT_ field but the fee note: sentences of random clauses (no two agencies or years alike); 依申请公开
+    opens with the applications received, as in the table."""
+    rng = random.Random(f"bench-texts-{agency.code}-{year}")
+    ctx = ms._Ctx(agency, ms.PROFILES[agency.code], year, v, rng)
+    pool = _clauses(ms, ctx)
+    q = ms._quoted(v)
+
+    def sentences(k: int) -> str:
+        picks = rng.sample(pool, k)
+        out, i = [], 0
+        while i < len(picks):
+            n = rng.randint(2, 3)
+            out.append("，".join(picks[i:i + n]) + "。")
+            i += n
+        return "".join(out)
+
+    fields = ("overview", "proactive", "on_request", "management", "platform", "oversight", "problems",
+              "improvements", "other_matters")
+    out = {f"TXT_{f}": sentences(rng.randint(4, 6)) for f in fields}
+    out["TXT_on_request"] = f"本年度，{ctx.profile.short}共收到政府信息公开申请{q['new']}件。" + out["TXT_on_request"]
+    out["TXT_improvements"] = "\n".join(s + "。" for s in out["TXT_improvements"].split("。") if s)
+    overview = [f.name for f in spec.fields(section="一")]
+    while sum(len(out[n]) for n in overview) > spec.OVERVIEW_MAX_CHARS - 50:  # 总体情况 within its limit
+        longest = max((n for n in overview if n != "TXT_on_request"), key=lambda n: len(out[n]))
+        out[longest] = out[longest].rsplit("。", 2)[0] + "。"
+    return out
+
+
+def write_agency(i: int, folder: Path) -> None:
+    """Agency ``i``'s two workbooks (2023, 2024) into ``folder/<year>/<code>.xlsx``."""
+    from pipeline import template
+    from pipeline.ooxml import save_workbook
+
+    ms, agency = _register(i)
+    carried_in = frozenset(ms.c3(ms.T3_CARRIED_IN, col) for col in ms.T3_COLS)
+    previous = None
+    for year in (PREVIOUS, YEAR):
+        v = ms.figures(agency, year, previous)
+        values = {**ms.cover(agency, year), **v, **ms.fees(agency, year, v), **agency_texts(ms, agency, year, v)}
+        wb = template.build_workbook(year, agency, previous)
+        template.fill(wb, ms.input_values(values, skip=carried_in if previous else frozenset()))
+        save_workbook(wb, folder / str(year) / f"{agency.code}.xlsx")
+        previous = {c.name: v[c.name] for c in spec.CELLS}
+
+
+def _write_agencies(indices: list[int], folder: str) -> int:
+    for i in indices:
+        write_agency(i, Path(folder))
+    return len(indices)
+
+
+def cache_root(arg: str | None = None) -> Path:
+    return Path(arg or os.environ.get("NIANBAO_BENCH_CACHE") or Path(tempfile.gettempdir()) / "nianbao-bench")
+
+
+def cache_key() -> str:
+    """Spec, template and sample generator (and GENERATOR_VERSION, bumped when the code above changes): a change
+    to any of them regenerates the workbooks."""
+    h = hashlib.sha256(GENERATOR_VERSION.encode())
+    for rel in ("pipeline/spec.py", "pipeline/template.py", "examples/make_sample.py"):
+        h.update((ROOT / rel).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def ensure_workspace(n: int, jobs: int, cache: Path, regenerate: bool = False,
+                     log: Callable[[str], None] = print) -> Path:
+    """The cached workspace of ``n`` agencies (generated on first use; workbooks shared between every N)."""
+    key = cache_key()
+    pool = cache / f"pool-{key}"
+    ws = cache / f"ws-{key}-n{n}"
+    if regenerate:
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(pool, ignore_errors=True)
+    if (ws / ".complete").is_file():
+        return ws
+    for old in cache.glob("*-*") if cache.is_dir() else ():
+        if key not in old.name:  # an older format: never used again
+            shutil.rmtree(old, ignore_errors=True)
+    todo = [i for i in range(n) if not all((pool / str(y) / f"{synthetic_agency(i)[0].code}.xlsx").is_file()
+                                           for y in (PREVIOUS, YEAR))]
+    if todo:
+        log(f"生成 {len(todo)} 个合成单位的 {PREVIOUS}、{YEAR} 年度报表（仅首次，缓存于 {pool}）…")
+        t = time.perf_counter()
+        chunks = [todo[k::jobs * 8] for k in range(min(len(todo), jobs * 8))]
+        with ProcessPoolExecutor(max_workers=jobs) as ex:
+            list(ex.map(_write_agencies, chunks, [str(pool)] * len(chunks)))
+        log(f"  用时 {time.perf_counter() - t:.1f} s")
+    shutil.rmtree(ws, ignore_errors=True)
+    agencies = [synthetic_agency(i)[0] for i in range(n)]
+    import make_sample as ms
+
+    for year in (PREVIOUS, YEAR):
+        (ws / str(year)).mkdir(parents=True)
+        for a in agencies:
+            src, dst = pool / str(year) / f"{a.code}.xlsx", ws / str(year) / f"{a.name}{year}年报.xlsx"
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+    (ws / "county.toml").write_text(ms.county_toml(COUNTY), encoding="utf-8")
+    (ws / "agencies.csv").write_text(ms.agencies_csv(tuple(agencies)), encoding="utf-8")
+    (ws / ".complete").write_text("ok\n")
+    return ws
+
+
+# =============================================================================================================
+# Measuring
+
+
+class TreeMemory:
+    """Peak memory of this process and its descendants: Σ PSS (RSS where PSS is unreadable), sampled."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _tree(root: int) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        out, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += children.get(pid, [])
+        return out
+
+    @staticmethod
+    def _kb(pid: int) -> int:
+        for name, key in (("smaps_rollup", b"Pss:"), ("status", b"VmRSS:")):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as fh:
+                    for line in fh:
+                        if line.startswith(key):
+                            return int(line.split()[1])
+            except OSError:
+                continue
+        return 0
+
+    def sample(self) -> int:
+        kb = sum(self._kb(p) for p in self._tree(os.getpid()))
+        self.peak_kb = max(self.peak_kb, kb)
+        return kb
+
+    def _run(self):
+        if not os.path.isdir("/proc"):
+            return
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+
+class Stages:
+    """Wall time per stage, by wrapping the pipeline's functions (module attributes) for one run. A stage's time
+    is exclusive: a timed call inside another counts for its own stage only."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._undo: list[tuple[object, str, object]] = []
+        self._inner: list[float] = []  # per open timed call: time spent in timed calls nested in it
+
+    def wrap(self, owner, attr: str, stage: str) -> None:
+        fn = getattr(owner, attr)
+
+        def timed(*args, **kw):
+            self._inner.append(0.0)
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                elapsed = time.perf_counter() - t
+                inner = self._inner.pop()
+                if self._inner:
+                    self._inner[-1] += elapsed
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed - inner
+
+        self._undo.append((owner, attr, fn))
+        setattr(owner, attr, timed)
+
+    def restore(self) -> None:
+        for owner, attr, fn in reversed(self._undo):
+            setattr(owner, attr, fn)
+        self._undo.clear()
+
+
+def _floor_read(paths: list[str]) -> int:
+    """Unzip and read the sheet XML (and the parts naming them) of each workbook; no parsing."""
+    n = 0
+    for p in paths:
+        with zipfile.ZipFile(p) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") or name in ("xl/workbook.xml", "xl/sharedStrings.xml",
+                                                                 "xl/_rels/workbook.xml.rels"):
+                    n += len(z.read(name))
+    return n
+
+
+def _floor_write(parts: list[tuple[str, bytes]], paths: list[str]) -> int:
+    """Write a .docx of the given (precomputed) parts to each path."""
+    for p in paths:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in parts:
+                z.writestr(zipfile.ZipInfo(name, date_time=(2021, 9, 26, 0, 0, 0)), data,
+                           compress_type=zipfile.ZIP_DEFLATED)
+        with open(p, "wb") as fh:
+            fh.write(buf.getvalue())
+    return len(paths)
+
+
+def _chunks(items: list, jobs: int) -> list[list]:
+    k = max(1, min(len(items), jobs * 4))
+    return [items[i::k] for i in range(k)]
+
+
+def floor(workbooks: list[Path], docx_parts: list[tuple[str, bytes]], n_docs: int, out: Path,
+          jobs: int) -> dict[str, float]:
+    t = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        list(ex.map(_floor_read, _chunks([str(p) for p in workbooks], jobs)))
+    t_read = time.perf_counter() - t
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [str(out / f"{i:05d}.docx") for i in range(n_docs)]
+    t = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        list(ex.map(_floor_write, [docx_parts] * len(_chunks(targets, jobs)), _chunks(targets, jobs)))
+    t_write = time.perf_counter() - t
+    shutil.rmtree(out, ignore_errors=True)
+    return {"floor_read": t_read, "floor_write": t_write, "floor": t_read + t_write}
+
+
+def _sample_report_parts(ws_root: Path, out: Path) -> list[tuple[str, bytes]]:
+    """The parts of one rendered agency report (the floor writes these, precomputed)."""
+    from pipeline import read, render, workspace
+
+    ws = workspace.load(ws_root)
+    files = ws.files(YEAR)[:1]
+    a = read.read_batch(files, YEAR, ws).agency_data()[0]
+    path = render.render_agency(a, out, ws.agency(a.code))
+    with zipfile.ZipFile(path) as z:
+        parts = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    path.unlink()
+    return parts
+
+
+def measure(n: int, jobs: int, cache: Path) -> dict:
+    """One N, in this (fresh) process: the floor, then the whole run with per-stage times and peak memory."""
+    from pipeline import aggregate, county_xlsx, export, read, render, run, validate, workspace
+
+    ws_root = ensure_workspace(n, jobs, cache)
+    tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-{n}-"))
+    try:
+        workbooks = sorted((ws_root / str(PREVIOUS)).glob("*.xlsx")) + sorted((ws_root / str(YEAR)).glob("*.xlsx"))
+        for p in workbooks:  # the page cache warm for the floor and the run alike
+            p.read_bytes()
+        parts = _sample_report_parts(ws_root, tmp / "sample")
+        fl = floor(workbooks, parts, n, tmp / "floor", jobs)
+
+        ws = workspace.load(ws_root)
+        stages = Stages()
+        stages.wrap(read, "read_batch", "read")
+        stages.wrap(validate, "validate", "validate")
+        stages.wrap(export, "write_validation_outputs", "export")
+        stages.wrap(read.Batch, "agency_data", "aggregate")
+        stages.wrap(aggregate, "rollup", "aggregate")
+        stages.wrap(render, "write_reports", "render")  # less the rollup and the county summary inside it
+        stages.wrap(render, "render_county", "county")
+        stages.wrap(county_xlsx, "write", "county")
+        with TreeMemory() as mem:
+            t = time.perf_counter()
+            result = run.run(ws, YEAR, tmp / "output", render=True, jobs=jobs)
+            total = time.perf_counter() - t
+            mem.sample()
+        stages.restore()
+        reports = len(list((tmp / "output" / str(YEAR)).glob("*.docx")))
+        self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sec = dict(stages.seconds)
+        sec["other"] = total - sum(sec.values())
+        sec["total"] = total
+        return {
+            "n": n, "jobs": jobs, "exit_code": result.exit_code, "errors": result.errors,
+            "warnings": result.warnings, "reports": reports, "seconds": sec, **fl,
+            "floor_ratio": total / fl["floor"],
+            "peak_mb": max(mem.peak_kb, self_kb) / 1024,
+            "self_maxrss_mb": self_kb / 1024, "child_maxrss_mb": child_kb / 1024,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# =============================================================================================================
+# Report
+
+STAGES = (("read", "读取"), ("validate", "校验"), ("export", "校验结果导出"), ("aggregate", "汇总"),
+          ("render", "单位报告"), ("county", "全县汇总"), ("other", "其他"), ("total", "合计"))
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpus} cores ({model or platform.processor()}), {mem}, Python {platform.python_version()}"
+
+
+def print_result(r: dict) -> None:
+    n = r["n"]
+    print(f"\n== {n} 个单位（jobs={r['jobs']}）：报告 {r['reports']} 份，错误 {r['errors']} 条，提示 {r['warnings']} 条，"
+          f"退出码 {r['exit_code']}")
+    for key, label in STAGES:
+        s = r["seconds"].get(key, 0.0)
+        print(f"  {label:<8}{key:<10}{s:8.2f} s   {s / n * 1000:8.2f} ms/单位")
+    print(f"  floor: read {r['floor_read']:.2f} s + write {r['floor_write']:.2f} s = {r['floor']:.2f} s;"
+          f" floor_ratio {r['floor_ratio']:.2f}")
+    print(f"  peak memory {r['peak_mb']:.0f} MB (process tree; own max RSS {r['self_maxrss_mb']:.0f} MB,"
+          f" largest worker {r['child_maxrss_mb']:.0f} MB)")
+
+
+def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
+    out = []
+    big = max(results, key=lambda r: r["n"])
+    for r in results:
+        if r["n"] == 1000:
+            s = r["seconds"]
+            out.append(("1000 agencies end to end < 30 s", s["total"] < TARGET_TOTAL_S_1000, f"{s['total']:.2f} s"))
+            out.append(("validation of 1000 agencies < 2 s", s["validate"] < TARGET_VALIDATE_S_1000,
+                        f"{s['validate']:.2f} s"))
+    for r in results:
+        out.append((f"peak memory < 1 GB (N={r['n']})", r["peak_mb"] < TARGET_PEAK_MB, f"{r['peak_mb']:.0f} MB"))
+        out.append((f"end to end within 4x floor (N={r['n']})", r["floor_ratio"] <= TARGET_FLOOR_RATIO,
+                    f"{r['floor_ratio']:.2f}x"))
+        out.append((f"every agency valid and rendered (N={r['n']})",
+                    r["errors"] == 0 and r["warnings"] == 0 and r["reports"] == r["n"] + 1,
+                    f"{r['reports']} reports, {r['errors']} errors, {r['warnings']} warnings"))
+    if len(results) > 1:
+        small = min(results, key=lambda r: r["n"])
+        ratio = big["peak_mb"] / small["peak_mb"]
+        out.append((f"peak memory flat in N (N={big['n']} vs {small['n']}: ≤ {FLAT_MEMORY_FACTOR}x)",
+                    ratio <= FLAT_MEMORY_FACTOR, f"{ratio:.2f}x"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="nianbao 性能基准：合成 N 个单位，测全流程各阶段用时、峰值内存和下限比")
+    ap.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_N), help="单位数（可多个，默认 100 1000）")
+    ap.add_argument("--jobs", type=int, default=None, help="进程数（默认全部 CPU 核）")
+    ap.add_argument("--cache", default=None, help="合成工作目录的缓存位置（默认 $NIANBAO_BENCH_CACHE 或临时目录）")
+    ap.add_argument("--regenerate", action="store_true", help="重新生成合成工作簿")
+    ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # internal: one N in this process, JSON out
+    args = ap.parse_args(argv)
+    from pipeline.run import default_jobs
+
+    jobs = args.jobs or default_jobs()
+    cache = cache_root(args.cache)
+    if args.measure:
+        print("BENCH-JSON " + json.dumps(measure(args.measure, jobs, cache)))
+        return 0
+
+    print(f"nianbao bench — {machine()}; jobs={jobs}")
+    ns = sorted(set(args.n))
+    for i, n in enumerate(ns):
+        ensure_workspace(n, jobs, cache, regenerate=args.regenerate and i == 0)
+    results = []
+    for n in ns:
+        cmd = [sys.executable, "-m", "tests.bench", "--measure", str(n), "--jobs", str(jobs), "--cache", str(cache)]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH-JSON ")), None)
+        if proc.returncode or line is None:
+            sys.stderr.write(proc.stdout + proc.stderr)
+            print(f"bench: N={n} failed (exit {proc.returncode})")
+            return 1
+        r = json.loads(line[len("BENCH-JSON "):])
+        results.append(r)
+        print_result(r)
+    print()
+    checks = targets(results)
+    for label, ok, got in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {label}: {got}")
+    big = max(results, key=lambda r: r["n"])
+    s = big["seconds"]
+    print(f"bench: agencies={big['n']} total_s={s['total']:.2f} validate_s={s['validate']:.2f} "
+          f"render_s={s.get('render', 0.0):.2f} floor_ratio={big['floor_ratio']:.2f} peak_mb={big['peak_mb']:.0f}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
