@@ -10,12 +10,13 @@ So that every case can sit in one workspace beside the others, a case's workbook
 its own: the sample's 财政局 workbook, re-identified (单位名称 and 单位代码 rewritten in the XML, nothing
 else touched) as a roster agency ``BAD-nn`` added for the case.
 
-    write_case_workspace(root, [case])   # the sample's 城关镇 (untouched, must pass) + the case's agencies
-    write_case_workspace(root, CASES, full=True)   # the whole sample county + every case, in one folder
+    build(folder)                                  # every case's files, once: <folder>/<key>/…
+    write_case_workspace(root, [case], built=folder)   # the sample's 城关镇 (untouched, must pass) + the case
+    write_case_workspace(root, CASES, full=True, built=folder)   # the whole sample county + every case
+    prepare_and_execute(root, keys, full, jobs, charts, built)   # a workspace under root/ws, run into root/out
 
-Files are built in memory from the sample's bytes (zip parts edited as XML, or through openpyxl where
-Excel itself would rewrite the workbook), so generation is fast and deterministic; the bombs are built by
-streaming, never held expanded.
+Files are built from the sample's bytes (zip parts edited as XML, or through openpyxl where Excel itself
+would rewrite the workbook), deterministically; the zip bomb is written by streaming, never held expanded.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Expect:
     status: Status  # read / rejected / ignored
     wants: tuple[Want, ...] = ()
     report: bool = False  # its agency passes and gets its Word report
-    #: codes of severity 错误 this file may raise besides ``wants`` (per-case runs check there are no others)
+    #: codes of severity 错误 this file may raise besides ``wants`` (the tests check there are no others)
     also: tuple[str, ...] = ()
 
 
@@ -703,7 +704,6 @@ def _(d: Path, c: Case) -> None:
     book = reidentified(c.agency)
     book.set_text(NEW_NAT, fullwidth(str(book.number(NEW_NAT))) + "件")
     book.set_text(FEES, fullwidth("12.5") + "万元")
-    c.extra["fees"] = "12.5"
     book.write(d / c.file)
 
 
