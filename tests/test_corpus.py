@@ -34,6 +34,7 @@ from pipeline import findings as F
 YEAR = C.YEAR
 KEYS = [c.key for c in C.CASES]
 TOGETHER = "__all__"
+TOGETHER_DIR = "all"
 #: Codes that concern a whole file or agency, or a sheet that is gone: no cell to name.
 NO_CELL = {c.code for c in F.REGISTRY.values() if c.group == "文件"} | {
     "NOT_TEMPLATE", "SHEET_MISSING", "AGENCY_MISSING", "STRUCTURE_CHANGED"}
@@ -64,7 +65,7 @@ def corpus_runs(request, tmp_path_factory, corpus_built) -> dict[str, Future]:
     pool = ProcessPoolExecutor(max_workers=run.default_jobs(), mp_context=multiprocessing.get_context("spawn"))
     futures: dict[str, Future] = {}
     if TOGETHER in wanted:  # the longest first
-        futures[TOGETHER] = pool.submit(C.prepare_and_execute, base / "all", tuple(KEYS), True, 2, True, built)
+        futures[TOGETHER] = pool.submit(C.prepare_and_execute, base / TOGETHER_DIR, tuple(KEYS), True, 2, True, built)
     for key in KEYS:
         if key in wanted:
             futures[key] = pool.submit(C.prepare_and_execute, base / key, (key,), False, 1, False, built)
@@ -133,6 +134,9 @@ def check(outcome: C.Outcome, cases: list[C.Case], *, full: bool) -> None:
 
     # nothing outside the output folder; the inputs keep their bytes
     assert outcome.after == outcome.before, "files under the workspace changed, appeared or vanished"
+    assert {p.name for p in outcome.root.iterdir()} == {"ws", "out"}
+    assert {p.name for p in outcome.root.parent.iterdir()} <= set(KEYS) | {TOGETHER_DIR}
+    assert {p.name for p in outcome.out.parent.iterdir()} == {str(YEAR)}
 
     # every input file has a verdict, with its hash
     bystanders = C.bystanders(full)
