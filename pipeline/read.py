@@ -651,8 +651,8 @@ def parse_field(f: spec.FieldSpec, cell: RawCell | None) -> tuple[str, object, s
 class _Read:
     verdict: FileVerdict
     record: Record | None
-    values: list[dict]
-    texts: list[dict]
+    values: list[dict] | dict[str, list]  # rows, or the same as columns (from a worker process)
+    texts: list[dict] | dict[str, list]
     findings: list[F.Finding]
 
 
@@ -1029,8 +1029,8 @@ def read_batch(
         base = workspace.year_dir(year)
     files: list[FileVerdict] = []
     records: list[Record] = []
-    vrows: list[dict] = []
-    trows: list[dict] = []
+    vcols: dict[str, list] = {k: [] for k in VALUE_COLUMNS}
+    tcols: dict[str, list] = {k: [] for k in TEXT_COLUMNS}
     found: list[F.Finding] = []
     ordered = sorted(dict.fromkeys(Path(p) for p in paths))
     tasks = list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered])))
@@ -1038,12 +1038,17 @@ def read_batch(
     if jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_handle, path, display, year, workspace): path for path, display in tasks}
+        # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
+        # chunks and come back as columns (pickling a dict per cell cost more than reading the cell)
+        size = max(1, min(16, len(tasks) // (jobs * 8)))
+        chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
+            futures = {pool.submit(_handle_chunk, chunk, year): chunk for chunk in chunks}
             for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                if progress is not None:
-                    progress(futures[fut])
+                for (path, _), res in zip(futures[fut], fut.result()):
+                    results[path] = res
+                    if progress is not None:
+                        progress(path)
     else:
         for path, display in tasks:
             results[path] = _handle(path, display, year, workspace)
@@ -1059,8 +1064,11 @@ def read_batch(
             rec = replace(res.record, index=len(records))
             records.append(rec)
             common = {"record": rec.index, "agency": rec.agency_code, "agency_name": rec.agency_name, "file": rec.file}
-            vrows.extend({**common, **r} for r in res.values)
-            trows.extend({**common, **r} for r in res.texts)
+            for rows, cols in ((res.values, vcols), (res.texts, tcols)):
+                rows = _as_columns(rows)
+                n = len(next(iter(rows.values()))) if rows else 0
+                for k, col in cols.items():
+                    col.extend(rows[k] if k in rows else [common.get(k)] * n)
     if workspace is not None:
         files = [_attribute(v, workspace) for v in files]
         by_file = {v.file: v for v in files}
@@ -1070,14 +1078,38 @@ def read_batch(
             else f
             for f in found
         ]
-    values = pd.DataFrame(vrows, columns=VALUE_COLUMNS)
-    texts = pd.DataFrame(trows, columns=TEXT_COLUMNS)
+    values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
+    texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
     for col in ("value",):
         values[col] = values[col].astype(object)
         texts[col] = texts[col].astype(object)
     values["number"] = values["number"].astype("float64")
     values["found"] = values["found"].astype("float64")
     return Batch(year=year, files=files, records=records, values=values, texts=texts, findings=found)
+
+
+def _as_columns(rows: list[dict] | dict[str, list]) -> dict[str, list]:
+    """Rows (dicts with the same keys) as columns."""
+    if isinstance(rows, dict) or not rows:
+        return rows or {}
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+_WORKER_WORKSPACE: Workspace | None = None
+
+
+def _worker_init(ws: Workspace | None) -> None:
+    global _WORKER_WORKSPACE
+    _WORKER_WORKSPACE = ws
+
+
+def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> list[_Read]:
+    """Files read in a worker process, their rows as columns."""
+    out = []
+    for path, display in chunk:
+        res = _handle(path, display, year, _WORKER_WORKSPACE)
+        out.append(_Read(res.verdict, res.record, _as_columns(res.values), _as_columns(res.texts), res.findings))
+    return out
 
 
 def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
