@@ -599,12 +599,17 @@ class _ReusableTemplate:
     def __init__(self, template: Path):
         import zlib
 
+        from docx.opc.constants import CONTENT_TYPE as CT
+        from docx.opc.oxml import serialize_part_xml
         from docxtpl import DocxTemplate
         from jinja2 import Environment
+        from jinja2.exceptions import TemplateError
 
         class Template(DocxTemplate):
             patched: dict[str, str] = {}
+            prepared: dict[str, str] = {}
             parts_xml: dict[str, str] = {}
+            body_tree = None
 
             def get_xml(self):  # the template's body, not the last report's
                 return body_xml
@@ -622,6 +627,26 @@ class _ReusableTemplate:
 
             def resolve_listing(self, xml):  # the identity unless a text holds \t \a \n \f
                 return super().resolve_listing(xml) if any(c in xml for c in "\t\a\n\f") else xml
+
+            def render_xml_part(self, src_xml, part, context, jinja_env=None):
+                # docxtpl's, with its two substitutions of "\n<w:p" memoised / done as plain replacements
+                if jinja_env is None:
+                    return super().render_xml_part(src_xml, part, context, jinja_env)
+                src = self.prepared.get(src_xml)
+                if src is None:
+                    src = self.prepared[src_xml] = re.sub(r"<w:p([ >])", r"\n<w:p\1", src_xml)
+                self.current_rendering_part = part
+                try:
+                    dst_xml = jinja_env.from_string(src).render(context)
+                except TemplateError:  # docxtpl's own path, which says where in the document
+                    return super().render_xml_part(src_xml, part, context, jinja_env)
+                dst_xml = dst_xml.replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
+                dst_xml = (dst_xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%")
+                           .replace("%_}", "%}"))
+                return self.resolve_listing(dst_xml)
+
+            def map_tree(self, tree):  # kept aside: the document part is written from it (see render below)
+                self.body_tree = tree
 
         class CompilingEnvironment(Environment):
             compiled: dict[str, object] = {}
@@ -641,6 +666,24 @@ class _ReusableTemplate:
         self.env = CompilingEnvironment(autoescape=True)
         self.deflated: dict[str, tuple[bytes, bytes]] = {}  # member → (bytes, deflate stream) of the last report
         self._zlib = zlib
+        # The document part is written as the template's document around the rendered body (moving the body
+        # into the document cost more than rendering it); the parts rendering never changes are serialised once.
+        root = self.tpl.docx._element
+        doc = serialize_part_xml(root)
+        start, end = doc.index(b"<w:body"), doc.rindex(b"</w:body>") + len(b"</w:body>")
+        self.around_body = (doc[:start], doc[end:])
+        # Moved into the document, the rendered body loses its namespace declarations (all the document's own):
+        # written beside it, they are left out the same way. Only for a template without declarations inside the
+        # body and a body without attributes; any other is moved into the document as docxtpl does.
+        self.root_ns = dict(root.nsmap)
+        self.body_alone = not root.body.attrib and all(
+            el.nsmap == el.getparent().nsmap for el in root.body.iter() if el is not root.body
+        ) and root.body.nsmap == root.nsmap
+        self.main = self.tpl.docx.part
+        self.fixed_parts = {id(p): p for p in self.main.package.parts
+                            if p is not self.main and p.content_type != CT.OPC_CORE_PROPERTIES
+                            and not str(p.partname).startswith(("/word/header", "/word/footer"))}
+        self.blobs: dict[int, bytes] = {}
 
     def render(self, context: Mapping[str, object]) -> bytes:
         """The .docx bytes of the template filled with ``context`` (as ``fill`` would write them)."""
@@ -656,14 +699,37 @@ class _ReusableTemplate:
         tpl.render({k: _plain(v) for k, v in context.items()}, jinja_env=self.env, autoescape=True)
         fixed = _dt.datetime(*ooxml.FIXED_ZIP_TIME)
         core.created = core.modified = core.last_printed = fixed
+        from lxml import etree
+
         pkg = tpl.docx.part.package
         parts = pkg.parts
         for part in parts:
             part.before_marshal()
+        body = tpl.body_tree
+        if self.body_alone and dict(body.nsmap) == self.root_ns and not body.attrib:
+            xml = etree.tostring(body, encoding="UTF-8", xml_declaration=False)
+            document = self.around_body[0] + b"<w:body>" + xml[xml.index(b">") + 1:] + self.around_body[1]
+        else:
+            from docx.opc.oxml import serialize_part_xml
+            from docxtpl import DocxTemplate
+
+            DocxTemplate.map_tree(tpl, body)
+            document = serialize_part_xml(tpl.docx._element)
         out = _PartCollector()
         PackageWriter._write_content_types_stream(out, parts)
         PackageWriter._write_pkg_rels(out, pkg.rels)
-        PackageWriter._write_parts(out, parts)
+        for part in parts:  # PackageWriter._write_parts, with the blobs above
+            if part is self.main:
+                blob = document
+            elif id(part) in self.fixed_parts:
+                blob = self.blobs.get(id(part))
+                if blob is None:
+                    blob = self.blobs[id(part)] = part.blob
+            else:
+                blob = part.blob
+            out.write(part.partname, blob)
+            if len(part.rels):
+                out.write(part.partname.rels_uri, part.rels.xml)
         return self._zip(out.items)
 
     def _zip(self, items: list[tuple[str, bytes]]) -> bytes:

@@ -39,6 +39,16 @@ def test_reused_template_gives_the_bytes_of_a_fresh_render(tmp_path, sample):
         assert got == reference(a, roster, tmp_path / "ref" / "x.docx"), a.code
 
 
+def test_a_body_moved_into_the_document_gives_the_same_bytes(tmp_path, sample, monkeypatch):
+    """The general path (docxtpl's: the body moved into the document) and the shortcut agree."""
+    ws, agencies = sample
+    tpl = render._reusable(render.AGENCY_TEMPLATE)
+    fast = [tpl.render(render.agency_context(a, ws.agency(a.code)).as_dict()) for a in agencies[:3]]
+    monkeypatch.setattr(tpl, "body_alone", False)
+    slow = [tpl.render(render.agency_context(a, ws.agency(a.code)).as_dict()) for a in agencies[:3]]
+    assert fast == slow
+
+
 def test_jobs_do_not_change_the_reports(tmp_path, sample):
     ws, agencies = sample
     codes = [a.code for a in agencies]
