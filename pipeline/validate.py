@@ -72,6 +72,8 @@ class ValidationReport:
     agencies: list[AgencyVerdict]
     passed: list[str]  # agency codes without any 错误 (their reports can be rendered)
     missing: list[str] = field(default_factory=list)  # roster codes without a workbook
+    _verdicts: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _verdicts_of: int = field(default=-1, init=False, repr=False, compare=False)
 
     @property
     def errors(self) -> int:
@@ -86,7 +88,12 @@ class ValidationReport:
         return self.errors == 0 and not self.missing
 
     def verdict(self, agency_code: str) -> str | None:
-        return next((a.verdict for a in self.agencies if a.agency_code == agency_code), None)
+        if self._verdicts_of != len(self.agencies):  # built once (asked once per file: O(files × agencies))
+            self._verdicts.clear()
+            for a in reversed(self.agencies):  # the first agency of a code, as a scan would find
+                self._verdicts[a.agency_code] = a.verdict
+            self._verdicts_of = len(self.agencies)
+        return self._verdicts.get(agency_code)
 
     def by_code(self) -> dict[str, list[F.Finding]]:
         out: dict[str, list[F.Finding]] = defaultdict(list)
