@@ -234,6 +234,8 @@ def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, 
 
 
 def _summary(console, ws: Workspace, year: int, batch, report, rendered, out_dir: Path, has_previous: bool) -> None:
+    if console.quiet:  # nothing is shown: do not build a table of every agency
+        return
     from rich.table import Table
 
     from . import export, validate
