@@ -218,6 +218,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
 
 
+# The small pure helpers below run once per cell or name of every workbook, with the same arguments in every
+# workbook (the template's tags, refs and names): cached.
+@lru_cache(maxsize=1 << 16)
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -229,6 +232,7 @@ def _col_num(col: str) -> int:
     return n
 
 
+@lru_cache(maxsize=1 << 16)
 def _col_letters(n: int) -> str:
     s = ""
     while n:
@@ -237,6 +241,7 @@ def _col_letters(n: int) -> str:
     return s
 
 
+@lru_cache(maxsize=1 << 16)
 def _split_a1(ref: str) -> tuple[int, int]:
     m = _REF_RE.match(ref)
     if not m:
@@ -362,6 +367,7 @@ def _resolve_target(base: str, target: str) -> str:
     return "/".join(parts)
 
 
+@lru_cache(maxsize=1 << 16)
 def _parse_defined_name(text: str) -> tuple[str, str] | None:
     """'Sheet'!$B$4 (or a range: top-left) → (sheet, B4); #REF! and anything else → None."""
     text = (text or "").strip()
