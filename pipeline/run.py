@@ -190,7 +190,7 @@ def run(
     previous_files = ws.files(year - 1)
     if previous_files:
         previous = read.read_batch(previous_files, year - 1, ws, jobs=jobs)
-    report = validate.validate(batch, ws, previous)
+    report = validate.validate(batch, ws, previous, jobs=jobs)
     outputs = export.write_validation_outputs(report, batch, out_dir)
 
     rendered = None

@@ -108,14 +108,50 @@ class ValidationReport:
 # =============================================================================================================
 
 
-def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None) -> ValidationReport:
+#: With ``jobs`` > 1 and at least this many workbooks, the text checks run in a second process (forked, so it
+#: has the batch without copying it) beside the pandera pass. The findings are the same either way.
+PARALLEL_MIN_RECORDS = 200
+_TEXT_JOB: tuple | None = None
+
+
+def _texts_in_child() -> list[F.Finding]:
+    batch, previous, numbers = _TEXT_JOB
+    return _check_texts(batch, previous, _Context(batch), numbers)
+
+
+def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
+             jobs: int = 1) -> ValidationReport:
+    global _TEXT_JOB
+    import multiprocessing
+
     out: list[F.Finding] = list(batch.findings)
     ctx = _Context(batch)
     numbers = _numbers(batch) if batch.records else None
-    out += _check_fields(batch, ctx)
-    out += _check_agencies(batch, workspace, ctx)
-    out += _check_frame(batch, previous, ctx, numbers)
-    out += _check_texts(batch, previous, ctx, numbers if len(batch.values) else None)
+    text_numbers = numbers if len(batch.values) else None
+    pool = texts = None
+    if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS and "fork" in multiprocessing.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
+
+        _TEXT_JOB = (batch, previous, text_numbers)
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        texts = pool.submit(_texts_in_child)
+    try:
+        out += _check_fields(batch, ctx)
+        out += _check_agencies(batch, workspace, ctx)
+        out += _check_frame(batch, previous, ctx, numbers)
+        if texts is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                out += texts.result()
+            except BrokenProcessPool:  # the second process died (memory): the checks again, here
+                out += _check_texts(batch, previous, ctx, text_numbers)
+        else:
+            out += _check_texts(batch, previous, ctx, text_numbers)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+            _TEXT_JOB = None
     out = F.sort_findings(_dedupe(out))
     return _report(batch, workspace, out)
 
