@@ -1029,37 +1029,69 @@ def read_batch(
     ``progress`` is called once per file, after it is handled. ``jobs`` > 1 reads in that many processes
     (the result is the same, in the same order).
     """
+    return _read_groups([_tasks(paths, year, workspace, base)], workspace, progress=progress, jobs=jobs)[0]
+
+
+def read_batches(groups: list[tuple[list[Path], int]], workspace: Workspace | None = None, *,
+                 progress: Callable[[Path], None] | None = None, jobs: int = 1) -> list[Batch]:
+    """``read_batch`` of several (files, year) groups — this year's and last year's folders — by one set of
+    worker processes: a group is put together while the workers read the next. The same batches."""
+    return _read_groups([_tasks(paths, year, workspace, None) for paths, year in groups], workspace,
+                        progress=progress, jobs=jobs)
+
+
+def _tasks(paths: list[Path], year: int, workspace: Workspace | None,
+           base: Path | None) -> tuple[list[tuple[Path, str]], int]:
     if base is None and workspace is not None:
         base = workspace.year_dir(year)
+    ordered = sorted(dict.fromkeys(Path(p) for p in paths))
+    return list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered]))), year
+
+
+def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Workspace | None, *,
+                 progress: Callable[[Path], None] | None, jobs: int) -> list[Batch]:
+    results: list[dict[Path, _Read]] = [{} for _ in groups]
+    batches: list[Batch | None] = [None] * len(groups)
+    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
+        # chunks and come back as columns (pickling a dict per cell cost more than reading the cell)
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
+            futures = {}
+            pending = [0] * len(groups)
+            for g, (tasks, year) in enumerate(groups):
+                size = max(1, min(16, len(tasks) // (jobs * 8)))
+                for i in range(0, len(tasks), size):
+                    futures[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, tasks[i:i + size])
+                    pending[g] += 1
+            for fut in as_completed(futures):
+                g, chunk = futures[fut]
+                for (path, _), res in zip(chunk, fut.result()):
+                    results[g][path] = res
+                    if progress is not None:
+                        progress(path)
+                pending[g] -= 1
+                if not pending[g]:  # while the workers read the other groups
+                    batches[g] = _merge(*groups[g], results[g], workspace)
+    else:
+        for g, (tasks, year) in enumerate(groups):
+            for path, display in tasks:
+                results[g][path] = _handle(path, display, year, workspace)
+                if progress is not None:
+                    progress(path)
+    return [b if b is not None else _merge(*groups[g], results[g], workspace) for g, b in enumerate(batches)]
+
+
+def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
+           workspace: Workspace | None) -> Batch:
+    from dataclasses import replace
+
     files: list[FileVerdict] = []
     records: list[Record] = []
     vcols: dict[str, list] = {k: [] for k in VALUE_COLUMNS}
     tcols: dict[str, list] = {k: [] for k in TEXT_COLUMNS}
     found: list[F.Finding] = []
-    ordered = sorted(dict.fromkeys(Path(p) for p in paths))
-    tasks = list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered])))
-    results: dict[Path, _Read] = {}
-    if jobs > 1 and len(tasks) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
-        # chunks and come back as columns (pickling a dict per cell cost more than reading the cell)
-        size = max(1, min(16, len(tasks) // (jobs * 8)))
-        chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
-            futures = {pool.submit(_handle_chunk, chunk, year): chunk for chunk in chunks}
-            for fut in as_completed(futures):
-                for (path, _), res in zip(futures[fut], fut.result()):
-                    results[path] = res
-                    if progress is not None:
-                        progress(path)
-    else:
-        for path, display in tasks:
-            results[path] = _handle(path, display, year, workspace)
-            if progress is not None:
-                progress(path)
-    from dataclasses import replace
-
     for path, _ in tasks:  # merged in path order, whatever order the workers finished in
         res = results[path]
         files.append(res.verdict)

@@ -174,7 +174,7 @@ def run(
     """
     from rich.console import Console
 
-    from . import export, read, validate
+    from . import export, validate
 
     console = console or Console(stderr=True, quiet=True)
     jobs = jobs or default_jobs()
@@ -185,11 +185,8 @@ def run(
     _mark_running(out_dir, ws, year)
 
     files = ws.files(year)
-    batch = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表")
-    previous = None
     previous_files = ws.files(year - 1)
-    if previous_files:
-        previous = read.read_batch(previous_files, year - 1, ws, jobs=jobs)
+    batch, previous = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表", previous_files)
     report = validate.validate(batch, ws, previous, jobs=jobs)
     outputs = export.write_validation_outputs(report, batch, out_dir)
 
@@ -220,7 +217,10 @@ def run(
     return RunResult(code, out_dir, manifest, report.errors, report.warnings, tuple(report.missing))
 
 
-def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str):
+def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str,
+                        previous_files: list[Path] = ()):
+    """This year's batch (with a progress bar) and last year's (None without files), read by one set of
+    worker processes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import read
@@ -230,7 +230,11 @@ def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, 
         console=console, transient=True,
     ) as bar:
         task = bar.add_task(title, total=len(files))
-        return read.read_batch(files, year, ws, jobs=jobs, progress=lambda _p: bar.advance(task))
+        current = set(files)
+        groups = [(files, year)] + ([(list(previous_files), year - 1)] if previous_files else [])
+        batches = read.read_batches(groups, ws, jobs=jobs,
+                                    progress=lambda p: bar.advance(task) if p in current else None)
+        return batches[0], (batches[1] if previous_files else None)
 
 
 def _summary(console, ws: Workspace, year: int, batch, report, rendered, out_dir: Path, has_previous: bool) -> None:
