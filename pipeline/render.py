@@ -591,6 +591,46 @@ class _PartCollector:
         pass
 
 
+def _no_block_in_a_table(patched_xml: str) -> bool:
+    """No Jinja block ({% … %}) inside a table of the (patched) template: every report has its tables' rows and
+    cells (text cannot add any: it is escaped)."""
+    depth = 0
+    for m in re.finditer(r"<w:tbl[ >]|</w:tbl>|\{%", patched_xml):
+        tok = m.group()
+        if tok == "{%":
+            if depth:
+                return False
+        else:
+            depth += -1 if tok == "</w:tbl>" else 1
+    return True
+
+
+def _tables_fit_their_grids(tree) -> bool:
+    """True when docxtpl's ``fix_tables`` would change nothing: no table has a row with more cells than grid
+    columns, nor more grid columns than its widest row spans (rows counted as docxtpl counts them)."""
+    ns = "{" + tree.nsmap["w"] + "}"
+    grid_tag, col_tag, tr_tag, tc_tag = ns + "tblGrid", ns + "gridCol", ns + "tr", ns + "tc"
+    pr_tag, span_tag, val = ns + "tcPr", ns + "gridSpan", ns + "val"
+    for t in tree.iter(ns + "tbl"):
+        grid = t.find(grid_tag)
+        if grid is None:
+            return False
+        columns = len(grid.findall(col_tag))
+        widest = spanned = 0
+        for r in t.iter(tr_tag):
+            cells = r.findall(tc_tag)
+            widest = max(widest, len(cells))
+            total = 0
+            for c in cells:
+                pr = c.find(pr_tag)
+                span = None if pr is None else pr.find(span_tag)
+                total += 1 if span is None else int(span.get(val))
+            spanned = max(spanned, total)
+        if widest > columns or columns > spanned:
+            return False
+    return True
+
+
 class _ReusableTemplate:
     """One docxtpl template rendered many times in a process without reloading or recompiling it."""
 
@@ -610,6 +650,8 @@ class _ReusableTemplate:
             prepared: dict[str, str] = {}
             parts_xml: dict[str, str] = {}
             body_tree = None
+            tables_static = False  # no {% %} inside any table of the template
+            tables_fit: bool | None = None
 
             def get_xml(self):  # the template's body, not the last report's
                 return body_xml
@@ -648,6 +690,17 @@ class _ReusableTemplate:
             def map_tree(self, tree):  # kept aside: the document part is written from it (see render below)
                 self.body_tree = tree
 
+            def fix_tables(self, xml):
+                # docxtpl's parse; its table fixing only where it changes something. Tables without a Jinja
+                # block inside come out with the template's rows and cells every time: checked once.
+                from lxml import etree
+
+                tree = etree.fromstring(xml, parser=etree.XMLParser(recover=True))
+                fit = self.tables_fit if self.tables_static else None
+                if fit is None:
+                    fit = self.tables_fit = _tables_fit_their_grids(tree)
+                return tree if fit else super().fix_tables(xml)
+
         class CompilingEnvironment(Environment):
             compiled: dict[str, object] = {}
 
@@ -661,6 +714,7 @@ class _ReusableTemplate:
         self.tpl = Template(str(template))
         self.tpl.init_docx()
         body_xml = DocxTemplate.get_xml(self.tpl)
+        self.tpl.tables_static = _no_block_in_a_table(self.tpl.patch_xml(body_xml))
         core = self.tpl.docx.core_properties
         self.properties = {p: getattr(core, p) for p in self.PROPERTIES}
         self.env = CompilingEnvironment(autoescape=True)
