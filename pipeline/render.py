@@ -849,20 +849,27 @@ def _default_jobs() -> int:
 
 class _AgencyReports:
     """Agency reports being written, by worker processes when ``jobs`` > 1 (the caller can meanwhile do
-    something else, such as the county summary); ``result()`` waits for them."""
+    something else, such as the county summary); ``result()`` waits for them.
 
-    def __init__(self, tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path, jobs: int):
-        self._tasks, self._out_dir, self._template = tasks, Path(out_dir), template
-        self._pool = self._done = None
-        if jobs > 1 and len(tasks) > 1:
+    ``first`` — (function, *args) — is one more job for the workers, started before the reports (the longest
+    first keeps both cores busy to the end); ``first_result()`` gives its result.
+    """
+
+    def __init__(self, tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path, jobs: int,
+                 first: tuple | None = None):
+        self._tasks, self._out_dir, self._template, self._first = tasks, Path(out_dir), template, first
+        self._pool = self._done = self._first_done = None
+        if jobs > 1 and len(tasks) + (first is not None) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             _reusable(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 4)
-            size = -(-len(tasks) // n)
+            size = -(-len(tasks) // n) if tasks else 1
             chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-            self._pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)))
+            self._pool = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(chunks) + (first is not None))))
             try:
+                if first is not None:
+                    self._first_done = self._pool.submit(*first)
                 self._done = [self._pool.submit(_render_chunk, c, self._out_dir, template) for c in chunks]
             except BaseException:
                 self._pool.shutdown(cancel_futures=True)
@@ -874,6 +881,14 @@ class _AgencyReports:
         with self:
             return tuple(p for fut in self._done for p in fut.result())  # chunk order = the order given
 
+    def first_result(self):
+        if self._first is None:
+            return None
+        if self._first_done is None:
+            fn, *args = self._first
+            return fn(*args)
+        return self._first_done.result()
+
     def __enter__(self) -> _AgencyReports:
         return self
 
@@ -883,7 +898,8 @@ class _AgencyReports:
 
 
 def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
-                    *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE) -> _AgencyReports:
+                    *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE,
+                    first: tuple | None = None) -> _AgencyReports:
     passed = set(passed)
     seen: set[str] = set()
     taken: set[str] = set()
@@ -898,7 +914,7 @@ def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], works
             name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
         taken.add(name.casefold())
         tasks.append((a, roster.get(a.code), name))
-    return _AgencyReports(tasks, out_dir, template, jobs or _default_jobs())
+    return _AgencyReports(tasks, out_dir, template, jobs or _default_jobs(), first)
 
 
 def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
@@ -954,10 +970,11 @@ def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previou
 
     passed = set(passed)
     r = aggregate.rollup(agencies, passed, previous, workspace, year=year)
-    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs) as job:
-        summary = render_county(r, workspace.county, out_dir)  # while the workers write the agency reports
-        book = county_xlsx.write(r, out_dir)
+    # 全县汇总.xlsx by a worker, the county summary here, while the workers write the agency reports
+    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, first=(county_xlsx.write, r, out_dir)) as job:
+        summary = render_county(r, workspace.county, out_dir)
         res = RenderResult(job.result(), summary)
+        book = job.first_result()
     pdfs: tuple[Path, ...] = ()
     message = ""
     if pdf:
