@@ -20,7 +20,7 @@ precomputed parts (a rendered report's XML, deflated, plain writes), both with t
 processes. floor_ratio = total / floor.
 
 Peak memory is of the whole process tree (the run and its worker processes): the sum of the processes' PSS
-sampled every 20 ms from /proc (Linux), and never less than the run's own maximum RSS.
+sampled every 50 ms from /proc (Linux), and never less than the run's own maximum RSS.
 
 Targets (2 cores): 1,000 agencies end to end < 30 s, validation of 1,000 agencies < 2 s, peak memory
 < 1 GB and flat in N, total ≤ 4 × floor. The last line is machine-readable (for the largest N):
@@ -292,7 +292,7 @@ def ensure_workspace(n: int, jobs: int, cache: Path, regenerate: bool = False,
 class TreeMemory:
     """Peak memory of this process and its descendants: Σ PSS (RSS where PSS is unreadable), sampled."""
 
-    def __init__(self, interval: float = 0.02):
+    def __init__(self, interval: float = 0.05):
         self.interval = interval
         self.peak_kb = 0
         self._stop = threading.Event()
@@ -460,6 +460,8 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         ws = workspace.load(ws_root)
         stages = Stages()
         stages.wrap(read, "read_batch", "read")
+        if hasattr(read, "read_batches"):
+            stages.wrap(read, "read_batches", "read")
         stages.wrap(validate, "validate", "validate")
         stages.wrap(export, "write_validation_outputs", "export")
         stages.wrap(read.Batch, "agency_data", "aggregate")
