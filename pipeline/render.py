@@ -958,6 +958,12 @@ class ReportOutputs:
         return out + ([self.county_report] if self.county_report else [])
 
 
+def _county_workbook(r: CountyRollup, out_dir: Path) -> Path:
+    from . import county_xlsx
+
+    return county_xlsx.write(r, out_dir)
+
+
 def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previous: Sequence[AgencyData] | None,
                   workspace: Workspace, out_dir: Path, *, year: int | None = None, pdf: bool = False,
                   jobs: int | None = None) -> ReportOutputs:
@@ -965,13 +971,13 @@ def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previou
 
     Agency reports are rendered in ``jobs`` processes (default: every core); the output does not depend on it.
     """
-    from . import aggregate, county_xlsx
+    from . import aggregate
     from . import pdf as pdf_mod
 
     passed = set(passed)
     r = aggregate.rollup(agencies, passed, previous, workspace, year=year)
     # 全县汇总.xlsx by a worker, the county summary here, while the workers write the agency reports
-    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, first=(county_xlsx.write, r, out_dir)) as job:
+    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, first=(_county_workbook, r, out_dir)) as job:
         summary = render_county(r, workspace.county, out_dir)
         res = RenderResult(job.result(), summary)
         book = job.first_result()
