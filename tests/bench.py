@@ -12,9 +12,9 @@ from its sentence pools (nothing 雷同, every number quoted matches its table).
 
 Each N is then measured in a fresh process (so peak memory is its own): ``run.run`` over the workspace with
 rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
-(Batch.agency_data + rollup), render (agency reports: the rest of render.write_reports, whose workers write
-them while the parent writes the county summary), county (summary .docx + 全县汇总.xlsx), other (manifest,
-hashing) — and, in the same process, the floor: reading the same workbooks' sheet XML without
+(Batch.agency_data + rollup), render (the rest of render.write_reports: its workers write the agency reports
+and 全县汇总.xlsx while the parent writes the county summary), county (the county summary .docx), other
+(manifest, hashing) — and, in the same process, the floor: reading the same workbooks' sheet XML without
 parsing it (unzip + read bytes) plus writing as many .docx files as there are agency reports from
 precomputed parts (a rendered report's XML, deflated, plain writes), both with the same number of
 processes. floor_ratio = total / floor.
@@ -446,7 +446,7 @@ def _sample_report_parts(ws_root: Path, out: Path) -> list[tuple[str, bytes]]:
 
 def measure(n: int, jobs: int, cache: Path) -> dict:
     """One N, in this (fresh) process: the floor, then the whole run with per-stage times and peak memory."""
-    from pipeline import aggregate, county_xlsx, export, read, render, run, validate, workspace
+    from pipeline import aggregate, export, read, render, run, validate, workspace
 
     ws_root = ensure_workspace(n, jobs, cache)
     tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-{n}-"))
@@ -467,8 +467,7 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         stages.wrap(read.Batch, "agency_data", "aggregate")
         stages.wrap(aggregate, "rollup", "aggregate")
         stages.wrap(render, "write_reports", "render")  # less the rollup and the county summary inside it
-        stages.wrap(render, "render_county", "county")
-        stages.wrap(county_xlsx, "write", "county")
+        stages.wrap(render, "render_county", "county")  # 全县汇总.xlsx: written by a worker, within "render"
         with TreeMemory() as mem:
             t = time.perf_counter()
             result = run.run(ws, YEAR, tmp / "output", render=True, jobs=jobs)
