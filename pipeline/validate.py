@@ -115,8 +115,8 @@ _TEXT_JOB: tuple | None = None
 
 
 def _texts_in_child() -> list[F.Finding]:
-    batch, previous, numbers = _TEXT_JOB
-    return _check_texts(batch, previous, _Context(batch), numbers)
+    batch, previous, numbers, similar = _TEXT_JOB
+    return _check_texts(batch, previous, _Context(batch), numbers, similar)
 
 
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
@@ -132,20 +132,24 @@ def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch |
     if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS and "fork" in multiprocessing.get_all_start_methods():
         from concurrent.futures import ProcessPoolExecutor
 
-        _TEXT_JOB = (batch, previous, text_numbers)
+        # the second process: the text checks and 雷同 of the first half of the fields; here: the rest
+        names = [f.name for f in _text_fields()]
+        _TEXT_JOB = (batch, previous, text_numbers, names[: len(names) // 2])
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
         texts = pool.submit(_texts_in_child)
     try:
         out += _check_fields(batch, ctx)
         out += _check_agencies(batch, workspace, ctx)
         out += _check_frame(batch, previous, ctx, numbers)
+        if texts is not None and len(batch.texts):
+            out += _similar_texts(batch, previous, _texts(batch)[0], ctx, fields=names[len(names) // 2:])
         if texts is not None:
             from concurrent.futures.process import BrokenProcessPool
 
             try:
                 out += texts.result()
-            except BrokenProcessPool:  # the second process died (memory): the checks again, here
-                out += _check_texts(batch, previous, ctx, text_numbers)
+            except BrokenProcessPool:  # the second process died (memory): its checks again, here
+                out += _check_texts(batch, previous, ctx, text_numbers, names[: len(names) // 2])
         else:
             out += _check_texts(batch, previous, ctx, text_numbers)
     finally:
@@ -727,12 +731,9 @@ class _Norm:
         return out
 
 
-def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
-                 numbers: pd.DataFrame | None = None) -> list[F.Finding]:
-    out: list[F.Finding] = []
+def _texts(batch: Batch) -> tuple[dict[int, dict[str, str]], set[tuple[int, str]]]:
+    """The text fields of each record (those found) and the (record, field) whose text was cut."""
     t = batch.texts
-    if not len(t):
-        return out
     tf = {f.name for f in _text_fields()}
     texts: dict[int, dict[str, str]] = defaultdict(dict)
     truncated: set[tuple[int, str]] = set()
@@ -742,6 +743,16 @@ def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
             texts[rec][name] = val or ""
         if trunc:
             truncated.add((rec, name))
+    return texts, truncated
+
+
+def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
+                 numbers: pd.DataFrame | None = None, similar: Iterable[str] | None = None) -> list[F.Finding]:
+    """Every text check; 雷同 for the fields ``similar`` (default: every text field)."""
+    out: list[F.Finding] = []
+    if not len(batch.texts):
+        return out
+    texts, truncated = _texts(batch)
     if numbers is None and len(batch.values):
         numbers = _numbers(batch)
     if numbers is not None:
@@ -783,7 +794,7 @@ def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
                             "TEXT_NUMBER_MISMATCH", rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
                             what=what, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
                             actual=str(said)))
-    out += _similar_texts(batch, previous, texts, ctx, norm)
+    out += _similar_texts(batch, previous, texts, ctx, norm, similar)
     return out
 
 
@@ -863,15 +874,21 @@ def _similar_pairs(items: list[tuple[int, frozenset[int]]], prefixes: list[list[
 
 
 def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[str, str]], ctx: _Context,
-                   norm: _Norm | None = None):
+                   norm: _Norm | None = None, fields: Iterable[str] | None = None):
+    """雷同: each text against the agency's last year and against the other agencies' (of ``fields``, default
+    every text field)."""
     out: list[F.Finding] = []
     norm = norm or _Norm()
-    names = [f.name for f in _text_fields()]
+    names = [f.name for f in _text_fields() if fields is None or f.name in set(fields)]
     keys = [(rec, n) for rec, by_name in texts.items() for n in names
             if len(norm.norm(by_name.get(n, ""))) >= SIMILAR_MIN_CHARS]
     sh: dict[tuple[int, str], frozenset[int]] = dict(
         zip(keys, _shingle_ids([norm.norm(texts[rec][n]) for rec, n in keys])))
-    items = {n: sorted(((rec, s) for (rec, nn), s in sh.items() if nn == n), key=lambda x: len(x[1])) for n in names}
+    items: dict[str, list[tuple[int, frozenset[int]]]] = {n: [] for n in names}
+    for (rec, n), s in sh.items():
+        items[n].append((rec, s))
+    for lst in items.values():
+        lst.sort(key=lambda x: len(x[1]))
     # the agency's previous year
     if previous is not None and len(previous.texts):
         prev_rec = {}

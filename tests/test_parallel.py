@@ -90,3 +90,28 @@ def test_zip_of_the_reused_template_matches_normalise_zip(sample):
     data = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
     again = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
     assert data == again == ooxml.normalise_zip(data)
+
+
+def test_validation_in_two_processes_gives_the_same_findings(sample, monkeypatch):
+    """The text checks in a second process (and 雷同 split between the two): the same findings."""
+    from pipeline import validate
+
+    ws, _ = sample
+    batch = read.read_batch(ws.files(2024), 2024, ws)
+    previous = read.read_batch(ws.files(2023), 2023, ws)
+    t, pt = batch.texts, previous.texts
+    # texts copied from another agency and from last year, a year that is not the report's, an empty field
+    for name in ("TXT_overview", "TXT_problems", "TXT_other_matters"):
+        rows = t.index[t["name"] == name]
+        t.loc[rows[1], "value"] = t.loc[rows[0], "value"]
+        prev_rows = pt.index[(pt["name"] == name) & (pt["record"] == t.loc[rows[2], "record"])]
+        t.loc[rows[2], "value"] = pt.loc[prev_rows[0], "value"]
+    t.loc[t.index[t["name"] == "TXT_platform"][3], "value"] = "2019年以来，平台建设取得进展。"
+    t.loc[t.index[t["name"] == "TXT_management"][4], "value"] = ""
+    one = validate.validate(batch, ws, previous)
+    monkeypatch.setattr(validate, "PARALLEL_MIN_RECORDS", 1)
+    two = validate.validate(batch, ws, previous, jobs=2)
+    codes = {f.code for f in one.findings}
+    assert {"TEXT_SAME_AS_OTHER", "TEXT_SAME_AS_LAST_YEAR", "TEXT_OTHER_YEAR", "TEXT_EMPTY"} <= codes
+    assert [f.as_json() for f in two.findings] == [f.as_json() for f in one.findings]
+    assert two.agencies == one.agencies and two.passed == one.passed
