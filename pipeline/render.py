@@ -847,6 +847,18 @@ def _default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+_JOBS: tuple | None = None  # (tasks, first job) for forked workers
+
+
+def _inherited_range(a: int, b: int, out_dir: Path, template: Path) -> list[Path]:
+    return _render_chunk(_JOBS[0][a:b], out_dir, template)
+
+
+def _inherited_first():
+    fn, *args = _JOBS[1]
+    return fn(*args)
+
+
 class _AgencyReports:
     """Agency reports being written, by worker processes when ``jobs`` > 1 (the caller can meanwhile do
     something else, such as the county summary); ``result()`` waits for them.
@@ -860,20 +872,37 @@ class _AgencyReports:
         self._tasks, self._out_dir, self._template, self._first = tasks, Path(out_dir), template, first
         self._pool = self._done = self._first_done = None
         if jobs > 1 and len(tasks) + (first is not None) > 1:
+            import gc
+            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            global _JOBS
             _reusable(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 4)
             size = -(-len(tasks) // n) if tasks else 1
-            chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-            self._pool = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(chunks) + (first is not None))))
+            ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
+            workers = max(1, min(jobs, len(ranges) + (first is not None)))
+            # Forked workers inherit the tasks (nothing to pickle); the objects the parent has are frozen out of
+            # the workers' garbage collection, which would otherwise copy every page it touches.
+            fork = "fork" in multiprocessing.get_all_start_methods()
+            _JOBS = (tasks, first) if fork else None
+            gc.freeze()
             try:
+                ctx = multiprocessing.get_context("fork") if fork else None
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
                 if first is not None:
-                    self._first_done = self._pool.submit(*first)
-                self._done = [self._pool.submit(_render_chunk, c, self._out_dir, template) for c in chunks]
+                    self._first_done = (self._pool.submit(_inherited_first) if fork else self._pool.submit(*first))
+                self._done = [
+                    self._pool.submit(_inherited_range, a, b, self._out_dir, template) if fork
+                    else self._pool.submit(_render_chunk, tasks[a:b], self._out_dir, template)
+                    for a, b in ranges
+                ]
             except BaseException:
-                self._pool.shutdown(cancel_futures=True)
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
                 raise
+            finally:
+                gc.unfreeze()
 
     def result(self) -> tuple[Path, ...]:
         if self._pool is None:
@@ -893,8 +922,10 @@ class _AgencyReports:
         return self
 
     def __exit__(self, *exc) -> None:
+        global _JOBS
         if self._pool is not None:  # on an error: cancel what has not started, wait for the rest
             self._pool.shutdown(cancel_futures=True)
+            _JOBS = None
 
 
 def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,

@@ -122,6 +122,7 @@ def _texts_in_child() -> list[F.Finding]:
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
              jobs: int = 1) -> ValidationReport:
     global _TEXT_JOB
+    import gc
     import multiprocessing
 
     out: list[F.Finding] = list(batch.findings)
@@ -135,8 +136,12 @@ def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch |
         # the second process: the text checks and 雷同 of the first half of the fields; here: the rest
         names = [f.name for f in _text_fields()]
         _TEXT_JOB = (batch, previous, text_numbers, names[: len(names) // 2])
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        texts = pool.submit(_texts_in_child)
+        gc.freeze()  # the batches out of the child's garbage collection (it would copy every page it touches)
+        try:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            texts = pool.submit(_texts_in_child)
+        finally:
+            gc.unfreeze()
     try:
         out += _check_fields(batch, ctx)
         out += _check_agencies(batch, workspace, ctx)
