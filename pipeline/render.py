@@ -564,8 +564,8 @@ def fill(template: Path, context: Mapping[str, object], path: Path) -> Path:
 
 
 class _Replay:
-    """Stands in for zipfile's compressor and returns a part's deflate stream computed earlier (zipfile still
-    computes the CRC and sizes itself)."""
+    """Stands in for zipfile's compressor and gives a part's deflate stream computed earlier: for the data
+    written (zipfile then computes CRC and size), or at the end when nothing was written (CRC and size given)."""
 
     def __init__(self, deflated: bytes):
         self._deflated = deflated
@@ -575,7 +575,8 @@ class _Replay:
         return out
 
     def flush(self) -> bytes:
-        return b""
+        out, self._deflated = self._deflated, b""
+        return out
 
 
 class _PartCollector:
@@ -718,7 +719,7 @@ class _ReusableTemplate:
         core = self.tpl.docx.core_properties
         self.properties = {p: getattr(core, p) for p in self.PROPERTIES}
         self.env = CompilingEnvironment(autoescape=True)
-        self.deflated: dict[str, tuple[bytes, bytes]] = {}  # member → (bytes, deflate stream) of the last report
+        self.deflated: dict[str, tuple[bytes, bytes, int]] = {}  # member → (bytes, deflate stream, CRC), last report
         self._zlib = zlib
         # The document part is written as the template's document around the rendered body (moving the body
         # into the document cost more than rendering it); the parts rendering never changes are serialised once.
@@ -799,13 +800,17 @@ class _ReusableTemplate:
                 info.file_size = len(body)
                 last = self.deflated.get(name)
                 with zf.open(info, "w") as fh:
-                    if last is not None and last[0] == body and hasattr(fh, "_compressor"):
+                    replay = hasattr(fh, "_compressor") and hasattr(fh, "_crc") and hasattr(fh, "_file_size")
+                    if replay and last is not None and (last[0] is body or last[0] == body):
+                        # the same part as last time: its deflate stream, CRC and size as computed then
                         fh._compressor = _Replay(last[1])
-                    elif len(body) > 4096:
+                        fh._crc, fh._file_size = last[2], len(body)
+                        continue
+                    if len(body) > 4096:
                         c = self._zlib.compressobj(self._zlib.Z_DEFAULT_COMPRESSION, self._zlib.DEFLATED, -15)
                         deflated = c.compress(body) + c.flush()
-                        self.deflated[name] = (body, deflated)
-                        if hasattr(fh, "_compressor"):
+                        self.deflated[name] = (body, deflated, self._zlib.crc32(body))
+                        if replay:
                             fh._compressor = _Replay(deflated)
                     fh.write(body)
         return buf.getvalue()
@@ -850,6 +855,21 @@ def _default_jobs() -> int:
 _JOBS: tuple | None = None  # (tasks, first job) for forked workers
 
 
+def _release_memory() -> None:
+    """Give the memory freed so far (reading and validating leave much of it to the allocator) back to the
+    system before workers are forked from this process (glibc only; elsewhere nothing)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _inherited_range(a: int, b: int, out_dir: Path, template: Path) -> list[Path]:
     return _render_chunk(_JOBS[0][a:b], out_dir, template)
 
@@ -886,6 +906,7 @@ class _AgencyReports:
             # the workers' garbage collection, which would otherwise copy every page it touches.
             fork = "fork" in multiprocessing.get_all_start_methods()
             _JOBS = (tasks, first) if fork else None
+            _release_memory()
             gc.freeze()
             try:
                 ctx = multiprocessing.get_context("fork") if fork else None
