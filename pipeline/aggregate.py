@@ -25,6 +25,9 @@ def _zero(name: str) -> Number:
     return Decimal(0) if name in MONEY_CELLS else 0
 
 
+ZERO: dict[str, Number] = {n: _zero(n) for n in CELL_NAMES}
+
+
 @dataclass(frozen=True)
 class AgencyFigures:
     """One row of the per-agency breakdown: the key figures (spec.KEY_FIGURES) and every cell."""
@@ -139,7 +142,7 @@ def _ratio(a: int, b: int) -> Decimal:
 def frame(agencies: Iterable[AgencyData]) -> pd.DataFrame:
     """One row per agency (index: code), one column per spec cell; counts int64, money as Decimal objects."""
     agencies = list(agencies)
-    rows = [{n: a.values.get(n, _zero(n)) for n in CELL_NAMES} for a in agencies]
+    rows = [{n: a.values.get(n, ZERO[n]) for n in CELL_NAMES} for a in agencies]
     index = pd.Index([a.code for a in agencies], name="code", dtype=object)
     df = pd.DataFrame(rows, columns=list(CELL_NAMES), index=index)
     for n in CELL_NAMES:
@@ -264,7 +267,7 @@ def rollup(
         by_category.append(CategoryTotals(cat, len(sub), vals, key_figures(vals)))
 
     rows = [
-        AgencyFigures(a.code, a.name, a.category, key_figures(a.values), {n: a.values.get(n, _zero(n)) for n in CELL_NAMES})
+        AgencyFigures(a.code, a.name, a.category, key_figures(a.values), {n: a.values.get(n, ZERO[n]) for n in CELL_NAMES})
         for a in counted
     ]
 
