@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from operator import itemgetter
 
 import numpy as np
@@ -377,8 +378,8 @@ def _text(val: object) -> str:
 def _wide(batch: Batch, previous: Batch | None, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per record: numbers, found totals, statuses, money decimals, previous year's numbers, fee fields.
 
-    Statuses and fee texts are object columns: pandera runs ``isna`` over the whole frame for every frame-wide
-    check, and on pandas' str columns that is a Python loop per column.
+    Statuses are numbers (_STATUSES) and fee texts object columns: pandera runs ``isna`` over the whole frame
+    for every frame-wide check, and on pandas' str columns that is a Python loop per column.
     """
     v = batch.values
     idx = pd.Index([r.index for r in batch.records], name="record")
@@ -387,14 +388,16 @@ def _wide(batch: Batch, previous: Batch | None, numbers: pd.DataFrame | None = N
     computed = [c.name for c in spec.CELLS if c.computed]
     if len(v):
         found = v[v["computed"]].pivot(index="record", columns="name", values="found")
-        status = v.pivot(index="record", columns="name", values="status").reindex(index=idx, columns=names)
+        for st in pd.unique(v["status"]):
+            _status_number(st)
+        coded = pd.DataFrame({"record": v["record"].to_numpy(), "name": v["name"].to_numpy(dtype=object),
+                              "status": v["status"].map(lambda st: _STATUS_NUMBER[str(st)]).to_numpy(dtype="float64")})
+        status = coded.pivot(index="record", columns="name", values="status").reindex(index=idx, columns=names)
     else:
         found = pd.DataFrame(index=idx, dtype="float64")
-        status = pd.DataFrame(index=idx, columns=names, dtype=object)
+        status = pd.DataFrame(index=idx, columns=names, dtype="float64")
     found = found.reindex(index=idx, columns=computed)
-    status = status.astype(object).where(status.notna(), "missing")
-    status = pd.DataFrame(np.vectorize(_status_number, otypes=["float64"])(status.to_numpy(dtype=object))
-                          if status.size else np.empty(status.shape), index=idx, columns=names, dtype="float64")
+    status = status.fillna(float(_STATUS_NUMBER["missing"])).astype("float64")
     parts = [
         num.astype("float64"),
         found.astype("float64").add_prefix(_FOUND),
@@ -463,6 +466,12 @@ def _yoy_check(name: str):
     return check
 
 
+@lru_cache(maxsize=1)
+def _frame_schema() -> pa.DataFrameSchema:
+    """The schema of the wide frame (built once: hundreds of columns and checks)."""
+    return _schema(_frame_checks())
+
+
 def _schema(checks_on_frame: list[pa.Check]) -> pa.DataFrameSchema:
     cols: dict[str, pa.Column] = {}
     for c in spec.CELLS:
@@ -522,7 +531,7 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
     if not batch.records:
         return []
     df = _wide(batch, previous, numbers)
-    fails = _failures(_schema(_frame_checks()), df)
+    fails = _failures(_frame_schema(), df)
     out: list[F.Finding] = []
 
     class _Raw:  # (record, name) → (raw, status), as a dict of every value row would answer
