@@ -661,26 +661,27 @@ def _shingles_of(norm: str) -> frozenset[str]:
     return frozenset({s[i : i + 3] for i in range(max(0, len(s) - 2))})
 
 
-def _shingle_ids(norms: list[str]) -> list[frozenset[int]]:
-    """``_shingles_of`` of many texts at once, each 3-gram as one integer (its three code points; the same
-    similarities, computed in one vectorised pass instead of one string per 3-gram)."""
-    folded = [_DIGITS.sub("#", s) for s in norms]
-    if not folded:
-        return []
-    cps = np.frombuffer("".join(folded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    ids = ((cps[:-2] << np.uint64(42)) | (cps[1:-1] << np.uint64(21)) | cps[2:]).tolist() if len(cps) > 2 else []
-    out, start = [], 0
-    for s in folded:
-        out.append(frozenset(ids[start : start + len(s) - 2]) if len(s) > 2 else frozenset())
-        start += len(s)
+def _shingle_ids(norms: list[str], chunk: int = 2000) -> list[frozenset[int]]:
+    """``_shingles_of`` of many texts, each 3-gram as one integer (its three code points: the same
+    similarities), computed a chunk of texts at a time in one vectorised pass instead of a string per 3-gram."""
+    out: list[frozenset[int]] = []
+    for k in range(0, len(norms), chunk):
+        folded = [_DIGITS.sub("#", s) for s in norms[k : k + chunk]]
+        cps = np.frombuffer("".join(folded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        ids = ((cps[:-2] << np.uint64(42)) | (cps[1:-1] << np.uint64(21)) | cps[2:]).tolist() if len(cps) > 2 else []
+        start = 0
+        for s in folded:
+            out.append(frozenset(ids[start : start + len(s) - 2]) if len(s) > 2 else frozenset())
+            start += len(s)
     return out
 
 
 
-def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+def _similarity(a: frozenset, b: frozenset) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)  # = len(a | b), without building it
 
 
 def _text_fields() -> list[spec.FieldSpec]:
