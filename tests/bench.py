@@ -68,7 +68,7 @@ from pipeline.workspace import Agency, County  # noqa: E402
 YEAR = 2024
 PREVIOUS = YEAR - 1
 DEFAULT_N = (100, 1000)
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 TARGET_TOTAL_S_1000 = 30.0  # 1,000 agencies end to end
 TARGET_VALIDATE_S_1000 = 2.0
@@ -203,7 +203,8 @@ def agency_texts(ms, agency: Agency, year: int, v) -> dict[str, str]:
 
     fields = ("overview", "proactive", "on_request", "management", "platform", "oversight", "problems",
               "improvements", "other_matters")
-    out = {f"TXT_{f}": sentences(rng.randint(4, 6)) for f in fields}
+    # each part names the agency, as reports do ("本局", "我镇" and the name throughout)
+    out = {f"TXT_{f}": ctx.profile.short + sentences(rng.randint(4, 6)) for f in fields}
     out["TXT_on_request"] = f"本年度，{ctx.profile.short}共收到政府信息公开申请{q['new']}件。" + out["TXT_on_request"]
     out["TXT_improvements"] = "\n".join(s + "。" for s in out["TXT_improvements"].split("。") if s)
     overview = [f.name for f in spec.fields(section="一")]
