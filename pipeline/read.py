@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pandas as pd
 from defusedxml import ElementTree as SafeET
@@ -192,8 +192,7 @@ class _Reject(Exception):
         self.actual = actual
 
 
-@dataclass(frozen=True)
-class RawCell:
+class RawCell(NamedTuple):  # a tuple: ~450 per workbook, built ~3x faster than a frozen dataclass
     type: Literal["num", "str", "bool", "err", "date"]
     text: str  # the literal (number as written in the XML, string content, error text)
     formula: bool = False
@@ -462,8 +461,30 @@ def _cap(text: str) -> tuple[str, bool]:
     return text, False
 
 
+def _sheet_data_only(data: bytes) -> bytes | None:
+    """The worksheet part cut down to what is read — the root's start tag (its namespace declarations), the
+    <sheetData> element and the root's end tag — or None where it is not plainly there. Column widths, merges,
+    validations and the rest are a quarter of the parsing otherwise."""
+    start = data.find(b"<sheetData")
+    end = data.rfind(b"</sheetData>")
+    root = data.find(b"<worksheet")
+    if start < 0 or end < start or not 0 <= root < start:
+        return None
+    close = data.find(b">", root)
+    if not root < close < start or data[close - 1:close] == b"/":
+        return None
+    return data[:close + 1] + data[start:end + len(b"</sheetData>")] + b"</worksheet>"
+
+
 def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: str) -> dict[str, RawCell]:
-    root = _parse_xml(data, f"工作表“{sheet_name}”")
+    what = f"工作表“{sheet_name}”"
+    cut = _sheet_data_only(data)
+    try:
+        root = _parse_xml(cut, what) if cut is not None else None
+    except _Reject:
+        root = None  # the cut was not well-formed on its own: the whole part decides
+    if root is None:
+        root = _parse_xml(data, what)
     cells: dict[str, RawCell] = {}
     sheet_data = next((el for el in root if _local(el.tag) == "sheetData"), None)
     if sheet_data is None:
@@ -553,6 +574,7 @@ def _decimal(text: str) -> Decimal | None:
     return d if d.is_finite() else None
 
 
+@lru_cache(maxsize=1 << 14)  # Decimals are immutable; the same few numbers fill most cells
 def _num_literal(text: str) -> Decimal | None:
     """A number as stored in the XML → Decimal, shortest form (Excel's float noise 1.1000000000000001 → 1.1)."""
     try:

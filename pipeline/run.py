@@ -189,19 +189,26 @@ def run(
     batch, previous = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表", previous_files)
     report = validate.validate(batch, ws, previous, jobs=jobs)
     outputs = export.write_validation_outputs(report, batch, out_dir)
+    verdicts = batch.files
+    has_previous = previous is not None
+    agencies = batch.agency_data() if render else []
+    previous_agencies = previous.agency_data() if render and previous else []
+    # the long tables of both years are not needed past here: freed before rendering forks its workers,
+    # so the memory they held goes back to the system instead of growing with the number of agencies
+    del batch, previous
 
     rendered = None
     if render:
         from . import render as render_mod
 
         rendered = render_mod.write_reports(
-            batch.agency_data(), set(report.passed), previous.agency_data() if previous else [], ws, out_dir,
-            year=year, pdf=pdf, jobs=jobs,
+            agencies, set(report.passed), previous_agencies, ws, out_dir, year=year, pdf=pdf, jobs=jobs,
         )
         outputs += rendered.files
+    del agencies, previous_agencies
 
     inputs = []
-    for v in batch.files:
+    for v in verdicts:
         entry = v.as_json()
         entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
@@ -209,7 +216,7 @@ def run(
     stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs)
 
-    _summary(console, ws, year, batch, report, rendered, out_dir, previous is not None)
+    _summary(console, ws, year, verdicts, report, rendered, out_dir, has_previous)
     for p in stuck:
         console.print(f"  提示：上次运行生成的 {p.relative_to(out_dir.resolve()).as_posix()} 本次未再生成，但无法删除"
                       "（可能正在被打开），请手工删除。")
@@ -237,7 +244,8 @@ def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, 
         return batches[0], (batches[1] if previous_files else None)
 
 
-def _summary(console, ws: Workspace, year: int, batch, report, rendered, out_dir: Path, has_previous: bool) -> None:
+def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_dir: Path,
+             has_previous: bool) -> None:
     if console.quiet:  # nothing is shown: do not build a table of every agency
         return
     from rich.table import Table
@@ -255,13 +263,13 @@ def _summary(console, ws: Workspace, year: int, batch, report, rendered, out_dir
         t.add_row(a.agency_name, "、".join(a.files) or "—", f"[{style.get(a.verdict, '')}]{a.verdict}[/]",
                   str(a.errors), str(a.warnings))
     console.print(t)
-    counts = {s: sum(1 for v in batch.files if v.status == s) for s in ("read", "rejected", "ignored")}
+    counts = {s: sum(1 for v in verdicts if v.status == s) for s in ("read", "rejected", "ignored")}
     console.print(
-        f"文件 {len(batch.files)} 个：读取 {counts['read']}，拒收 {counts['rejected']}，忽略 {counts['ignored']}；"
+        f"文件 {len(verdicts)} 个：读取 {counts['read']}，拒收 {counts['rejected']}，忽略 {counts['ignored']}；"
         f"名册 {len(ws.agencies)} 个单位：通过 {len(report.passed)}，未报送 {len(report.missing)}；"
         f"错误 {report.errors} 条，提示 {report.warnings} 条。"
     )
-    for v in batch.files:
+    for v in verdicts:
         if v.status == "ignored":
             console.print(f"  已忽略：{v.file}（{v.reason}）")
     if not has_previous:
