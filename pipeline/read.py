@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pandas as pd
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
@@ -1035,6 +1036,27 @@ TEXT_COLUMNS = [
     "status", "value", "truncated",
 ]
 
+def _spec_columns(entries, columns: dict[str, Callable]) -> dict[str, pd.Categorical | np.ndarray]:
+    """Columns the spec fixes row by row (one row per spec entry, in spec order), for one workbook."""
+    out: dict[str, pd.Categorical | np.ndarray] = {}
+    for k, get in columns.items():
+        vals = [get(e) for e in entries]
+        out[k] = np.array(vals, dtype=bool) if isinstance(vals[0], bool) else pd.Categorical(vals)
+    return out
+
+
+_SPEC_VALUES = _spec_columns(spec.CELLS, {
+    "name": lambda c: c.name, "table": lambda c: c.table, "row": lambda c: c.row, "column": lambda c: c.column,
+    "kind": lambda c: c.kind, "computed": lambda c: c.computed})
+_SPEC_TEXTS = _spec_columns(spec.FIELDS, {
+    "name": lambda f: f.name, "key": lambda f: f.key, "label": lambda f: f.label,
+    "section": lambda f: f.section or "", "kind": lambda f: f.kind})
+_PER_RECORD = ("record", "agency", "agency_name", "file")
+_CATEGORICAL_VALUES = ("agency", "agency_name", "file", "table", "row", "column", "name", "sheet", "cell", "kind",
+                       "raw", "status")
+_CATEGORICAL_TEXTS = ("agency", "agency_name", "file", "name", "key", "label", "section", "sheet", "cell", "kind",
+                      "status")
+
 
 def read_batch(
     paths: list[Path],
@@ -1111,22 +1133,21 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
 
     files: list[FileVerdict] = []
     records: list[Record] = []
-    vcols: dict[str, list] = {k: [] for k in VALUE_COLUMNS}
-    tcols: dict[str, list] = {k: [] for k in TEXT_COLUMNS}
+    vcols: dict[str, list] = {k: [] for k in VALUE_COLUMNS if k not in _SPEC_VALUES and k not in _PER_RECORD}
+    tcols: dict[str, list] = {k: [] for k in TEXT_COLUMNS if k not in _SPEC_TEXTS and k not in _PER_RECORD}
     found: list[F.Finding] = []
     for path, _ in tasks:  # merged in path order, whatever order the workers finished in
         res = results[path]
         files.append(res.verdict)
         found.extend(res.findings)
         if res.record is not None:
-            rec = replace(res.record, index=len(records))
-            records.append(rec)
-            common = {"record": rec.index, "agency": rec.agency_code, "agency_name": rec.agency_name, "file": rec.file}
-            for rows, cols in ((res.values, vcols), (res.texts, tcols)):
+            records.append(replace(res.record, index=len(records)))
+            for rows, cols, per in ((res.values, vcols, len(spec.CELLS)), (res.texts, tcols, len(spec.FIELDS))):
                 rows = _as_columns(rows)
-                n = len(next(iter(rows.values()))) if rows else 0
                 for k, col in cols.items():
-                    col.extend(rows[k] if k in rows else [common.get(k)] * n)
+                    if len(rows[k]) != per:
+                        raise AssertionError(f"{path}: {len(rows[k])} rows of {k}, expected one per spec entry")
+                    col.extend(rows[k])
     if workspace is not None:
         files = [_attribute(v, workspace) for v in files]
         by_file = {v.file: v for v in files}
@@ -1136,8 +1157,28 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
             else f
             for f in found
         ]
+    # columns that repeat the template's labels and addresses (or one value per workbook) are categorical: a
+    # code per row instead of a pointer and an object (the long tables of 1,000 workbooks ~4x smaller). Those the
+    # spec fixes row by row, and those of the workbook, are built here (the workers do not send them).
+    per_record = {"record": list(range(len(records))), "agency": [r.agency_code for r in records],
+                  "agency_name": [r.agency_name for r in records], "file": [r.file for r in records]}
+    for cols, fixed, per in ((vcols, _SPEC_VALUES, len(spec.CELLS)), (tcols, _SPEC_TEXTS, len(spec.FIELDS))):
+        for k, col in fixed.items():
+            cols[k] = (np.tile(col, len(records)) if isinstance(col, np.ndarray)
+                       else pd.Categorical.from_codes(np.tile(col.codes, len(records)), dtype=col.dtype))
+        for k, col in per_record.items():
+            if k == "record":
+                cols[k] = np.repeat(np.arange(len(records), dtype=np.int64), per)
+            else:
+                cat = pd.Categorical(col)
+                cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
+    for cols, names in ((vcols, _CATEGORICAL_VALUES), (tcols, _CATEGORICAL_TEXTS)):
+        for k in names:
+            if not isinstance(cols[k], pd.Categorical):
+                cols[k] = pd.Categorical(cols[k])
     values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
     texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
+    del vcols, tcols
     for col in ("value",):
         values[col] = values[col].astype(object)
         texts[col] = texts[col].astype(object)
@@ -1166,7 +1207,10 @@ def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> list[_Read]:
     out = []
     for path, display in chunk:
         res = _handle(path, display, year, _WORKER_WORKSPACE)
-        out.append(_Read(res.verdict, res.record, _as_columns(res.values), _as_columns(res.texts), res.findings))
+        values, texts = _as_columns(res.values), _as_columns(res.texts)
+        out.append(_Read(res.verdict, res.record,  # without the columns the merge builds from the spec
+                         {k: v for k, v in values.items() if k not in _SPEC_VALUES},
+                         {k: v for k, v in texts.items() if k not in _SPEC_TEXTS}, res.findings))
     return out
 
 

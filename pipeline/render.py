@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from . import ooxml, spec
+from . import memory, ooxml, spec
 from .aggregate import CountyRollup, FeeTotals
 from .model import AgencyData, Number
 from .workspace import Agency, County, Workspace
@@ -855,21 +855,6 @@ def _default_jobs() -> int:
 _JOBS: tuple | None = None  # (tasks, first job) for forked workers
 
 
-def _release_memory() -> None:
-    """Give the memory freed so far (reading and validating leave much of it to the allocator) back to the
-    system before workers are forked from this process (glibc only; elsewhere nothing)."""
-    import ctypes
-    import ctypes.util
-    import gc
-
-    gc.collect()
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _inherited_range(a: int, b: int, out_dir: Path, template: Path) -> list[Path]:
     return _render_chunk(_JOBS[0][a:b], out_dir, template)
 
@@ -906,7 +891,7 @@ class _AgencyReports:
             # the workers' garbage collection, which would otherwise copy every page it touches.
             fork = "fork" in multiprocessing.get_all_start_methods()
             _JOBS = (tasks, first) if fork else None
-            _release_memory()
+            memory.release()
             gc.freeze()
             try:
                 ctx = multiprocessing.get_context("fork") if fork else None

@@ -37,6 +37,9 @@ class RunResult:
     errors: int = 0
     warnings: int = 0
     missing: tuple[str, ...] = ()
+    #: wall seconds of the check stage's steps (read, validate, export, aggregate: each agency's figures), in
+    #: whichever process ran them (make bench reports them)
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 def write_blank_template(out_dir: Path, year: int) -> Path:
@@ -174,8 +177,6 @@ def run(
     """
     from rich.console import Console
 
-    from . import export, validate
-
     console = console or Console(stderr=True, quiet=True)
     jobs = jobs or default_jobs()
     out_dir = Path(output) / str(year)
@@ -184,18 +185,11 @@ def run(
     ooxml.remove_temp_files(out_dir, skip=(PREFILLED_DIR,))  # left by an interrupted run
     _mark_running(out_dir, ws, year)
 
-    files = ws.files(year)
-    previous_files = ws.files(year - 1)
-    batch, previous = _read_with_progress(files, year, ws, jobs, console, f"读取 {year} 年度报表", previous_files)
-    report = validate.validate(batch, ws, previous, jobs=jobs)
-    outputs = export.write_validation_outputs(report, batch, out_dir)
-    verdicts = batch.files
-    has_previous = previous is not None
-    agencies = batch.agency_data() if render else []
-    previous_agencies = previous.agency_data() if render and previous else []
-    # the long tables of both years are not needed past here: freed before rendering forks its workers,
-    # so the memory they held goes back to the system instead of growing with the number of agencies
-    del batch, previous
+    checked = _check_stage(ws, year, out_dir, jobs=jobs, console=console, render=render)
+    report, outputs, verdicts = checked.report, list(checked.outputs), checked.verdicts
+    agencies, previous_agencies, has_previous = checked.agencies, checked.previous_agencies, checked.has_previous
+    seconds = checked.seconds
+    del checked
 
     rendered = None
     if render:
@@ -221,7 +215,79 @@ def run(
         console.print(f"  提示：上次运行生成的 {p.relative_to(out_dir.resolve()).as_posix()} 本次未再生成，但无法删除"
                       "（可能正在被打开），请手工删除。")
     code = 0 if report.ok else 1
-    return RunResult(code, out_dir, manifest, report.errors, report.warnings, tuple(report.missing))
+    return RunResult(code, out_dir, manifest, report.errors, report.warnings, tuple(report.missing), seconds)
+
+
+@dataclass
+class _Checked:
+    """What the check stage (read → validate → validation outputs) hands to the rest of the run."""
+
+    verdicts: list  # read.FileVerdict of every file of the year folder
+    report: object  # validate.ValidationReport
+    outputs: list[Path]
+    agencies: list  # AgencyData of every workbook read (empty without rendering)
+    previous_agencies: list
+    has_previous: bool  # last year's folder had files
+    seconds: dict[str, float]
+
+
+_CHECK_JOB: tuple | None = None
+
+
+def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool) -> _Checked:
+    import time
+
+    from . import export, validate
+
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        seconds[stage] = seconds.get(stage, 0.0) + now - t
+        t = now
+
+    batch, previous = _read_with_progress(ws.files(year), year, ws, jobs, console, f"读取 {year} 年度报表",
+                                          ws.files(year - 1))
+    lap("read")
+    report = validate.validate(batch, ws, previous, jobs=jobs)
+    lap("validate")
+    outputs = export.write_validation_outputs(report, batch, out_dir)
+    lap("export")
+    agencies = batch.agency_data() if render else []
+    previous_agencies = previous.agency_data() if render and previous is not None else []
+    lap("aggregate")
+    return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds)
+
+
+def _check_in_child() -> _Checked:
+    return _check(*_CHECK_JOB)
+
+
+def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
+    """The check stage, in a forked process when there are several cores: the long tables of both years and
+    everything validation builds live and die there, and this process receives only the verdicts, the findings
+    and each agency's figures. Rendering then starts from a small process instead of one holding the heap
+    the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
+    global _CHECK_JOB
+    import multiprocessing
+
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
+
+        _CHECK_JOB = (ws, year, out_dir, jobs, console, render)
+        try:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+                return pool.submit(_check_in_child).result()
+        except BrokenProcessPool:  # the process died (out of memory, killed): the stage again, here
+            pass
+        finally:
+            _CHECK_JOB = None
+    return _check(ws, year, out_dir, jobs, console, render)
 
 
 def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str,

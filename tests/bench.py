@@ -15,7 +15,9 @@ Each N is then measured in a fresh process (so peak memory is its own): ``run.ru
 rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
 (Batch.agency_data + rollup), render (the rest of render.write_reports: its workers write the agency reports
 and 全县汇总.xlsx while the parent writes the county summary), county (the county summary .docx), other
-(manifest, hashing) — with the CPU time of all processes, and, in the same process, the floor: reading the
+(manifest, hashing; handing the check stage's results over) — read, validate, export and Batch.agency_data
+run in the run's check-stage process and are timed by the run itself (RunResult.seconds) — with the CPU time
+of all processes, and, in the same process, the floor: reading the
 same workbooks' sheet XML without parsing it (unzip + read the bytes of every worksheet, workbook.xml, shared
 strings) plus writing as many .docx files as there are agency reports, each every part of a rendered report
 (precomputed XML, deflated, plain writes), both with the same number of processes; measured before and after
@@ -459,7 +461,7 @@ def _sample_report_parts(ws_root: Path, out: Path) -> list[tuple[str, bytes]]:
 
 def measure(n: int, jobs: int, cache: Path) -> dict:
     """One N, in this (fresh) process: the floor, then the whole run with per-stage times and peak memory."""
-    from pipeline import aggregate, export, read, render, run, validate, workspace
+    from pipeline import aggregate, render, run, workspace
 
     ws_root = ensure_workspace(n, jobs, cache)
     tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-{n}-"))
@@ -472,12 +474,8 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
 
         ws = workspace.load(ws_root)
         stages = Stages()
-        stages.wrap(read, "read_batch", "read")
-        if hasattr(read, "read_batches"):
-            stages.wrap(read, "read_batches", "read")
-        stages.wrap(validate, "validate", "validate")
-        stages.wrap(export, "write_validation_outputs", "export")
-        stages.wrap(read.Batch, "agency_data", "aggregate")
+        # read, validate, export and each agency's figures run in the run's check-stage process: timed by the
+        # run itself (RunResult.seconds); the rest is timed here
         stages.wrap(aggregate, "rollup", "aggregate")
         stages.wrap(render, "write_reports", "render")  # less the rollup and the county summary inside it
         stages.wrap(render, "render_county", "county")  # 全县汇总.xlsx: written by a worker, within "render"
@@ -496,6 +494,8 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         sec = dict(stages.seconds)
+        for stage, seconds in result.seconds.items():
+            sec[stage] = sec.get(stage, 0.0) + seconds
         sec["other"] = total - sum(sec.values())
         sec["total"] = total
         return {
