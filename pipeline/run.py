@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ooxml, spec
@@ -256,7 +256,9 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
     outputs = export.write_validation_outputs(report, batch, out_dir)
     lap("export")
     agencies = batch.agency_data() if render else []
-    previous_agencies = previous.agency_data() if render and previous is not None else []
+    # last year's figures serve the year-on-year sums only: its texts stay here
+    previous_agencies = ([replace(a, fields={}) for a in previous.agency_data()]
+                         if render and previous is not None else [])
     lap("aggregate")
     return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds)
 
