@@ -1095,46 +1095,52 @@ def _tasks(paths: list[Path], year: int, workspace: Workspace | None,
 def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Workspace | None, *,
                  progress: Callable[[Path], None] | None, jobs: int) -> list[Batch]:
     results: list[dict[Path, _Read]] = [{} for _ in groups]
+    packs: list[dict[int, _Pack]] = [{} for _ in groups]  # by the index of the chunk's first file
     batches: list[Batch | None] = [None] * len(groups)
     if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
-        # chunks and come back as columns (pickling a dict per cell cost more than reading the cell)
+        # chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than reading
+        # the cell, and unpacking small objects by the million left the heap fragmented)
         with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
             futures = {}
             pending = [0] * len(groups)
             for g, (tasks, year) in enumerate(groups):
                 size = max(1, min(16, len(tasks) // (jobs * 8)))
                 for i in range(0, len(tasks), size):
-                    futures[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, tasks[i:i + size])
+                    futures[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
                     pending[g] += 1
             for fut in as_completed(futures):
-                g, chunk = futures[fut]
-                for (path, _), res in zip(chunk, fut.result()):
+                g, first, chunk = futures[fut]
+                reads, pack = fut.result()
+                packs[g][first] = pack
+                for (path, _), res in zip(chunk, reads):
                     results[g][path] = res
                     if progress is not None:
                         progress(path)
                 pending[g] -= 1
                 if not pending[g]:  # while the workers read the other groups
-                    batches[g] = _merge(*groups[g], results[g], workspace)
+                    batches[g] = _merge(*groups[g], results[g], packs[g], workspace)
+                    results[g], packs[g] = {}, {}
     else:
         for g, (tasks, year) in enumerate(groups):
-            for path, display in tasks:
-                results[g][path] = _handle(path, display, year, workspace)
+            for i, (path, display) in enumerate(tasks):
+                res = _handle(path, display, year, workspace)
+                packs[g][i] = _pack([res])
+                results[g][path] = _stripped(res)
                 if progress is not None:
                     progress(path)
-    return [b if b is not None else _merge(*groups[g], results[g], workspace) for g, b in enumerate(batches)]
+    return [b if b is not None else _merge(*groups[g], results[g], packs[g], workspace)
+            for g, b in enumerate(batches)]
 
 
-def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
+def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read], packs: dict[int, _Pack],
            workspace: Workspace | None) -> Batch:
     from dataclasses import replace
 
     files: list[FileVerdict] = []
     records: list[Record] = []
-    vcols: dict[str, list] = {k: [] for k in VALUE_COLUMNS if k not in _SPEC_VALUES and k not in _PER_RECORD}
-    tcols: dict[str, list] = {k: [] for k in TEXT_COLUMNS if k not in _SPEC_TEXTS and k not in _PER_RECORD}
     found: list[F.Finding] = []
     for path, _ in tasks:  # merged in path order, whatever order the workers finished in
         res = results[path]
@@ -1142,12 +1148,9 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
         found.extend(res.findings)
         if res.record is not None:
             records.append(replace(res.record, index=len(records)))
-            for rows, cols, per in ((res.values, vcols, len(spec.CELLS)), (res.texts, tcols, len(spec.FIELDS))):
-                rows = _as_columns(rows)
-                for k, col in cols.items():
-                    if len(rows[k]) != per:
-                        raise AssertionError(f"{path}: {len(rows[k])} rows of {k}, expected one per spec entry")
-                    col.extend(rows[k])
+    ordered = [packs[k] for k in sorted(packs)]  # chunks of consecutive files: their rows in path order
+    vcols = _concat([p.values for p in ordered], len(records) * len(spec.CELLS))
+    tcols = _concat([p.texts for p in ordered], len(records) * len(spec.FIELDS))
     if workspace is not None:
         files = [_attribute(v, workspace) for v in files]
         by_file = {v.file: v for v in files}
@@ -1172,10 +1175,6 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
             else:
                 cat = pd.Categorical(col)
                 cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
-    for cols, names in ((vcols, _CATEGORICAL_VALUES), (tcols, _CATEGORICAL_TEXTS)):
-        for k in names:
-            if not isinstance(cols[k], pd.Categorical):
-                cols[k] = pd.Categorical(cols[k])
     values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
     texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
     del vcols, tcols
@@ -1202,15 +1201,66 @@ def _worker_init(ws: Workspace | None) -> None:
     _WORKER_WORKSPACE = ws
 
 
-def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> list[_Read]:
-    """Files read in a worker process, their rows as columns."""
-    out = []
-    for path, display in chunk:
-        res = _handle(path, display, year, _WORKER_WORKSPACE)
-        values, texts = _as_columns(res.values), _as_columns(res.texts)
-        out.append(_Read(res.verdict, res.record,  # without the columns the merge builds from the spec
-                         {k: v for k, v in values.items() if k not in _SPEC_VALUES},
-                         {k: v for k, v in texts.items() if k not in _SPEC_TEXTS}, res.findings))
+def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
+    """Files read in a worker process: each file's verdict and findings, and the rows of all of them packed."""
+    reads = [_handle(path, display, year, _WORKER_WORKSPACE) for path, display in chunk]
+    return [_stripped(r) for r in reads], _pack(reads)
+
+
+@dataclass
+class _Pack:
+    """The rows of consecutive workbooks (those read, in order), without the columns the merge builds from the
+    spec: repeated strings as categoricals, numbers as arrays, each text once."""
+
+    values: dict[str, object]
+    texts: dict[str, object]
+
+
+_PACKED_CATEGORICAL = {"raw", "status", "sheet", "cell"}  # "raw" of texts stays a list: every text is its own
+_PACKED_FLOAT = {"number", "found"}
+_PACKED_BOOL = {"formula", "truncated"}
+
+
+def _pack(reads: list[_Read]) -> _Pack:
+    out: list[dict[str, object]] = []
+    for attr, fixed, categorical in (("values", _SPEC_VALUES, _PACKED_CATEGORICAL),
+                                     ("texts", _SPEC_TEXTS, _PACKED_CATEGORICAL - {"raw"})):
+        cols: dict[str, list] = {}
+        for res in reads:
+            if res.record is None:
+                continue
+            for k, v in _as_columns(getattr(res, attr)).items():
+                if k not in fixed:
+                    cols.setdefault(k, []).extend(v)
+        out.append({
+            k: (pd.Categorical(v) if k in categorical else np.asarray(v, dtype=np.float64) if k in _PACKED_FLOAT
+                else np.asarray(v, dtype=bool) if k in _PACKED_BOOL else v)
+            for k, v in cols.items()
+        })
+    return _Pack(*out)
+
+
+def _stripped(res: _Read) -> _Read:
+    return _Read(res.verdict, res.record, [], [], res.findings)
+
+
+def _concat(parts: list[dict[str, object]], rows: int) -> dict[str, object]:
+    """The packed columns of consecutive chunks as one set of columns (``rows`` long)."""
+    from pandas.api.types import union_categoricals
+
+    parts = [p for p in parts if p]
+    out: dict[str, object] = {}
+    for k in (parts[0] if parts else {}):
+        cols = [p[k] for p in parts]
+        if isinstance(cols[0], pd.Categorical):
+            col = union_categoricals(cols, sort_categories=True)
+        elif isinstance(cols[0], np.ndarray):
+            col = np.concatenate(cols)
+        else:
+            col = [x for c in cols for x in c]
+        if len(col) != rows:
+            raise AssertionError(f"{len(col)} rows of {k}, expected {rows} (one per spec entry and workbook)")
+        out[k] = col
     return out
 
 
