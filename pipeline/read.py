@@ -1092,6 +1092,9 @@ def _tasks(paths: list[Path], year: int, workspace: Workspace | None,
     return list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered]))), year
 
 
+_SERIAL_CHUNK = 64  # files packed together when reading in this process
+
+
 def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Workspace | None, *,
                  progress: Callable[[Path], None] | None, jobs: int) -> list[Batch]:
     results: list[dict[Path, _Read]] = [{} for _ in groups]
@@ -1125,12 +1128,14 @@ def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Wo
                     results[g], packs[g] = {}, {}
     else:
         for g, (tasks, year) in enumerate(groups):
-            for i, (path, display) in enumerate(tasks):
-                res = _handle(path, display, year, workspace)
-                packs[g][i] = _pack([res])
-                results[g][path] = _stripped(res)
-                if progress is not None:
-                    progress(path)
+            for first in range(0, len(tasks), _SERIAL_CHUNK):
+                reads = []
+                for path, display in tasks[first:first + _SERIAL_CHUNK]:
+                    reads.append(_handle(path, display, year, workspace))
+                    results[g][path] = _stripped(reads[-1])
+                    if progress is not None:
+                        progress(path)
+                packs[g][first] = _pack(reads)
     return [b if b is not None else _merge(*groups[g], results[g], packs[g], workspace)
             for g, b in enumerate(batches)]
 

@@ -998,7 +998,9 @@ class ReportOutputs:
 def _county_workbook(r: CountyRollup, out_dir: Path) -> Path:
     from . import county_xlsx
 
-    return county_xlsx.write(r, out_dir)
+    path = county_xlsx.write(r, out_dir)
+    memory.release()  # the workbook's cells (a row per agency) go back before this worker renders reports
+    return path
 
 
 def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previous: Sequence[AgencyData] | None,

@@ -234,7 +234,8 @@ class _Checked:
 _CHECK_JOB: tuple | None = None
 
 
-def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool) -> _Checked:
+def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool,
+           keep: list | None = None) -> _Checked:
     import time
 
     from . import export, validate
@@ -260,11 +261,16 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
     previous_agencies = ([replace(a, fields={}) for a in previous.agency_data()]
                          if render and previous is not None else [])
     lap("aggregate")
+    if keep is not None:  # in the check-stage process: left for its exit, not freed object by object
+        keep += [batch, previous]
     return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds)
 
 
+_KEPT: list = []
+
+
 def _check_in_child() -> _Checked:
-    return _check(*_CHECK_JOB)
+    return _check(*_CHECK_JOB, keep=_KEPT)
 
 
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
