@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 from . import findings as F
 from . import ooxml
 from .read import Batch
-from .validate import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, ValidationReport
+from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, ValidationReport
 
 RESULT_XLSX = "校验结果.xlsx"
 RESULT_JSON = "校验结果.json"

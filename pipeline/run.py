@@ -223,7 +223,7 @@ class _Checked:
     """What the check stage (read → validate → validation outputs) hands to the rest of the run."""
 
     verdicts: list  # read.FileVerdict of every file of the year folder
-    report: object  # validate.ValidationReport
+    report: object  # model.ValidationReport
     outputs: list[Path]
     agencies: list  # AgencyData of every workbook read (empty without rendering)
     previous_agencies: list
@@ -269,8 +269,17 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
 _KEPT: list = []
 
 
-def _check_in_child() -> _Checked:
-    return _check(*_CHECK_JOB, keep=_KEPT)
+def _check_in_child(sender) -> None:
+    """The check stage in its own process: its result, or the exception it raised, sent back."""
+    try:
+        result = ("ok", _check(*_CHECK_JOB, keep=_KEPT))
+    except BaseException as e:  # noqa: BLE001  (raised again in the parent)
+        result = ("error", e)
+    try:
+        sender.send(result)
+    except Exception as e:  # an exception that cannot be pickled: its text
+        sender.send(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]} ({e})")))
+    sender.close()
 
 
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
@@ -282,19 +291,32 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     import multiprocessing
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
         _CHECK_JOB = (ws, year, out_dir, jobs, console, render)
         try:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-                return pool.submit(_check_in_child).result()
-        except BrokenProcessPool:  # the process died (out of memory, killed): the stage again, here
-            pass
+            process = context.Process(target=_check_in_child, args=(sender,), name="nianbao-check")
+            process.start()
         finally:
             _CHECK_JOB = None
+        sender.close()
+        import gc
+
+        gc.disable()  # unpickling thousands of agencies' dicts would run the collector over and over
+        try:
+            outcome, payload = receiver.recv()
+        except EOFError:  # the process died (out of memory, killed): the stage again, here
+            outcome = payload = None
+        finally:
+            gc.enable()
+            receiver.close()
+            process.join()
+        if outcome == "ok":
+            return payload
+        if outcome == "error":
+            raise payload
     return _check(ws, year, out_dir, jobs, console, render)
 
 
@@ -324,11 +346,11 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
         return
     from rich.table import Table
 
-    from . import export, validate
+    from . import export, model
 
     style = {
-        validate.VERDICT_PASS: "green", validate.VERDICT_WARN: "yellow",
-        validate.VERDICT_FAIL: "red", validate.VERDICT_MISSING: "red",
+        model.VERDICT_PASS: "green", model.VERDICT_WARN: "yellow",
+        model.VERDICT_FAIL: "red", model.VERDICT_MISSING: "red",
     }
     t = Table(title=f"{ws.county.name} {year} 年度报表校验结果", title_justify="left")
     for col in ("单位", "文件", "结论", "错误", "提示"):

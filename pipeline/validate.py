@@ -14,7 +14,6 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from operator import itemgetter
@@ -25,6 +24,9 @@ import pandera.pandas as pa
 
 from . import findings as F
 from . import memory, spec
+
+# the report's records live in model.py: a process that only receives a report need not import pandera
+from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, ValidationReport  # noqa: F401
 from .read import Batch, Record
 from .workspace import Workspace
 
@@ -39,7 +41,6 @@ SIMILAR_MIN_CHARS = 40  # texts shorter than this are not compared (“无。”
 SIMILAR_THRESHOLD = 0.9  # 3-gram Jaccard similarity counted as 雷同
 YEAR_MIN, YEAR_MAX = 2000, 2099
 
-VERDICT_PASS, VERDICT_WARN, VERDICT_FAIL, VERDICT_MISSING = "通过", "有提示", "有错误", "未报送"
 
 _STATUS_CODE = {"blank": "CELL_BLANK", "coerced": "CELL_COERCED", "text": "CELL_TEXT", "excel_error": "CELL_EXCEL_ERROR"}
 #: A cell's status in the wide frame is a number (pandera runs ``isna`` over the whole frame for every frame-wide
@@ -54,56 +55,6 @@ def _status_number(status: object) -> float:
         _STATUS_NUMBER[st] = len(_STATUSES)
         _STATUSES.append(st)
     return float(_STATUS_NUMBER[st])
-
-
-@dataclass(frozen=True)
-class AgencyVerdict:
-    agency_code: str
-    agency_name: str
-    files: tuple[str, ...]
-    verdict: str  # 通过 / 有提示 / 有错误 / 未报送
-    errors: int
-    warnings: int
-
-
-@dataclass
-class ValidationReport:
-    year: int
-    findings: list[F.Finding]
-    agencies: list[AgencyVerdict]
-    passed: list[str]  # agency codes without any 错误 (their reports can be rendered)
-    missing: list[str] = field(default_factory=list)  # roster codes without a workbook
-    _verdicts: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _verdicts_of: int = field(default=-1, init=False, repr=False, compare=False)
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for f in self.findings if f.severity == "error")
-
-    @property
-    def warnings(self) -> int:
-        return sum(1 for f in self.findings if f.severity == "warning")
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0 and not self.missing
-
-    def verdict(self, agency_code: str) -> str | None:
-        if self._verdicts_of != len(self.agencies):  # built once (asked once per file: O(files × agencies))
-            self._verdicts.clear()
-            for a in reversed(self.agencies):  # the first agency of a code, as a scan would find
-                self._verdicts[a.agency_code] = a.verdict
-            self._verdicts_of = len(self.agencies)
-        return self._verdicts.get(agency_code)
-
-    def by_code(self) -> dict[str, list[F.Finding]]:
-        out: dict[str, list[F.Finding]] = defaultdict(list)
-        for f in self.findings:
-            out[f.code].append(f)
-        return dict(out)
-
-    def for_agency(self, agency_code: str) -> list[F.Finding]:
-        return [f for f in self.findings if f.agency_code == agency_code]
 
 
 # =============================================================================================================
