@@ -883,7 +883,7 @@ class _AgencyReports:
 
             global _JOBS
             _reusable(template)  # loaded and compiled before the workers fork: they inherit it
-            n = min(len(tasks), jobs * 4)
+            n = min(len(tasks), jobs * 16)  # small chunks: the workers finish together
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
             workers = max(1, min(jobs, len(ranges) + (first is not None)))
