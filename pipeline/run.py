@@ -271,9 +271,12 @@ _KEPT: list = []
 
 def _check_in_child(sender) -> None:
     """The check stage in its own process: its result, or the exception it raised, sent back."""
+    import traceback
+
     try:
         result = ("ok", _check(*_CHECK_JOB, keep=_KEPT))
-    except BaseException as e:  # noqa: BLE001  (raised again in the parent)
+    except BaseException as e:  # noqa: BLE001  (raised again in the parent, with this traceback as a note)
+        e.add_note("在校验进程中：\n" + traceback.format_exc())
         result = ("error", e)
     try:
         sender.send(result)
@@ -288,6 +291,7 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     and each agency's figures. Rendering then starts from a small process instead of one holding the heap
     the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
     global _CHECK_JOB
+    import gc
     import multiprocessing
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -302,9 +306,7 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
         finally:
             _CHECK_JOB = None
         sender.close()
-        import gc
-
-        gc.disable()  # unpickling thousands of agencies' dicts would run the collector over and over
+        gc.disable()  # no collection while thousands of agencies' figures are unpickled
         try:
             outcome, payload = receiver.recv()
         except EOFError:  # the process died (out of memory, killed): the stage again, here

@@ -146,3 +146,31 @@ def test_template_prefills_next_years_carry_over_from_this_years_workbooks(tmp_p
             assert got == this_year[code].values[spec.cell_name("三", "carried_over", leaf.column_key)], (f, leaf)
             checked += 1
     assert checked == len(files) * 6
+
+
+def test_the_check_stage_gives_the_same_result_in_its_own_process(tmp_path):
+    """With several cores the check stage runs in a forked process: the same verdicts, findings, figures and
+    outputs as in this process; a programming error there reaches the caller with the child's traceback."""
+    from pipeline import run
+
+    ws = workspace.load(SAMPLE)
+    inline = run._check(ws, YEAR, tmp_path / "a", 1, None, True)
+    forked = run._check_stage(ws, YEAR, tmp_path / "b", jobs=2, console=None, render=True)
+    assert [v.as_json() for v in forked.verdicts] == [v.as_json() for v in inline.verdicts]
+    assert forked.report.findings == inline.report.findings and forked.report.passed == inline.report.passed
+    assert forked.agencies == inline.agencies and forked.previous_agencies == inline.previous_agencies
+    assert [p.name for p in forked.outputs] == [p.name for p in inline.outputs]
+    assert set(forked.seconds) == {"read", "validate", "export", "aggregate"}
+
+
+def test_an_error_in_the_check_stage_process_reaches_the_caller(tmp_path, monkeypatch):
+    from pipeline import run, validate
+
+    def broken(*args, **kwargs):
+        raise ValueError("校验出错")
+
+    monkeypatch.setattr(validate, "validate", broken)
+    with pytest.raises(ValueError, match="校验出错") as info:
+        run.run(workspace.load(SAMPLE), YEAR, tmp_path, render=True, jobs=2)
+    assert any("broken" in note for note in getattr(info.value, "__notes__", []))
+    assert json.loads((tmp_path / str(YEAR) / "manifest.json").read_text(encoding="utf-8"))["complete"] is False
