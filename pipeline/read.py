@@ -118,6 +118,8 @@ class Batch:
     input cells), formula (bool: the cell holds a formula).
     ``texts``: one row per record × spec field — record, agency, agency_name, file, name, key, label, section,
     sheet, cell, kind, raw, status, value (str / int / Decimal / None), truncated (bool).
+    Columns of strings that repeat (labels, addresses, statuses, the workbook's agency and file; ``raw`` of
+    values) are pandas categoricals.
     """
 
     year: int
@@ -1036,6 +1038,7 @@ TEXT_COLUMNS = [
     "status", "value", "truncated",
 ]
 
+
 def _spec_columns(entries, columns: dict[str, Callable]) -> dict[str, pd.Categorical | np.ndarray]:
     """Columns the spec fixes row by row (one row per spec entry, in spec order), for one workbook."""
     out: dict[str, pd.Categorical | np.ndarray] = {}
@@ -1051,11 +1054,6 @@ _SPEC_VALUES = _spec_columns(spec.CELLS, {
 _SPEC_TEXTS = _spec_columns(spec.FIELDS, {
     "name": lambda f: f.name, "key": lambda f: f.key, "label": lambda f: f.label,
     "section": lambda f: f.section or "", "kind": lambda f: f.kind})
-_PER_RECORD = ("record", "agency", "agency_name", "file")
-_CATEGORICAL_VALUES = ("agency", "agency_name", "file", "table", "row", "column", "name", "sheet", "cell", "kind",
-                       "raw", "status")
-_CATEGORICAL_TEXTS = ("agency", "agency_name", "file", "name", "key", "label", "section", "sheet", "cell", "kind",
-                      "status")
 
 
 def read_batch(
@@ -1168,18 +1166,16 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
     # columns that repeat the template's labels and addresses (or one value per workbook) are categorical: a
     # code per row instead of a pointer and an object (the long tables of 1,000 workbooks ~4x smaller). Those the
     # spec fixes row by row, and those of the workbook, are built here (the workers do not send them).
-    per_record = {"record": list(range(len(records))), "agency": [r.agency_code for r in records],
-                  "agency_name": [r.agency_name for r in records], "file": [r.file for r in records]}
+    per_record = {"agency": pd.Categorical([r.agency_code for r in records]),
+                  "agency_name": pd.Categorical([r.agency_name for r in records]),
+                  "file": pd.Categorical([r.file for r in records])}
     for cols, fixed, per in ((vcols, _SPEC_VALUES, len(spec.CELLS)), (tcols, _SPEC_TEXTS, len(spec.FIELDS))):
         for k, col in fixed.items():
             cols[k] = (np.tile(col, len(records)) if isinstance(col, np.ndarray)
                        else pd.Categorical.from_codes(np.tile(col.codes, len(records)), dtype=col.dtype))
-        for k, col in per_record.items():
-            if k == "record":
-                cols[k] = np.repeat(np.arange(len(records), dtype=np.int64), per)
-            else:
-                cat = pd.Categorical(col)
-                cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
+        for k, cat in per_record.items():
+            cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
+        cols["record"] = np.repeat(np.arange(len(records), dtype=np.int64), per)
     values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
     texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
     del vcols, tcols
