@@ -303,6 +303,10 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
         try:
             process = context.Process(target=_check_in_child, args=(sender,), name="nianbao-check")
             process.start()
+        except OSError:  # no process to be had (memory, limits): the stage here
+            receiver.close()
+            sender.close()
+            return _check(ws, year, out_dir, jobs, console, render)
         finally:
             _CHECK_JOB = None
         sender.close()
