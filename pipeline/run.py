@@ -90,8 +90,11 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path]) -> Path:
-    """manifest.json: every input with its SHA-256 and verdict, every output written (stable order, no times).
+def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path],
+                   previous_inputs: list[dict] = ()) -> Path:
+    """manifest.json: every input with its SHA-256 and verdict — the year's workbooks, last year's (read for the
+    carry-over and year-on-year checks) and the workspace's county.toml and roster — and every output written
+    (stable order, no times).
 
     ``complete`` is true: the run finished (while a run is under way, the folder's manifest says false).
     """
@@ -102,6 +105,8 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
         "year": year,
         "complete": True,
         "inputs": sorted(inputs, key=lambda d: d["file"]),
+        "previous_year_inputs": sorted(previous_inputs, key=lambda d: d["file"]),
+        "workspace": [{"file": p.name, "sha256": sha256(p)} for p in _workspace_files(ws)],
         "outputs": [
             {"file": p.relative_to(out_dir).as_posix(), "sha256": sha256(p)}
             for p in sorted(set(outputs))
@@ -111,6 +116,12 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
     path = out_dir / MANIFEST
     ooxml.atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return path
+
+
+def _workspace_files(ws: Workspace) -> list[Path]:
+    from .workspace import COUNTY_FILE, ROSTER_FILE
+
+    return [p for p in (Path(ws.root) / COUNTY_FILE, Path(ws.root) / ROSTER_FILE) if p.is_file()]
 
 
 def _mark_running(out_dir: Path, ws: Workspace, year: int) -> None:
@@ -145,6 +156,14 @@ def _old_outputs(out_dir: Path) -> list[Path]:
         if p.is_relative_to(root) and p != root:  # never anything outside the output folder
             out.append(p)
     return out
+
+
+def _is_validation_output(relative: Path) -> bool:
+    """校验结果.xlsx / .json or a workbook of 退回修改/: what a validation-only run writes."""
+    from . import export
+
+    return relative.parts[:1] == (export.RETURN_DIR,) or relative.as_posix() in (export.RESULT_XLSX,
+                                                                                  export.RESULT_JSON)
 
 
 def _remove_stale(out_dir: Path, old: list[Path], new: list[Path]) -> list[Path]:
@@ -188,7 +207,7 @@ def run(
     checked = _check_stage(ws, year, out_dir, jobs=jobs, console=console, render=render)
     report, outputs, verdicts = checked.report, list(checked.outputs), checked.verdicts
     agencies, previous_agencies, has_previous = checked.agencies, checked.previous_agencies, checked.has_previous
-    seconds = checked.seconds
+    seconds, checked_previous = checked.seconds, checked.previous_verdicts
     del checked
 
     rendered = None
@@ -199,16 +218,22 @@ def run(
             agencies, set(report.passed), previous_agencies, ws, out_dir, year=year, pdf=pdf, jobs=jobs,
         )
         outputs += rendered.files
-    del agencies, previous_agencies
+    else:  # validation only: what the last full run wrote besides the validation outputs stays, listed again
+        root = out_dir.resolve()
+        outputs += [out_dir / p.relative_to(root) for p in old
+                    if p.is_file() and not _is_validation_output(p.relative_to(root))]
 
+    del agencies, previous_agencies
     inputs = []
     for v in verdicts:
         entry = v.as_json()
         entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
         inputs.append(entry)
+    previous_inputs = [{**v.as_json(), "sha256": sha256(v.path) if v.path.is_file() else ""}
+                       for v in checked_previous]
     stuck = _remove_stale(out_dir, old, outputs)
-    manifest = write_manifest(out_dir, ws, year, inputs, outputs)
+    manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
 
     _summary(console, ws, year, verdicts, report, rendered, out_dir, has_previous)
     for p in stuck:
@@ -229,6 +254,7 @@ class _Checked:
     previous_agencies: list
     has_previous: bool  # last year's folder had files
     seconds: dict[str, float]
+    previous_verdicts: list  # read.FileVerdict of every file of last year's folder
 
 
 _CHECK_JOB: tuple | None = None
@@ -263,7 +289,8 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
     lap("aggregate")
     if keep is not None:  # in the check-stage process: left for its exit, not freed object by object
         keep += [batch, previous]
-    return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds)
+    return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds,
+                    previous.files if previous is not None else [])
 
 
 _KEPT: list = []
@@ -369,7 +396,8 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
     console.print(
         f"文件 {len(verdicts)} 个：读取 {counts['read']}，拒收 {counts['rejected']}，忽略 {counts['ignored']}；"
         f"名册 {len(ws.agencies)} 个单位：通过 {len(report.passed)}，未报送 {len(report.missing)}；"
-        f"错误 {report.errors} 条，提示 {report.warnings} 条。"
+        f"错误 {report.errors} 条，提示 {report.warnings} 条。",
+        soft_wrap=True,  # one line, never broken inside a figure
     )
     for v in verdicts:
         if v.status == "ignored":

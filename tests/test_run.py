@@ -65,6 +65,27 @@ def test_the_manifest_accounts_for_every_input_and_output(sample_run):
     assert [o["file"] for o in m["outputs"]] == written
     for o in m["outputs"]:
         assert o["sha256"] == _sha(out / o["file"])
+    last_year = ws_root / str(YEAR - 1)
+    assert [i["file"] for i in m["previous_year_inputs"]] == sorted(p.name for p in last_year.iterdir())
+    for i in m["previous_year_inputs"]:
+        assert i["status"] == "read" and i["sha256"] == _sha(last_year / i["file"])
+    assert m["workspace"] == [{"file": n, "sha256": _sha(ws_root / n)} for n in ("county.toml", "agencies.csv")]
+
+
+def test_validate_after_reports_leaves_the_reports(tmp_path):
+    """A validation-only run rewrites the validation outputs and keeps what the last full run wrote (listed in
+    its manifest, so the next full run still cleans up after it)."""
+    out = tmp_path / "out"
+    args = [str(SAMPLE), "--year", str(YEAR), "--output", str(out), "--jobs", "1"]
+    assert runner.invoke(app, ["reports", *args]).exit_code == 0
+    year_dir = out / str(YEAR)
+    before = {p.relative_to(year_dir).as_posix(): _sha(p) for p in year_dir.rglob("*") if p.name != "manifest.json"}
+    assert sum(n.endswith(".docx") for n in before) == 13
+    assert runner.invoke(app, ["validate", *args]).exit_code == 0
+    after = {p.relative_to(year_dir).as_posix(): _sha(p) for p in year_dir.rglob("*") if p.name != "manifest.json"}
+    assert after == before
+    m = json.loads((year_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert {o["file"]: o["sha256"] for o in m["outputs"]} == after
 
 
 def test_inputs_are_never_modified(sample_run):
