@@ -411,4 +411,5 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
             console.print(f"  {rendered.pdf_message}")
     console.print(f"校验结果：{out_dir / export.RESULT_XLSX}")
     if not report.ok:
-        console.print("[bold red]有单位未通过校验或未报送：请把“退回修改”文件夹中的报表发回对应单位修改后重新运行。[/]")
+        console.print("[bold red]有单位未通过校验或未报送：请把“退回修改”文件夹中的报表发回对应单位修改后重新运行。[/]",
+                      soft_wrap=True)
