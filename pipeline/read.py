@@ -464,30 +464,8 @@ def _cap(text: str) -> tuple[str, bool]:
     return text, False
 
 
-def _sheet_data_only(data: bytes) -> bytes | None:
-    """The worksheet part cut down to what is read — the root's start tag (its namespace declarations), the
-    <sheetData> element and the root's end tag — or None where it is not plainly there. Column widths, merges,
-    validations and the rest are a quarter of the parsing otherwise."""
-    start = data.find(b"<sheetData")
-    end = data.rfind(b"</sheetData>")
-    root = data.find(b"<worksheet")
-    if start < 0 or end < start or not 0 <= root < start:
-        return None
-    close = data.find(b">", root)
-    if not root < close < start or data[close - 1:close] == b"/":
-        return None
-    return data[:close + 1] + data[start:end + len(b"</sheetData>")] + b"</worksheet>"
-
-
 def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: str) -> dict[str, RawCell]:
-    what = f"工作表“{sheet_name}”"
-    cut = _sheet_data_only(data)
-    try:
-        root = _parse_xml(cut, what) if cut is not None else None
-    except _Reject:
-        root = None  # the cut was not well-formed on its own: the whole part decides
-    if root is None:
-        root = _parse_xml(data, what)
+    root = _parse_xml(data, f"工作表“{sheet_name}”")
     cells: dict[str, RawCell] = {}
     sheet_data = next((el for el in root if _local(el.tag) == "sheetData"), None)
     if sheet_data is None:

@@ -296,10 +296,24 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
 _KEPT: list = []
 
 
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the run that started it ends (never writes on as an orphan)."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _check_in_child(sender) -> None:
     """The check stage in its own process: its result, or the exception it raised, sent back."""
     import traceback
 
+    _die_with_parent()
     try:
         result = ("ok", _check(*_CHECK_JOB, keep=_KEPT))
     except BaseException as e:  # noqa: BLE001  (raised again in the parent, with this traceback as a note)
@@ -320,6 +334,7 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     global _CHECK_JOB
     import gc
     import multiprocessing
+    import multiprocessing.connection
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
@@ -339,6 +354,10 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
         sender.close()
         gc.disable()  # no collection while thousands of agencies' figures are unpickled
         try:
+            # the process's workers inherit the pipe: its death is seen by its sentinel, not by an EOF
+            ready = multiprocessing.connection.wait([receiver, process.sentinel])
+            if receiver not in ready and not receiver.poll():
+                raise EOFError
             outcome, payload = receiver.recv()
         except EOFError:  # the process died (out of memory, killed): the stage again, here
             outcome = payload = None
