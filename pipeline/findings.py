@@ -137,6 +137,9 @@ _CODES: tuple[Code, ...] = (
          "{where}应填数字，实为“{actual}”：请只填阿拉伯数字（没有的填 0），不要填写文字或单位。"),
     Code("CELL_COERCED", "warning", "单元格", "数字单元格的写法已自动更正",
          "{where}填写为“{actual}”，已按 {expected} 读取：请改为只填阿拉伯数字（没有的填 0）。"),
+    Code("UNIT_CONVERTED", "warning", "单元格", "金额单位与本栏不同，已换算",
+         "{where}填写为“{actual}”，本栏的单位是“{unit}”，已换算为 {expected} 读取：请核对换算结果，"
+         "并改为只填以“{unit}”为单位的数字。"),
     Code("CELL_BLANK", "warning", "单元格", "空白单元格按 0 计",
          "{where}为空，已按 0 计：没有的请填 0。"),
     Code("CELL_NEGATIVE", "error", "单元格", "出现负数（R4）",

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
@@ -112,8 +112,8 @@ class Batch:
     """All workbooks of one year, read.
 
     ``values``: one row per record × spec cell — record, agency, agency_name, file, table, row, column, name,
-    sheet, cell, kind, computed, raw (the cell's content as text), status (ok / blank / coerced / text /
-    excel_error / missing), value (int or Decimal; recomputed for totals; None when unreadable), number
+    sheet, cell, kind, computed, raw (the cell's content as text), status (ok / blank / coerced / converted
+    (typed in the other money unit, converted) / text / excel_error / missing), value (int or Decimal; recomputed for totals; None when unreadable), number
     (float of value, NaN when None), found (float: the number shown in a total cell, NaN when none or for
     input cells), formula (bool: the cell holds a formula).
     ``texts``: one row per record × spec field — record, agency, agency_name, file, name, key, label, section,
@@ -540,11 +540,14 @@ def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: 
 
 _NONE_WORDS = {"无", "没有", "-", "--", "—", "——", "–", "―", "/", "\\", "不涉及", "0件"}
 _COUNT_UNITS = ("件", "个", "项", "次", "宗", "条", "份", "起", "人次")
-_MONEY_UNITS = ("万元", "万")
+#: How a unit may be typed after an amount → the unit of spec.MONEY_UNITS it means (longest first).
+_MONEY_UNITS = (("万元", "万元"), ("万", "万元"), ("元", "元"))
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _WS_RE = re.compile(r"\s+")
-CellStatus = Literal["ok", "blank", "coerced", "text", "excel_error", "missing"]
+CellStatus = Literal["ok", "blank", "coerced", "converted", "text", "excel_error", "missing"]
+#: Statuses of a cell whose value was read (used as is, or reported and used).
+READ_STATUSES = ("ok", "coerced", "converted")
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -570,8 +573,21 @@ def _num_literal(text: str) -> Decimal | None:
     return d
 
 
-def parse_number(cell: RawCell | None, kind: str) -> tuple[CellStatus, Decimal | None, str]:
-    """(status, value, raw text) of a number cell. Unambiguous text is coerced ("５" → 5, "5件" → 5, "无" → 0)."""
+def _convert(d: Decimal, typed: str, unit: str, digits: int) -> Decimal:
+    """``d`` ``typed`` (e.g. 0.5 万元) in ``unit`` (5000 元), exactly; integral results without a fraction part."""
+    with localcontext() as ctx:
+        ctx.prec = digits + 12  # never rounded: 万元 ↔ 元 shifts the decimal point by 4 places
+        r = d * spec.MONEY_UNITS[typed] / spec.MONEY_UNITS[unit]
+        return r.quantize(Decimal(1)) if r == r.to_integral_value() else r.normalize()
+
+
+def parse_number(cell: RawCell | None, kind: str, unit: str | None = None) -> tuple[CellStatus, Decimal | None, str]:
+    """(status, value, raw text) of a number cell. Unambiguous text is coerced ("５" → 5, "5件" → 5, "无" → 0).
+
+    ``unit`` is the unit the cell is in (spec: 万元 for table 二's amount, 元 for the fee fields; default 万元 for
+    money, 件 for counts). An amount typed with the other unit ("0.5万元" in a 元 field, "5000元" in a 万元 cell)
+    is converted exactly: status "converted", the value in ``unit``.
+    """
     if cell is None:
         return "blank", Decimal(0), ""
     if cell.type == "num":
@@ -591,16 +607,19 @@ def parse_number(cell: RawCell | None, kind: str) -> tuple[CellStatus, Decimal |
         return "coerced", Decimal(0), raw
     if s.startswith("#") and s.endswith(("!", "?", "A")) and s.upper() in _EXCEL_ERRORS:
         return "excel_error", None, raw
-    units = _MONEY_UNITS if kind == "money" else _COUNT_UNITS
-    for u in units:
-        if s.endswith(u) and len(s) > len(u):
-            s = s[: -len(u)]
+    typed = unit = unit or ("万元" if kind == "money" else spec.COUNT_UNIT)
+    units = _MONEY_UNITS if kind == "money" else ((u, unit) for u in _COUNT_UNITS)
+    for spelling, meant in units:
+        if s.endswith(spelling) and len(s) > len(spelling):
+            s, typed = s[: -len(spelling)], meant
             break
     if _THOUSANDS_RE.match(s):
         s = s.replace(",", "")
     if _NUMBER_RE.match(s):
         d = _decimal(s)
         if d is not None:
+            if typed != unit:
+                return "converted", _convert(d, typed, unit, len(s)), raw
             return "coerced", d, raw
     return "text", None, raw
 
@@ -626,7 +645,7 @@ def parse_field(f: spec.FieldSpec, cell: RawCell | None) -> tuple[str, object, s
     if f.kind in ("count", "money"):
         if cell is None or raw.strip() == "":
             return "blank", None, raw
-        status, d, raw = parse_number(cell, f.kind)
+        status, d, raw = parse_number(cell, f.kind, f.unit)
         if d is None:
             return status, None, raw
         if f.kind == "count":
@@ -827,13 +846,13 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         if pos is None:
             status, val, rawtext = "missing", None, ""
         else:
-            status, val, rawtext = parse_number(cell, c.kind)
+            status, val, rawtext = parse_number(cell, c.kind, c.unit)
         where = ""
         if c.name in spilled:
             if status == "blank" and not (cell is not None and cell.formula) and len(spilled[c.name]) == 1:
                 # the named cell empty, one entry in its merged area: that is what the agency typed
                 where, cell = spilled[c.name][0]
-                status, val, rawtext = parse_number(cell, c.kind)
+                status, val, rawtext = parse_number(cell, c.kind, c.unit)
                 status = "coerced" if status == "ok" else status  # reported, with where it was found
             else:  # two entries in one input cell: which one is meant cannot be told
                 parts = ([(pos[1], cell)] if status != "blank" else []) + spilled[c.name]
@@ -841,15 +860,15 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         if cell is not None and cell.formula and not c.computed and status != "text":
             if cell.type == "num" and cell.text == "":  # a formula never calculated: its value is unknown
                 status, val, rawtext = "text", None, "=" + cell.formula_text
-            elif status in ("ok", "coerced") and _EXTERNAL_RE.search(cell.formula_text):
+            elif status in READ_STATUSES and _EXTERNAL_RE.search(cell.formula_text):
                 status, rawtext = "coerced", "=" + cell.formula_text  # read as last saved; reported
         if where:
             rawtext = f"{rawtext}（填在 {where}）"
         found_num = float("nan")
         if c.computed:
-            if status in ("ok", "coerced") and val is not None:
+            if status in READ_STATUSES and val is not None:
                 found_num = float(val)
-            if status in ("blank", "ok", "coerced"):
+            if status == "blank" or status in READ_STATUSES:
                 status = "ok"  # a total's own content is compared with the recomputed sum, not used
         parsed[c.name] = val
         vrows.append(

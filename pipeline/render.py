@@ -8,11 +8,14 @@ Agency text is sanitised here (control characters, lone surrogates, non-characte
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
@@ -429,39 +432,109 @@ def county_charts(r: CountyRollup) -> tuple[Chart, ...]:
 # ------------------------------------------------------------------------------------------------- charts
 
 
-def cjk_font_path() -> str | None:
-    """A CJK font file known to matplotlib's font_manager (Noto Sans/Serif CJK first)."""
+#: The chart font, by family name, best first: Simplified Chinese faces, then other CJK faces. A .ttc collection
+#: holds several faces (NotoSansCJK-Regular.ttc: face 0 is JP, face 2 SC): the face itself is chosen.
+CHART_FONT_FAMILIES = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "Noto Serif CJK SC",
+    "Noto Serif SC", "Source Han Serif SC", "Source Han Serif CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+    "SimHei", "Microsoft YaHei", "Droid Sans Fallback", "Noto Sans CJK TC", "Noto Sans CJK HK", "Noto Sans CJK JP",
+    "Noto Sans CJK KR", "Noto Serif CJK TC", "Noto Serif CJK JP", "Noto Serif CJK KR",
+)
+_REGULAR_STYLES = ("regular", "book", "normal", "roman")
+#: Font files worth opening to look at their faces (opening every system font would take seconds).
+_CJK_FILE = re.compile(r"cjk|sourcehan|wqy|wenquanyi|droidsansfallback|simhei|yahei|msyh|notosanssc|notoserifsc"
+                       r"|notosans-?sc|notoserif-?sc|[-_]sc[-_.]", re.IGNORECASE)
+#: The family name under which the chosen face is registered with matplotlib, and used for every text of a chart.
+CHART_FONT_NAME = "nianbao chart font"
+
+
+def _faces(path: str) -> list[tuple[int, str, str, bool]]:
+    """(face index, family, style, has 中) of each face of a font file that matplotlib can draw with."""
+    from matplotlib import font_manager, ft2font
+
+    try:
+        first = ft2font.FT2Font(path)
+    except (OSError, RuntimeError, ValueError):
+        return []
+    n = first.num_faces if "index" in {f.name for f in dataclasses.fields(font_manager.FontEntry)} else 1
+    out = []
+    for i in range(n):
+        try:
+            face = first if i == 0 else ft2font.FT2Font(path, face_index=i)
+        except (OSError, RuntimeError, ValueError, TypeError):
+            continue  # matplotlib < 3.10 cannot open a face of a collection other than the first
+        out.append((i, face.family_name or "", face.style_name or "", face.get_char_index(ord("中")) != 0))
+    return out
+
+
+@cache
+def chart_font() -> tuple[str, int] | None:
+    """(file, face index) of the CJK face the charts are drawn with, or None when the machine has none.
+
+    Chosen from the font files on this machine, sorted, by ``CHART_FONT_FAMILIES`` (then regular style, then
+    path and face): the same face on every run, whatever matplotlib's font cache (built before the fonts were
+    installed, or listing them in another order) holds.
+    """
     from matplotlib import font_manager
 
-    prefs = ("Noto Sans CJK SC", "Noto Sans CJK", "Noto Serif CJK SC", "Noto Serif CJK", "Source Han Sans",
-             "WenQuanYi", "SimHei", "Microsoft YaHei")
-    fonts = font_manager.fontManager.ttflist
-    for pref in prefs:
-        for f in fonts:
-            if f.name.startswith(pref) and f.style == "normal" and f.weight in (400, "normal", "regular"):
-                return f.fname
-        for f in fonts:
-            if f.name.startswith(pref):
-                return f.fname
-    for f in font_manager.findSystemFonts():
-        if "NotoSansCJK" in f or "NotoSerifCJK" in f:
-            return f
-    return None
+    rank = {name.casefold(): i for i, name in enumerate(CHART_FONT_FAMILIES)}
+    best: tuple | None = None
+    for path in sorted(set(font_manager.findSystemFonts())):
+        if not _CJK_FILE.search(os.path.basename(path)):
+            continue
+        for index, family, style, has_cjk in _faces(path):
+            if not has_cjk:
+                continue
+            key = (rank.get(family.casefold(), len(rank)), style.casefold() not in _REGULAR_STYLES, path, index)
+            if best is None or key < best:
+                best = key
+    return None if best is None else (best[2], best[3])
+
+
+def cjk_font_path() -> str | None:
+    """The file of the charts' CJK font (``chart_font``), or None."""
+    font = chart_font()
+    return None if font is None else font[0]
+
+
+def _use_chart_font() -> str:
+    """Register the chart font under ``CHART_FONT_NAME`` as matplotlib's only face of that name; return the name.
+
+    Without a CJK font, matplotlib's own DejaVu Sans (not a system copy of it, whichever the cache lists first).
+    """
+    import matplotlib
+    from matplotlib import font_manager
+
+    path, index = chart_font() or (os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), 0)
+    fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
+    entry = font_manager.FontEntry(fname=path, name=CHART_FONT_NAME, style="normal", variant="normal", weight=400,
+                                   stretch="normal", size="scalable", **({"index": index} if "index" in fields else {}))
+    fm = font_manager.fontManager
+    if [f for f in fm.ttflist if f.name == CHART_FONT_NAME] != [entry]:
+        fm.ttflist = [f for f in fm.ttflist if f.name != CHART_FONT_NAME] + [entry]
+        fm._findfont_cached.cache_clear()  # as FontManager.addfont does
+    return CHART_FONT_NAME
 
 
 def chart_png(chart: Chart) -> bytes:
     """Draw a chart with a CJK font (PNG, no timestamp metadata)."""
+    log = logging.getLogger("matplotlib.font_manager")  # "findfont: …" lines are noise on the office's console
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return _draw(chart)
+    finally:
+        log.setLevel(level)
+
+
+def _draw(chart: Chart) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    path = cjk_font_path()
-    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao"}
-    if path:
-        font_manager.fontManager.addfont(path)
-        rc["font.family"] = font_manager.FontProperties(fname=path).get_name()
+    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [_use_chart_font()],
+          "font.weight": "normal", "font.style": "normal", "font.stretch": "normal", "font.variant": "normal"}
     with plt.rc_context(rc):
         n = len(chart.labels)
         if chart.kind == "barh":

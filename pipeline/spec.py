@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Literal
 from collections.abc import Iterator
@@ -153,6 +154,24 @@ T2_BLOCKS: tuple[Block, ...] = (
 #: The one money cell of the format: 本年收费金额, in 万元.
 MONEY_COLUMNS = frozenset({"amount"})
 
+#: Units of money: how many 元 one of them is. A number's unit is read off its label (``unit_of``).
+MONEY_UNITS: dict[str, Decimal] = {"元": Decimal(1), "万元": Decimal(10000)}
+#: The unit of every count (tables 三/四, 件数 of table 二, the number of fee notices).
+COUNT_UNIT = "件"
+_LABEL_UNIT_RE = re.compile(r"（(?:单位：)?(" + "|".join(sorted(MONEY_UNITS, key=len, reverse=True)) + r")）$")
+
+
+def unit_of(label: str, kind: str) -> str:
+    """The unit a number is entered in: 件 for counts, a money label's own （单位：万元） / （元）."""
+    if kind == "count":
+        return COUNT_UNIT
+    if kind != "money":
+        return ""
+    m = _LABEL_UNIT_RE.search(label)
+    if m is None:
+        raise AssertionError(f"money label without its unit: {label}")
+    return m.group(1)
+
 # Table 三 (FORMAT-2021.md §5)
 T3_CORNER = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
 T3_COLUMNS: tuple[Node, ...] = (
@@ -265,6 +284,7 @@ class CellSpec:
     computed: bool = False
     addends: tuple[str, ...] = ()  # names of the cells a computed cell sums
     merge_to: str | None = None  # bottom-right of the merged value cell (table 二's one-column blocks)
+    unit: str = COUNT_UNIT  # 件, or the money column's unit (万元), from its label
 
     @property
     def address(self) -> str:
@@ -304,6 +324,7 @@ class FieldSpec:
     prefilled: bool = False  # filled by nianbao in an agency's pre-filled workbook (then locked)
     choices: tuple[str, ...] = ()
     hint: str = ""
+    unit: str = ""  # of a count or money field: 件 / 元, from its label
 
 
 @dataclass(frozen=True)
@@ -431,6 +452,7 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
                         ref=_a1(2 + j, r),
                         kind="money" if col.key in MONEY_COLUMNS else "count",
                         merge_to=_a1(4, r) if wide else None,
+                        unit=unit_of(col.label, "money" if col.key in MONEY_COLUMNS else "count"),
                     )
                 )
             r += 1
@@ -671,6 +693,7 @@ def _fields() -> tuple[FieldSpec, ...]:
                     required=required,
                     choices=("是", "否") if kind == "choice" else (),
                     hint=hint,
+                    unit=unit_of(label, kind),
                 )
             )
 
@@ -917,6 +940,7 @@ def as_json() -> dict:
                 "cell": c.ref,
                 "name": c.name,
                 "kind": c.kind,
+                "unit": c.unit,
                 "computed": c.computed,
                 **({"formula": c.formula()} if c.computed else {}),
             }
@@ -929,6 +953,7 @@ def as_json() -> dict:
                 "sheet": f.sheet,
                 "cell": f.ref,
                 "kind": f.kind,
+                **({"unit": f.unit} if f.unit else {}),
                 "section": f.section,
                 "required": f.required,
                 **({"choices": list(f.choices)} if f.choices else {}),

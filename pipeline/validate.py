@@ -42,7 +42,8 @@ SIMILAR_THRESHOLD = 0.9  # 3-gram Jaccard similarity counted as 雷同
 YEAR_MIN, YEAR_MAX = 2000, 2099
 
 
-_STATUS_CODE = {"blank": "CELL_BLANK", "coerced": "CELL_COERCED", "text": "CELL_TEXT", "excel_error": "CELL_EXCEL_ERROR"}
+_STATUS_CODE = {"blank": "CELL_BLANK", "coerced": "CELL_COERCED", "converted": "UNIT_CONVERTED", "text": "CELL_TEXT",
+                "excel_error": "CELL_EXCEL_ERROR"}
 #: A cell's status in the wide frame is a number (pandera runs ``isna`` over the whole frame for every frame-wide
 #: check, and on 200 columns of strings that was most of the pass); any status read may give is numbered.
 _STATUSES: list[str] = ["ok", "missing", *_STATUS_CODE]
@@ -240,12 +241,17 @@ def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
                                    expected="“" + "”或“".join(f.choices) + "”", actual=raw))
         elif f.kind in ("count", "money") and status in ("text", "excel_error"):
             out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
-                                   expected="数字" + ("（件）" if f.kind == "count" else "（元）"), actual=raw))
+                                   expected=f"数字（{f.unit}）", actual=raw))
         elif f.kind in ("count", "money") and value is not None and (
             value < 0 or (f.kind == "count" and value != int(value))
         ):
             out.append(ctx.finding("FIELD_INVALID", rec, [name], where=ctx.where(rec, name),
                                    expected="非负" + ("整数" if f.kind == "count" else "数"), actual=raw))
+        elif f.kind in ("count", "money") and status in ("coerced", "converted") and value is not None:
+            # read, but not as typed: say what was used (a unit converted: in the field's own unit)
+            expected = _fmt(value, f.kind) + (f" {f.unit}" if status == "converted" else "")
+            out.append(ctx.finding(_STATUS_CODE[status], rec, [name], where=ctx.where(rec, name), expected=expected,
+                                   actual=raw, unit=f.unit))
     return out
 
 
@@ -502,9 +508,12 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
                 continue
             rawtext = raw.get((rec, name), ("", ""))[0]
             value = df.at[rec, name]
-            expected = "" if np.isnan(value) else _fmt(value, spec.CELL[name].kind)
+            c = spec.CELL[name]
+            expected = "" if np.isnan(value) else _fmt(value, c.kind)
+            if code == "UNIT_CONVERTED" and expected:
+                expected = f"{expected} {c.unit}"
             out.append(ctx.finding(code, rec, [name], where=ctx.where(rec, name), expected=expected or "数字",
-                                   actual=rawtext))
+                                   actual=rawtext, unit=c.unit))
         elif check == "R4.negative":
             out.append(ctx.finding("CELL_NEGATIVE", rec, [column], where=ctx.where(rec, column), expected="≥ 0",
                                    actual=_fmt(case, spec.CELL[column].kind)))
@@ -513,8 +522,10 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
                                    actual=_fmt(case, "money")))
         elif check == "precision":
             name = column[len(_DECIMALS):]
+            typed, st = raw.get((rec, name), ("", ""))
+            actual = _fmt(df.at[rec, name], "money") if st == "converted" else typed  # in 万元, as the message says
             out.append(ctx.finding("MONEY_PRECISION", rec, [name], where=ctx.where(rec, name),
-                                   expected=f"≤ {MONEY_MAX_DECIMALS} 位小数", actual=raw.get((rec, name), ("",))[0]))
+                                   expected=f"≤ {MONEY_MAX_DECIMALS} 位小数", actual=actual))
         elif check.startswith("rule:"):
             out.append(_rule_finding(spec.RULE[check[5:]], rec, df, ctx))
         elif check.startswith("yoy:"):

@@ -201,6 +201,7 @@ def test_spec_json_is_stable_and_complete():
         "cell": "B8",
         "name": "T2_licensing_decisions",
         "kind": "count",
+        "unit": "件",
         "computed": False,
     }
     t4 = next(c for c in data["cells"] if c["name"] == "T4_litigation_direct_corrected")
