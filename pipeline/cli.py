@@ -1,7 +1,8 @@
 """`nianbao` — a thin shell: parse, call one library function, map the outcome to an exit code.
 
 Exit codes: 0 every agency passed; 1 findings of severity 错误 or agencies missing (reports are still written
-for what passed); 2 usage error (bad arguments, unusable workspace). A traceback only with --debug.
+for what passed); 2 usage error (bad arguments, unusable workspace); 3 program error; 128 + the signal's number
+when stopped (130 Ctrl-C, 143 SIGTERM). A traceback only with --debug.
 """
 
 from __future__ import annotations
@@ -53,9 +54,14 @@ def _guard(fn):
             if _state["debug"]:
                 raise
             _fail(str(e))
-        except KeyboardInterrupt:
-            console.print("已中断：未写完的输出文件不会以正式文件名留下。")
-            raise typer.Exit(130)
+        except KeyboardInterrupt as e:  # Ctrl-C, or processes.Interrupted: SIGTERM/SIGHUP too
+            from . import processes
+
+            code = e.exit_code if isinstance(e, processes.Interrupted) else 130
+            what = f"收到 {e.signal_name} 信号" if isinstance(e, processes.Interrupted) and e.signum != 2 else "已按 Ctrl-C"
+            console.print(f"[bold red]已中断[/]（{what}）：本次运行未完成，已停止全部工作进程；未写完的输出文件不会以"
+                          "正式文件名留下，manifest.json 标记为未完成。请重新运行。", soft_wrap=True)
+            raise typer.Exit(code)
         except Exception as e:  # a program problem: say so plainly, traceback only with --debug
             if _state["debug"]:
                 raise
@@ -132,7 +138,10 @@ def template_cmd(
         import datetime
 
         year = (years[-1] + 1) if years else datetime.date.today().year - 1
-    result = run.write_prefilled_templates(ws, year, output)
+    from . import processes
+
+    with processes.interruptible():
+        result = run.write_prefilled_templates(ws, year, output)
     console.print(
         f"已为 {len(result.paths)} 个单位生成 {year} 年度预填报表：{result.folder}"
         + (f"（其中 {result.with_carry_over} 个单位已按上年报告预填“上年结转”）" if result.with_carry_over else "")
@@ -148,7 +157,10 @@ def _run(workspace: Path, year: int | None, output: Path, *, render: bool, pdf: 
         _fail(f"找不到 {y} 年度文件夹 {ws.year_dir(y)}：请把各单位报送的填报表放入该文件夹。")
     from . import run
 
-    result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
+    from . import processes
+
+    with processes.interruptible():
+        result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
     raise typer.Exit(result.exit_code)
 
 

@@ -1082,7 +1082,10 @@ def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Wo
         # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
         # chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than reading
         # the cell, and unpacking small objects by the million left the heap fragmented)
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
+        from . import processes
+
+        init, initargs = processes.pool_initializer(_worker_init, workspace)
+        with ProcessPoolExecutor(max_workers=jobs, initializer=init, initargs=initargs) as pool:
             futures = {}
             pending = [0] * len(groups)
             for g, (tasks, year) in enumerate(groups):

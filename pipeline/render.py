@@ -895,7 +895,11 @@ class _AgencyReports:
             gc.freeze()
             try:
                 ctx = multiprocessing.get_context("fork") if fork else None
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                from . import processes
+
+                init, initargs = processes.pool_initializer()
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init,
+                                                 initargs=initargs)
                 if first is not None:
                     self._first_done = (self._pool.submit(_inherited_first) if fork else self._pool.submit(*first))
                 self._done = [

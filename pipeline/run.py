@@ -232,6 +232,9 @@ def run(
         inputs.append(entry)
     previous_inputs = [{**v.as_json(), "sha256": sha256(v.path) if v.path.is_file() else ""}
                        for v in checked_previous]
+    from . import processes
+
+    processes.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
     stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
 
@@ -296,26 +299,15 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
 _KEPT: list = []
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when the run that started it ends (never writes on as an orphan)."""
-    import ctypes
-    import ctypes.util
-    import signal
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _check_in_child(sender) -> None:
     """The check stage in its own process: its result, or the exception it raised, sent back."""
     import traceback
 
-    _die_with_parent()
+    from . import processes
+
+    processes.worker_start(_CHECK_JOB[-1])
     try:
-        result = ("ok", _check(*_CHECK_JOB, keep=_KEPT))
+        result = ("ok", _check(*_CHECK_JOB[:-1], keep=_KEPT))
     except BaseException as e:  # noqa: BLE001  (raised again in the parent, with this traceback as a note)
         e.add_note("在校验进程中：\n" + traceback.format_exc())
         result = ("error", e)
@@ -335,13 +327,16 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     import gc
     import multiprocessing
     import multiprocessing.connection
+    import sys
+
+    from . import processes
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
-        _CHECK_JOB = (ws, year, out_dir, jobs, console, render)
+        _CHECK_JOB = (ws, year, out_dir, jobs, console, render, os.getpid())
         try:
             process = context.Process(target=_check_in_child, args=(sender,), name="nianbao-check")
             process.start()
@@ -364,7 +359,10 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
         finally:
             gc.enable()
             receiver.close()
+            if process.is_alive() and sys.exc_info()[0] is not None:  # leaving on an exception: never wait for it
+                process.kill()
             process.join()
+        processes.raise_if_interrupted()  # killed because the run was told to stop: not a reason to start again
         if outcome == "ok":
             return payload
         if outcome == "error":

@@ -91,7 +91,11 @@ def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch |
         memory.release()  # what reading left freed is not counted again in the second process
         gc.freeze()  # the batches out of the child's garbage collection (it would copy every page it touches)
         try:
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            from . import processes
+
+            init, initargs = processes.pool_initializer()
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=init,
+                                       initargs=initargs)
             frame = pool.submit(_frame_in_child)
         finally:
             gc.unfreeze()
