@@ -190,7 +190,14 @@ def reports_cmd(
 
 
 def main() -> None:
-    app()
+    from . import processes
+
+    try:
+        app()
+    except SystemExit as e:
+        if processes.received() is not None:  # stopped by a signal: already said so
+            processes.exit_now(e.code if isinstance(e.code, int) else 128 + processes.received())
+        raise
 
 
 if __name__ == "__main__":

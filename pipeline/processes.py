@@ -3,8 +3,8 @@
 Every process a run forks (the check stage's process, the reading, validation and rendering workers) starts with
 ``worker_start``: it dies with the process that started it (Linux ``PR_SET_PDEATHSIG``), ignores the terminal's
 Ctrl-C (the main process handles it and stops them) and takes SIGTERM's default action. The main process runs
-under ``interruptible()``: SIGINT, SIGTERM and SIGHUP kill every worker at once and raise ``Interrupted`` in the
-main thread, so the run unwinds (no manifest is written: the output folder's manifest keeps saying the run did
+under ``interruptible()``: SIGINT, SIGTERM and SIGHUP (those not ignored when it started, as nohup does) kill every
+worker at once and raise ``Interrupted`` in the main thread, so the run unwinds (no manifest is written: the output folder's manifest keeps saying the run did
 not complete) and the command line says so and exits with 128 + the signal's number (130 for Ctrl-C). Should the
 unwinding hang, the process ends by itself after ``FORCED_EXIT_SECONDS``.
 """
@@ -102,6 +102,15 @@ def raise_if_interrupted() -> None:
         raise Interrupted(_received[0])
 
 
+def exit_now(code: int) -> None:
+    """End the process at once after a stop (no exit handlers: the workers are already gone, and the standard
+    library's clean-up of what the signal cut short would only print tracebacks)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _force_exit(code: int) -> None:
     with contextlib.suppress(Exception):
         sys.stderr.write("已中断：程序未能及时退出，已强制结束。\n")
@@ -131,7 +140,8 @@ def interruptible() -> Iterator[None]:
     hook = sys.unraisablehook
     _received.clear()
     for s in _SIGNALS:
-        signal.signal(s, _handler)
+        if previous[s] is not signal.SIG_IGN:  # ignored on purpose (nohup, a background job): stays ignored
+            signal.signal(s, _handler)
     sys.unraisablehook = _unraisable(hook)
     try:
         yield
@@ -143,11 +153,12 @@ def interruptible() -> Iterator[None]:
 
 
 def _unraisable(hook):
-    """An ``Interrupted`` raised where Python can only print it (a finaliser): not printed — the run still ends as
-    interrupted (``raise_if_interrupted``)."""
+    """Once a stop signal has arrived, an exception raised where Python can only print it (an ``Interrupted`` that
+    landed in a finaliser, or a finaliser that it cut short) is not printed: the run still ends as interrupted
+    (``raise_if_interrupted``)."""
 
     def unraisable(info) -> None:
-        if not isinstance(info.exc_value, Interrupted):
+        if not _received:  # once stopped, what fails in a finaliser is a consequence of the stop
             hook(info)
 
     return unraisable
