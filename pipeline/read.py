@@ -41,7 +41,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from . import findings as F
-from . import spec
+from . import processes, spec
 from .model import AgencyData
 from .workspace import Workspace
 
@@ -1076,26 +1076,21 @@ def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Wo
     results: list[dict[Path, _Read]] = [{} for _ in groups]
     packs: list[dict[int, _Pack]] = [{} for _ in groups]  # by the index of the chunk's first file
     batches: list[Batch | None] = [None] * len(groups)
-    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
-        # chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than reading
-        # the cell, and unpacking small objects by the million left the heap fragmented)
-        from . import processes
-
-        init, initargs = processes.pool_initializer(_worker_init, workspace)
-        with ProcessPoolExecutor(max_workers=jobs, initializer=init, initargs=initargs) as pool:
-            futures = {}
+    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1 and processes.can_fork():
+        # the workspace is the workers' job (inherited, not sent with every file: O(files × roster)); files go in
+        # small chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than
+        # reading the cell, and unpacking small objects by the million left the heap fragmented)
+        with processes.Pool(jobs, workspace, release=False) as pool:
+            tasks_of = {}
             pending = [0] * len(groups)
             for g, (tasks, year) in enumerate(groups):
                 size = max(1, min(16, len(tasks) // (jobs * 8)))
                 for i in range(0, len(tasks), size):
-                    futures[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
+                    tasks_of[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
                     pending[g] += 1
-            for fut in as_completed(futures):
-                g, first, chunk = futures[fut]
-                reads, pack = fut.result()
+            for task in pool.completed(tasks_of):
+                g, first, chunk = tasks_of[task]
+                reads, pack = task.result()
                 packs[g][first] = pack
                 for (path, _), res in zip(chunk, reads):
                     results[g][path] = res
@@ -1175,17 +1170,9 @@ def _as_columns(rows: list[dict] | dict[str, list]) -> dict[str, list]:
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-_WORKER_WORKSPACE: Workspace | None = None
-
-
-def _worker_init(ws: Workspace | None) -> None:
-    global _WORKER_WORKSPACE
-    _WORKER_WORKSPACE = ws
-
-
-def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
+def _handle_chunk(ws: Workspace | None, chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
     """Files read in a worker process: each file's verdict and findings, and the rows of all of them packed."""
-    reads = [_handle(path, display, year, _WORKER_WORKSPACE) for path, display in chunk]
+    reads = [_handle(path, display, year, ws) for path, display in chunk]
     return [_stripped(r) for r in reads], _pack(reads)
 
 

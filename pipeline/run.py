@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,10 +83,6 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path],
@@ -197,7 +192,9 @@ def run(
     from rich.console import Console
 
     console = console or Console(stderr=True, quiet=True)
-    jobs = jobs or default_jobs()
+    from . import processes
+
+    jobs = jobs or processes.default_jobs()
     out_dir = Path(output) / str(year)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = _old_outputs(out_dir)
@@ -260,9 +257,6 @@ class _Checked:
     previous_verdicts: list  # read.FileVerdict of every file of last year's folder
 
 
-_CHECK_JOB: tuple | None = None
-
-
 def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool,
            keep: list | None = None) -> _Checked:
     import time
@@ -296,97 +290,48 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
                     previous.files if previous is not None else [])
 
 
-_KEPT: list = []
-
-
-def _check_in_child(sender) -> None:
-    """The check stage in its own process: its result, or the exception it raised, sent back."""
-    import traceback
-
-    from . import processes
-
-    processes.worker_start(_CHECK_JOB[-1])
-    try:
-        result = ("ok", _check(*_CHECK_JOB[:-1], keep=_KEPT))
-    except BaseException as e:  # noqa: BLE001  (raised again in the parent, with this traceback as a note)
-        e.add_note("在校验进程中：\n" + traceback.format_exc())
-        result = ("error", e)
-    try:
-        sender.send(result)
-    except Exception as e:  # an exception that cannot be pickled: its text
-        sender.send(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]} ({e})")))
-    sender.close()
-
-
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
     """The check stage, in a forked process when there are several cores: the long tables of both years and
     everything validation builds live and die there, and this process receives only the verdicts, the findings
     and each agency's figures. Rendering then starts from a small process instead of one holding the heap
     the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
-    global _CHECK_JOB
-    import gc
-    import multiprocessing
-    import multiprocessing.connection
-    import sys
-
     from . import processes
 
-    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if jobs > 1:
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        _CHECK_JOB = (ws, year, out_dir, jobs, console, render, os.getpid())
-        try:
-            process = context.Process(target=_check_in_child, args=(sender,), name="nianbao-check")
-            process.start()
-        except OSError:  # no process to be had (memory, limits): the stage here
-            receiver.close()
-            sender.close()
-            return _check(ws, year, out_dir, jobs, console, render)
-        finally:
-            _CHECK_JOB = None
-        sender.close()
-        gc.disable()  # no collection while thousands of agencies' figures are unpickled
-        try:
-            # the process's workers inherit the pipe: its death is seen by its sentinel, not by an EOF
-            ready = multiprocessing.connection.wait([receiver, process.sentinel])
-            if receiver not in ready and not receiver.poll():
-                raise EOFError
-            outcome, payload = receiver.recv()
-        except EOFError:  # the process died (out of memory, killed): the stage again, here
-            outcome = payload = None
-        finally:
-            gc.enable()
-            receiver.close()
-            if process.is_alive() and sys.exc_info()[0] is not None:  # leaving on an exception: never wait for it
-                process.kill()
-            process.join()
-        processes.raise_if_interrupted()  # killed because the run was told to stop: not a reason to start again
-        if outcome == "ok":
-            return payload
-        if outcome == "error":
-            raise payload
+        return processes.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check")
     return _check(ws, year, out_dir, jobs, console, render)
 
 
 def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str,
                         previous_files: list[Path] = ()):
     """This year's batch (with a progress bar) and last year's (None without files), read by one set of
-    worker processes."""
+    worker processes. The bar is redrawn by the reading itself (no refresh thread runs while workers fork)."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import read
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        console=console, transient=True, auto_refresh=False,
     ) as bar:
         task = bar.add_task(title, total=len(files))
         current = set(files)
+        drawn = [0.0]
+
+        def advance(path: Path) -> None:
+            if path in current:
+                bar.advance(task)
+                now = time.monotonic()
+                if now - drawn[0] > 0.1:
+                    drawn[0] = now
+                    bar.refresh()
+
         groups = [(files, year)] + ([(list(previous_files), year - 1)] if previous_files else [])
-        batches = read.read_batches(groups, ws, jobs=jobs,
-                                    progress=lambda p: bar.advance(task) if p in current else None)
+        batches = read.read_batches(groups, ws, jobs=jobs, progress=advance)
         return batches[0], (batches[1] if previous_files else None)
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import findings as F
-from . import memory, spec
+from . import processes, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, ValidationReport  # noqa: F401
@@ -65,57 +65,27 @@ def _status_number(status: object) -> float:
 #: numeric arrays only, so the pages the two processes share stay shared (the text checks touch every text
 #: object, which copied ~100 MB for 1,000 agencies when they ran in the second process). Same findings.
 PARALLEL_MIN_RECORDS = 200
-_FRAME_JOB: tuple | None = None
 
 
-def _frame_in_child() -> list[F.Finding]:
-    batch, previous, numbers = _FRAME_JOB
+def _frame_job(job: tuple) -> list[F.Finding]:
+    batch, previous, numbers = job
     return _check_frame(batch, previous, _Context(batch), numbers)
 
 
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
              jobs: int = 1) -> ValidationReport:
-    global _FRAME_JOB
-    import gc
-    import multiprocessing
-
     out: list[F.Finding] = list(batch.findings)
     ctx = _Context(batch)
     numbers = _numbers(batch) if batch.records else None
     text_numbers = numbers if len(batch.values) else None
-    pool = frame = None
-    if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS and "fork" in multiprocessing.get_all_start_methods():
-        from concurrent.futures import ProcessPoolExecutor
-
-        _FRAME_JOB = (batch, previous, numbers)
-        memory.release()  # what reading left freed is not counted again in the second process
-        gc.freeze()  # the batches out of the child's garbage collection (it would copy every page it touches)
-        try:
-            from . import processes
-
-            init, initargs = processes.pool_initializer()
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=init,
-                                       initargs=initargs)
-            frame = pool.submit(_frame_in_child)
-        finally:
-            gc.unfreeze()
-    try:
+    second = 1 if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS else 0
+    # the pandera pass first: in the second process while the field, agency and text checks run here
+    with processes.Pool(second, (batch, previous, numbers)) as pool:
+        frame = pool.submit(_frame_job)
         out += _check_fields(batch, ctx)
         out += _check_agencies(batch, workspace, ctx)
         out += _check_texts(batch, previous, ctx, text_numbers)
-        if frame is not None:
-            from concurrent.futures.process import BrokenProcessPool
-
-            try:
-                out += frame.result()
-            except BrokenProcessPool:  # the second process died (memory): its checks again, here
-                out += _check_frame(batch, previous, ctx, numbers)
-        else:
-            out += _check_frame(batch, previous, ctx, numbers)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-            _FRAME_JOB = None
+        out += frame.result()
     out = F.sort_findings(_dedupe(out))
     return _report(batch, workspace, out)
 

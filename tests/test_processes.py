@@ -1,6 +1,9 @@
-"""A run told to stop (SIGTERM, SIGINT to the main process alone) ends in order: its workers stop with it, the
+"""The one home of parallelism (pipeline/processes.py).
+
+A run told to stop (SIGTERM, SIGINT to the main process alone) ends in order: its workers stop with it, the
 console says it was interrupted, the exit code is 128 + the signal, the manifest says the run did not complete,
-and no process of the run is left after 5 s. Also: every worker process dies with the process that started it.
+and no process of the run is left after 5 s. Every worker process dies with the process that started it. A pool
+gives the same results forked or in this process; a task whose worker died is done here.
 """
 
 from __future__ import annotations
@@ -185,8 +188,92 @@ def test_workers_die_with_the_process_that_started_them(tmp_path):
 
 def test_an_interruption_swallowed_by_a_finaliser_still_ends_the_run_as_interrupted():
     """A signal whose KeyboardInterrupt lands where Python can only print it never lets the run end with exit 0."""
-    with pytest.raises(processes.Interrupted) as caught:
-        with processes.interruptible():
-            processes._received.append(signal.SIGINT)  # as the handler records it
-    assert caught.value.exit_code == 130
-    assert processes.received() == signal.SIGINT
+    try:
+        with pytest.raises(processes.Interrupted) as caught:
+            with processes.interruptible():
+                processes._received.append(signal.SIGINT)  # as the handler records it
+        assert caught.value.exit_code == 130
+        assert processes.received() == signal.SIGINT
+    finally:
+        processes._received.clear()
+
+
+# ------------------------------------------------------------------------------------------------ the pool
+
+
+def _square(job, x):
+    return job["base"] + x * x
+
+
+def _pid(job, _):
+    return os.getpid()
+
+
+def _die(job, x):
+    if os.getpid() != job["parent"]:
+        os._exit(9)  # the worker dies (as if out of memory)
+    return x
+
+
+def _fail(job):
+    raise ValueError("坏数据")
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_a_pool_gives_the_same_results_forked_or_here(workers):
+    with processes.Pool(workers, {"base": 10}) as pool:
+        tasks = [pool.submit(_square, i) for i in range(20)]
+        assert [t.result() for t in tasks] == [10 + i * i for i in range(20)]
+        pids = {t.result() for t in [pool.submit(_pid, i) for i in range(8)]}
+    assert (os.getpid() in pids) == (workers == 0)
+    assert processes._INHERITED == {}  # the job is let go with the pool
+
+
+def test_without_fork_every_task_runs_in_this_process(monkeypatch):
+    monkeypatch.setattr(processes, "can_fork", lambda: False)
+    with processes.Pool(2, {"base": 0}) as pool:
+        assert not pool.parallel
+        assert {pool.submit(_pid, i).result() for i in range(4)} == {os.getpid()}
+
+
+def test_a_task_whose_worker_died_is_done_here():
+    with processes.Pool(1, {"parent": os.getpid()}) as pool:
+        assert pool.submit(_die, 7).result() == 7
+
+
+def test_an_error_in_a_worker_is_raised_by_its_result():
+    with processes.Pool(1, None) as pool:
+        task = pool.submit(_fail)
+        with pytest.raises(ValueError, match="坏数据"):
+            task.result()
+
+
+def _child_fails(x):
+    raise LookupError(f"没有 {x}")
+
+
+def _child_pid(x, keep=None):
+    keep.append(object())
+    return (os.getpid(), x)
+
+
+def test_in_child_returns_the_result_and_raises_the_error_with_its_traceback():
+    pid, x = processes.in_child(_child_pid, 5, keep=True)
+    assert x == 5 and pid != os.getpid()
+    with pytest.raises(LookupError, match="没有 3") as caught:
+        processes.in_child(_child_fails, 3)
+    assert any("_child_fails" in note for note in getattr(caught.value, "__notes__", []))
+
+
+def test_a_run_without_fork_gives_the_same_outputs(tmp_path, monkeypatch):
+    ws = tmp_path / "county"
+    shutil.copytree(SAMPLE, ws)
+    one = run.run(workspace.load(ws), YEAR, tmp_path / "one", jobs=2)
+    monkeypatch.setattr(processes, "can_fork", lambda: False)
+    two = run.run(workspace.load(ws), YEAR, tmp_path / "two", jobs=2)
+    assert one.exit_code == two.exit_code == 0
+
+    def snap(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert snap(one.out_dir) == snap(two.out_dir)
