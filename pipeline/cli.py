@@ -1,8 +1,10 @@
 """`nianbao` — a thin shell: parse, call one library function, map the outcome to an exit code.
 
 Exit codes: 0 every agency passed; 1 findings of severity 错误 or agencies missing (reports are still written
-for what passed); 2 usage error (bad arguments, unusable workspace); 3 program error; 128 + the signal's number
-when stopped (130 Ctrl-C, 143 SIGTERM). A traceback only with --debug.
+for what passed); 2 usage error (bad arguments, unusable workspace, an output folder that cannot be used: inside
+the workspace's year folders, busy with another run, disk full, read-only, no permission); 3 internal error (a
+bug: the message asks for a --debug run); 128 + the signal's number when stopped (130 Ctrl-C, 143 SIGTERM). A
+traceback only with --debug.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import typer
 from rich.console import Console
 
 from . import spec
+from .ooxml import OUTPUT_ERRNOS, OutputError, output_message
 from .workspace import WorkspaceError
 
 app = typer.Typer(
@@ -36,7 +39,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="出错时显示完�
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    console.print(f"[bold red]错误：[/]{message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]错误：[/]{escape(message)}", soft_wrap=True)  # a path stays whole, never markup
     raise typer.Exit(code)
 
 
@@ -50,7 +55,7 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except WorkspaceError as e:
+        except (WorkspaceError, OutputError) as e:
             if _state["debug"]:
                 raise
             _fail(str(e))
@@ -65,6 +70,8 @@ def _guard(fn):
         except Exception as e:  # a program problem: say so plainly, traceback only with --debug
             if _state["debug"]:
                 raise
+            if isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS:  # disk full, read-only, no permission
+                _fail(output_message(e, writing=False))
             _fail(f"程序内部错误（{type(e).__name__}: {e}）。请加 --debug 重新运行并把输出发给技术支持。", 3)
 
     return wrapper

@@ -21,9 +21,11 @@ are shown decoded (readable_name).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import unicodedata
 import xml.etree.ElementTree as _FastET
 import zipfile
@@ -942,15 +944,22 @@ def _with_agency(f: F.Finding, code: str, name: str) -> F.Finding:
 # The batch
 
 
-def ignore_reason(path: Path) -> str | None:
-    """Why a file of the year folder is not a workbook to read (None: read it)."""
-    name = path.name
+def _hidden_reason(name: str) -> str | None:
+    """Why an entry is never looked at by its name alone: Office lock files, hidden, temporary and system files."""
     if name.startswith("~$"):
         return "Excel/WPS 打开文件时生成的临时锁定文件"
     if name.startswith(".") or name.lower().endswith(".tmp"):
         return "隐藏文件或临时文件"
     if name.lower() in ("thumbs.db", "desktop.ini"):
         return "系统文件"
+    return None
+
+
+def ignore_reason(path: Path) -> str | None:
+    """Why a file of the year folder is not a workbook to read (None: read it)."""
+    hidden = _hidden_reason(path.name)
+    if hidden is not None:
+        return hidden
     suffix = path.suffix.lower()
     if suffix in WORKBOOK_SUFFIXES or suffix in OTHER_SPREADSHEET_SUFFIXES:
         return None
@@ -1233,21 +1242,98 @@ def _concat(parts: list[dict[str, object]], rows: int) -> dict[str, object]:
     return out
 
 
+def _rejected(display: str, path: Path, code: str, **params) -> _Read:
+    fnd = F.make(code, file=display, **params)
+    return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+
+
+def _unreadable(display: str, path: Path, e: OSError, what: str = "文件") -> _Read:
+    from .workspace import os_reason
+
+    return _rejected(display, path, "FILE_UNREADABLE", what=what, detail=os_reason(e))
+
+
+def _link_problem(path: Path, ws: Workspace | None) -> str | None:
+    """Why a symbolic link is not followed (None: it leads to a regular file inside the workspace, read as one).
+
+    Never followed out of the workspace (without one: to any regular file)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"循环的符号链接（{target}）"
+        if e.errno == errno.ENOENT:
+            return f"指向不存在的文件的符号链接（{target}）"
+        return f"无法跟随的符号链接（{target}）"
+    if stat.S_ISDIR(st.st_mode):
+        return f"指向文件夹的符号链接（{target}），其中的文件不会被读取"
+    if not stat.S_ISREG(st.st_mode):
+        return f"指向非普通文件的符号链接（{target}）"
+    if ws is not None and not Path(os.path.realpath(path)).is_relative_to(Path(ws.root).resolve()):
+        return f"指向工作目录以外的符号链接（{target}）"
+    return None
+
+
+def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
+    """The verdict of a folder entry that is not a regular file to read on (None: read it).
+
+    The folder walk lists every entry but the folders it went into: a folder here could not be opened; a link
+    is never followed out of the workspace, to a folder, or when broken or looping; pipes and devices are
+    never opened."""
+    hidden = _hidden_reason(path.name)
+    if hidden is not None:
+        return _Read(FileVerdict(display, path, "ignored", hidden), None, [], [], [])
+    try:
+        st = os.lstat(path)
+    except OSError as e:  # vanished since the folder was listed
+        return _unreadable(display, path, e)
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            with os.scandir(path):
+                pass
+        except OSError as e:
+            return _unreadable(display, path, e, "文件夹")
+        return _Read(FileVerdict(display, path, "ignored", "文件夹"), None, [], [], [])  # opened after all: empty
+    if stat.S_ISLNK(st.st_mode):
+        problem = _link_problem(path, ws)
+        if problem is None:
+            return None
+        if problem.startswith("指向文件夹"):
+            return _rejected(display, path, "FILE_LINK", detail=problem)
+        reason = ignore_reason(path)  # a link that would not be read anyway (说明.txt → …): ignored as such
+        if reason is not None:
+            return _Read(FileVerdict(display, path, "ignored", f"{reason}；{problem}，未跟随"), None, [], [], [])
+        return _rejected(display, path, "FILE_LINK", detail=problem)
+    if not stat.S_ISREG(st.st_mode):
+        return _Read(FileVerdict(display, path, "ignored", "不是普通文件（管道、设备或套接字），未打开"), None, [], [], [])
+    return None
+
+
 def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
-    """One file of the folder → its verdict and rows (runs in a worker process when jobs > 1)."""
+    """One entry of the folder → its verdict and rows (runs in a worker process when jobs > 1)."""
+    entry = _entry(path, display, ws)
+    if entry is not None:
+        return entry
     reason = ignore_reason(path)
     if reason is not None:
         return _Read(FileVerdict(display, path, "ignored", reason), None, [], [], [])
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:  # unreadable (permissions, vanished): said so, not taken for a damaged file
+        return _unreadable(display, path, e)
     suffix = path.suffix.lower()
     if suffix in OTHER_SPREADSHEET_SUFFIXES and (not _is_zip(path) or suffix in _NEVER_XLSX):
         code = "FILE_XLS" if suffix in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
-        fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
-        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+        return _rejected(display, path, code, detail=f"扩展名 {path.suffix}")
     try:
         res = _read_one(path, display, year, ws)
     except OSError as e:  # unreadable (permissions, vanished): a data problem of this file only
-        fnd = F.make("FILE_CORRUPT", file=display, detail=f"无法读取文件：{e.strerror or e}")
-        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=("FILE_CORRUPT",)), None, [], [], [fnd])
+        return _unreadable(display, path, e)
     if res.record is not None and suffix != ".xlsx":
         res.findings.append(
             _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),

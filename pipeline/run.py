@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import ooxml, spec
+from . import lock, ooxml, spec
 from .model import Number
 from .workspace import Workspace
 
@@ -70,10 +72,11 @@ def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Nu
 def write_prefilled_templates(ws: Workspace, year: int, output: Path) -> TemplateResult:
     from . import template
 
-    folder = Path(output) / str(year) / PREFILLED_DIR
-    ooxml.remove_temp_files(folder)  # left by an interrupted run
-    previous, notes = previous_values(ws, year)
-    paths = template.write_prefilled(ws, year, folder, previous)
+    folder = open_output(ws, year, output) / PREFILLED_DIR
+    with lock.hold(folder.parent, "template"):  # never beside another run writing the same folder
+        ooxml.remove_temp_files(folder)  # left by an interrupted run
+        previous, notes = previous_values(ws, year)
+        paths = template.write_prefilled(ws, year, folder, previous)
     return TemplateResult(folder, paths, sum(1 for a in ws.agencies if a.code in previous), notes)
 
 
@@ -83,6 +86,50 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _sha256_or_empty(path: Path) -> str:
+    try:
+        return sha256(path)
+    except OSError:
+        return ""
+
+
+def input_sha256(v) -> str:
+    """The SHA-256 of an input entry (a read.FileVerdict) for the manifest; "" for what is not a regular file, a
+    link that was not followed, or a file that cannot be read (its verdict says why)."""
+    try:
+        if not (stat.S_ISREG(os.lstat(v.path).st_mode) or v.status == "read"):
+            return ""  # links are hashed only when read (inside the workspace), never followed out of it
+        return sha256(v.path)
+    except OSError:
+        return ""
+
+
+def open_output(ws: Workspace, year: int, output: Path) -> Path:
+    """``<output>/<year>/``, created; raises OutputError (exit 2) when it is, lies in or holds the workspace's
+    folder of ``year`` or of ``year - 1`` (what a run reads, and what the next January's run will read): whatever
+    is written there would be read back as agencies' workbooks. The same for the pre-filled workbooks of
+    ``template``: written into ``<workspace>/<year>/`` they would be read as ``year``'s returns."""
+    out_dir = Path(output) / str(year)
+    out = out_dir.resolve()
+    for y in (year, year - 1):
+        folder = ws.year_dir(y).resolve()
+        if out == folder or out.is_relative_to(folder) or folder.is_relative_to(out):
+            raise ooxml.OutputError(
+                f"输出目录 {out} 与工作目录的年度文件夹 {folder} 重叠：程序生成的文件（manifest.json、"
+                f"全县汇总.xlsx、{PREFILLED_DIR}、退回修改 等）会被当作各单位报送的报表读取。请用 --output 指定工作目录"
+                f"年度文件夹以外的输出目录，例如 --output {Path(ws.root) / 'output'}（不指定时为当前目录下的 output）。"
+            )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ooxml.OutputError(f"无法建立输出目录 {out_dir}：路径中有一段是文件，不是文件夹。请用 --output 指定一个文件夹。") from e
+    except OSError as e:
+        if e.errno in ooxml.OUTPUT_ERRNOS:
+            raise ooxml.OutputError(ooxml.output_message(e, out_dir)) from e
+        raise
+    return out_dir
 
 
 def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path],
@@ -101,7 +148,7 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
         "complete": True,
         "inputs": sorted(inputs, key=lambda d: d["file"]),
         "previous_year_inputs": sorted(previous_inputs, key=lambda d: d["file"]),
-        "workspace": [{"file": p.name, "sha256": sha256(p)} for p in _workspace_files(ws)],
+        "workspace": [{"file": p.name, "sha256": _sha256_or_empty(p)} for p in _workspace_files(ws)],
         "outputs": [
             {"file": p.relative_to(out_dir).as_posix(), "sha256": sha256(p)}
             for p in sorted(set(outputs))
@@ -195,8 +242,12 @@ def run(
     from . import processes
 
     jobs = jobs or processes.default_jobs()
-    out_dir = Path(output) / str(year)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = open_output(ws, year, output)
+    with lock.hold(out_dir, "reports" if render else "validate"):  # one run at a time per output folder
+        return _run(ws, year, out_dir, render=render, pdf=pdf, jobs=jobs, console=console)
+
+
+def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jobs: int, console) -> RunResult:
     old = _old_outputs(out_dir)
     ooxml.remove_temp_files(out_dir, skip=(PREFILLED_DIR,))  # left by an interrupted run
     _mark_running(out_dir, ws, year)
@@ -224,11 +275,10 @@ def run(
     inputs = []
     for v in verdicts:
         entry = v.as_json()
-        entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
+        entry["sha256"] = input_sha256(v)
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
         inputs.append(entry)
-    previous_inputs = [{**v.as_json(), "sha256": sha256(v.path) if v.path.is_file() else ""}
-                       for v in checked_previous]
+    previous_inputs = [{**v.as_json(), "sha256": input_sha256(v)} for v in checked_previous]
     from . import processes
 
     processes.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
