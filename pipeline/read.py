@@ -44,7 +44,7 @@ from defusedxml.common import DefusedXmlException
 
 from . import findings as F
 from . import processes, spec
-from .model import AgencyData
+from .model import AgencyData, unattributed_code, unattributed_name
 from .workspace import Workspace
 
 # ---- limits against hostile or broken files --------------------------------------------------------------
@@ -107,6 +107,10 @@ class Record:
     workbook_name: str
     in_roster: bool | None  # None: read without a workspace
     positions: dict[str, tuple[str, str]] = field(default_factory=dict)  # defined name → (sheet, A1) as found
+    #: code and name point at different roster agencies (or the name is clearly not the code's agency):
+    #: (the code's roster code, the name's roster code or ""); the record then belongs to no agency
+    #: (``agency_code`` is ``unattributed_code(file)``)
+    conflict: tuple[str, str] | None = None
 
 
 @dataclass
@@ -887,24 +891,27 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             }
         )
 
-    # ---- identity
+    # ---- identity (code AND name against the roster: see identify)
     tv = {r["name"]: r["value"] for r in trows}
     wb_code = str(tv.get("INFO_agency_code") or "").strip()
     wb_name = str(tv.get("INFO_agency_name") or "").strip()
     wb_cat = str(tv.get("INFO_category") or "").strip()
     agency = None
     in_roster: bool | None = None
+    conflict: tuple[str, str] | None = None
     if ws is not None:
-        agency = ws.agency(wb_code) if wb_code else None
-        if agency is None and wb_name:
-            agency = next((a for a in ws.agencies if a.name == wb_name), None)
-        in_roster = agency is not None
-    code = agency.code if agency else (wb_code or Path(display).stem)
-    name = agency.name if agency else (wb_name or Path(display).stem)
-    category = agency.category if agency else wb_cat
+        ident = identify(ws, wb_code, wb_name)
+        agency, conflict = ident.agency, ident.conflict
+        in_roster = agency is not None or conflict is not None
+    if conflict is not None:  # belongs to no agency until the workbook is corrected
+        code, name, category = unattributed_code(display), unattributed_name(wb_name, display), ""
+    else:
+        code = agency.code if agency else (wb_code or Path(display).stem)
+        name = agency.name if agency else (wb_name or Path(display).stem)
+        category = agency.category if agency else wb_cat
     record = Record(
         index=-1, file=display, path=path, agency_code=code, agency_name=name, category=category,
-        workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions,
+        workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions, conflict=conflict,
     )
     codes = tuple(dict.fromkeys(f.code for f in found))
     groups = {F.REGISTRY[f.code].group for f in found}
@@ -912,6 +919,101 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
     verdict = FileVerdict(display, path, "read", "已读取" + note, code, name, codes)
     found = [_with_agency(f, code, name) for f in found]
     return _Read(verdict, record, vrows, trows, found)
+
+
+# ---- identity --------------------------------------------------------------------------------------------
+
+class Identity(NamedTuple):
+    agency: object  # workspace.Agency | None: the roster agency the workbook belongs to
+    conflict: tuple[str, str] | None  # (code's agency, name's agency or "") when they disagree
+    variant: bool  # the name is not the roster's but a variant of it (AGENCY_NAME_MISMATCH 提示)
+
+
+_NAME_SUFFIXES = ("人民政府办公室", "人民政府", "政府", "办事处")
+_roster_index: dict[int, tuple[object, dict[str, object]]] = {}
+
+
+def _roster_names(ws: Workspace) -> dict[str, object]:
+    """normalised roster name → its agency (the first of the roster), built once per workspace."""
+    hit = _roster_index.get(id(ws))
+    if hit is None or hit[0] is not ws:
+        idx: dict[str, object] = {}
+        for a in ws.agencies:
+            idx.setdefault(spec.normalise_label(a.name), a)
+        hit = _roster_index[id(ws)] = (ws, idx)
+    return hit[1]
+
+
+def name_core(name: str, county: str = "") -> str:
+    """An agency name without what many names share: the county (示例县 / 示例), a leading 县, and a trailing
+    人民政府 / 政府 / 办事处 (示例县城关镇人民政府 → 城关镇)."""
+    s = spec.normalise_label(name)
+    c = spec.normalise_label(county)
+    for prefix in (c, c[:-1] if len(c) > 2 and c[-1] in "县区市旗" else ""):
+        if prefix and prefix in s:
+            s = s[s.index(prefix) + len(prefix):]
+            break
+    s = s.removeprefix("县")
+    for suffix in _NAME_SUFFIXES:
+        if s.endswith(suffix) and len(s) > len(suffix):
+            s = s[: -len(suffix)]
+            break
+        if s == suffix:
+            return ""
+    return s
+
+
+def is_name_variant(typed: str, roster_name: str, county: str = "") -> bool:
+    """``typed`` is a variant of ``roster_name`` (not another agency's name): one contains the other, or their
+    cores (name_core) are equal or one contains the other (示例县城关镇人民政府 / 城关镇政府 / 县城关镇)."""
+    a, b = spec.normalise_label(typed), spec.normalise_label(roster_name)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    ca, cb = name_core(a, county), name_core(b, county)
+    return ca == cb or bool(ca and cb and (ca in cb or cb in ca))
+
+
+def _loosely_same(typed: str, roster_name: str, county: str) -> bool:
+    """An abbreviation of the roster name rather than another name: at least half the characters of its core
+    occur in the roster name's core (人社局 / 人力资源和社会保障局; not 教育局 / 财政局)."""
+    ca, cb = name_core(typed, county), name_core(roster_name, county)
+    if not ca or not cb:
+        return False
+    return sum(1 for ch in set(ca) if ch in cb) * 2 >= len(set(ca))
+
+
+def identify(ws: Workspace, wb_code: str, wb_name: str) -> Identity:
+    """The roster agency of a workbook from its code AND its name (README: 单位识别).
+
+    - the code is a roster code: the name empty, equal to its agency's (normalised) or a variant of it →
+      that agency (a variant or an empty name: a 提示); the name is another roster agency's (equal, or a
+      variant of it and not of the code's) or clearly not the code's agency's → a conflict, no agency;
+    - no code, or one not in the roster: the agency whose (normalised) name the workbook carries, else none.
+    """
+    names = _roster_names(ws)
+    county = ws.county.name
+    norm = spec.normalise_label(wb_name)
+    by_name = names.get(norm) if norm else None
+    by_code = ws.agency(wb_code) if wb_code else None
+    if by_code is None:
+        return Identity(by_name, None, False)
+    if not norm:
+        return Identity(by_code, None, True)
+    if by_name is not None:
+        if by_name is by_code or by_name.code == by_code.code:
+            return Identity(by_code, None, False)
+        return Identity(None, (by_code.code, by_name.code), False)
+    if is_name_variant(wb_name, by_code.name, county):
+        return Identity(by_code, None, True)
+    other = next((a for a in ws.agencies if a.code != by_code.code and is_name_variant(wb_name, a.name, county)),
+                 None)
+    if other is not None:
+        return Identity(None, (by_code.code, other.code), False)
+    if _loosely_same(wb_name, by_code.name, county):
+        return Identity(by_code, None, True)
+    return Identity(None, (by_code.code, ""), False)
 
 
 #: An input cell's formula that reads another workbook: ``[1]Sheet1!A1`` as Excel stores it, or a file name.

@@ -183,11 +183,16 @@ def _lead_items(texts: Sequence[tuple[str, Sequence[str]]]) -> tuple[LeadParagra
 
 
 def fee_paragraphs(a: AgencyData) -> tuple[str, ...]:
-    """Section 六's report of the 信息处理费 (国办函〔2020〕109号): figures when charged, the agency's note."""
-    charged = sanitise(a.text("FEE_fee_charged")).strip() == "是"
+    """Section 六's report of the 信息处理费 (国办函〔2020〕109号): figures when charged, the agency's note.
+
+    Only what the agency answered is stated: 否 → 未收取 (unless its note says it); a blank (or invalid) answer
+    → its note alone, or nothing."""
+    answer = sanitise(a.text("FEE_fee_charged")).strip()
     note = paragraphs(a.fields.get("TXT_fee_note"))
-    if not charged:
+    if answer == "否":
         return note or ("本年度未收取信息处理费。",)
+    if answer != "是":
+        return note
     parts = []
     notices, amount, collected = (a.fields.get(f"FEE_{k}") for k in ("fee_notices", "fee_notice_amount",
                                                                         "fee_collected"))
@@ -294,11 +299,18 @@ def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
 
 
 def county_fee_paragraph(fees: FeeTotals) -> str:
+    """What the agencies answered: an agency that left 本年是否收取信息处理费 blank is named, never counted as 否."""
+    unknown = ""
+    if fees.unanswered:
+        unknown = f"{'、'.join(sanitise(n) for n in fees.unanswered)}未报告是否收取信息处理费"
     if not fees.charged:
+        if unknown:
+            return f"本年度{unknown}，其余单位均未收取信息处理费。"
         return "本年度全县各单位均未收取信息处理费。"
     names = "、".join(sanitise(n) for n in fees.charged)
     return (f"本年度全县共有{len(fees.charged)}个单位（{names}）收取信息处理费，发出收费通知{fees.notices}件，"
-            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元。")
+            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元" + (f"；{unknown}。" if unknown
+                                                                                   else "。"))
 
 
 def _entry_names(entries) -> str:
@@ -349,8 +361,10 @@ def county_context(r: CountyRollup, county: County) -> CountyContext:
             notes.append(f"{L['missing']}（{len(c.missing)}个）：{_entry_names(c.missing)}。")
         if c.failed:
             notes.append(f"{L['failed']}（{len(c.failed)}个）：{_entry_names(c.failed)}。")
-    if c.not_in_roster:
-        notes.append(f"{L['not_in_roster']}、未计入汇总（{len(c.not_in_roster)}个）：{_entry_names(c.not_in_roster)}。")
+    for label in (L["not_in_roster"], L["unattributed"]):
+        extra = [e for e in c.not_in_roster if e.status == label]
+        if extra:
+            notes.append(f"{label}、未计入汇总（{len(extra)}个）：{_entry_names(extra)}。")
 
     def key_strs(values: Mapping[str, Number]) -> dict[str, str]:
         return {kf.key: fmt(values[kf.key]) for kf in spec.KEY_FIGURES}
