@@ -6,6 +6,8 @@ WORKSPACE ?= examples/sample_county
 YEAR     ?= 2024
 OUTPUT   ?= output
 ARGS     ?=
+# WORKSPACE and OUTPUT may hold spaces and Chinese characters (make reports WORKSPACE="/data/县 政务 公开办/工作目录"): they
+# are quoted below; ARGS is split into words on purpose (ARGS="--pdf --jobs 2").
 
 .PHONY: reports templates validate test bench golden lint samples clean venv
 
@@ -18,14 +20,14 @@ $(BIN)/nianbao: pyproject.toml
 venv: $(BIN)/nianbao
 
 reports: venv          ## validate + aggregate + render the workspace's year into $(OUTPUT)/$(YEAR)/
-	$(BIN)/nianbao reports $(WORKSPACE) --year $(YEAR) --output $(OUTPUT) $(ARGS)
+	$(BIN)/nianbao reports "$(WORKSPACE)" --year "$(YEAR)" --output "$(OUTPUT)" $(ARGS)
 
 templates: venv        ## the blank workbook (input_templates/) and one pre-filled workbook per agency
-	$(BIN)/nianbao template --year $(YEAR)
-	$(BIN)/nianbao template $(WORKSPACE) --year $(YEAR) --output $(OUTPUT)
+	$(BIN)/nianbao template --year "$(YEAR)"
+	$(BIN)/nianbao template "$(WORKSPACE)" --year "$(YEAR)" --output "$(OUTPUT)"
 
 validate: venv         ## validation only
-	$(BIN)/nianbao validate $(WORKSPACE) --year $(YEAR) --output $(OUTPUT) $(ARGS)
+	$(BIN)/nianbao validate "$(WORKSPACE)" --year "$(YEAR)" --output "$(OUTPUT)" $(ARGS)
 
 test: venv             ## the whole test suite
 	$(BIN)/python -m pytest -q $(ARGS)
@@ -43,4 +45,4 @@ lint: venv
 	$(BIN)/ruff check pipeline tests examples
 
 clean:
-	rm -rf $(OUTPUT) .pytest_cache
+	rm -rf "$(OUTPUT)" .pytest_cache

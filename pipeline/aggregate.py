@@ -13,7 +13,7 @@ from decimal import Decimal
 import pandas as pd
 
 from . import spec
-from .model import AgencyData, Number
+from .model import AgencyData, Number, is_unattributed
 from .workspace import Agency, Workspace
 
 CELL_NAMES: tuple[str, ...] = tuple(c.name for c in spec.CELLS)
@@ -74,7 +74,7 @@ class Completeness:
     entries: tuple[RosterEntry, ...]  # roster order, then workbooks from agencies not on the roster
     missing: tuple[RosterEntry, ...]  # on the roster, no workbook
     failed: tuple[RosterEntry, ...]  # workbook read, did not pass
-    not_in_roster: tuple[RosterEntry, ...]
+    not_in_roster: tuple[RosterEntry, ...]  # read, not summed: off the roster, or 代码与名称不符 (unattributed)
 
     @property
     def complete(self) -> bool:
@@ -97,9 +97,11 @@ class FeeTotals:
     notices: int = 0
     notice_amount: Decimal = Decimal(0)  # 元
     collected: Decimal = Decimal(0)  # 元
+    unanswered: tuple[str, ...] = ()  # names of the agencies that answered neither 是 nor 否 (left blank)
 
 
 def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
+    agencies = list(agencies)
     charged = [a for a in agencies if a.text("FEE_fee_charged").strip() == "是"]
 
     def money(a: AgencyData, name: str) -> Decimal:
@@ -111,6 +113,7 @@ def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
         notices=sum(int(a.fields.get("FEE_fee_notices") or 0) for a in charged),
         notice_amount=sum((money(a, "FEE_fee_notice_amount") for a in charged), Decimal(0)),
         collected=sum((money(a, "FEE_fee_collected") for a in charged), Decimal(0)),
+        unanswered=tuple(a.name for a in agencies if a.text("FEE_fee_charged").strip() not in ("是", "否")),
     )
 
 
@@ -223,7 +226,8 @@ def completeness(roster: Iterable[Agency], submitted: Iterable[AgencyData], pass
         entries.append(RosterEntry(r.code, r.name, r.category, status))
     roster_codes = {r.code for r in roster}
     extra = [
-        RosterEntry(a.code, a.name, a.category, L["not_in_roster"]) for c, a in read.items() if c not in roster_codes
+        RosterEntry(a.code, a.name, a.category, L["unattributed"] if is_unattributed(c) else L["not_in_roster"])
+        for c, a in read.items() if c not in roster_codes
     ]
     in_roster = entries
     return Completeness(

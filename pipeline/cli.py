@@ -1,7 +1,10 @@
 """`nianbao` — a thin shell: parse, call one library function, map the outcome to an exit code.
 
 Exit codes: 0 every agency passed; 1 findings of severity 错误 or agencies missing (reports are still written
-for what passed); 2 usage error (bad arguments, unusable workspace). A traceback only with --debug.
+for what passed); 2 usage error (bad arguments, unusable workspace, an output folder that cannot be used: inside
+the workspace's year folders, busy with another run, disk full, read-only, no permission); 3 internal error (a
+bug: the message asks for a --debug run); 128 + the signal's number when stopped (130 Ctrl-C, 143 SIGTERM). A
+traceback only with --debug.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import typer
 from rich.console import Console
 
 from . import spec
+from .ooxml import OUTPUT_ERRNOS, OutputError, output_message
 from .workspace import WorkspaceError
 
 app = typer.Typer(
@@ -35,7 +39,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="出错时显示完�
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    console.print(f"[bold red]错误：[/]{message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]错误：[/]{escape(message)}", soft_wrap=True)  # a path stays whole, never markup
     raise typer.Exit(code)
 
 
@@ -49,16 +55,23 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except WorkspaceError as e:
+        except (WorkspaceError, OutputError) as e:
             if _state["debug"]:
                 raise
             _fail(str(e))
-        except KeyboardInterrupt:
-            console.print("已中断：未写完的输出文件不会以正式文件名留下。")
-            raise typer.Exit(130)
+        except KeyboardInterrupt as e:  # Ctrl-C, or processes.Interrupted: SIGTERM/SIGHUP too
+            from . import processes
+
+            code = e.exit_code if isinstance(e, processes.Interrupted) else 130
+            what = f"收到 {e.signal_name} 信号" if isinstance(e, processes.Interrupted) and e.signum != 2 else "已按 Ctrl-C"
+            console.print(f"[bold red]已中断[/]（{what}）：本次运行未完成，已停止全部工作进程；未写完的输出文件不会以"
+                          "正式文件名留下，manifest.json 标记为未完成。请重新运行。", soft_wrap=True)
+            raise typer.Exit(code)
         except Exception as e:  # a program problem: say so plainly, traceback only with --debug
             if _state["debug"]:
                 raise
+            if isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS:  # disk full, read-only, no permission
+                _fail(output_message(e, writing=False))
             _fail(f"程序内部错误（{type(e).__name__}: {e}）。请加 --debug 重新运行并把输出发给技术支持。", 3)
 
     return wrapper
@@ -132,7 +145,10 @@ def template_cmd(
         import datetime
 
         year = (years[-1] + 1) if years else datetime.date.today().year - 1
-    result = run.write_prefilled_templates(ws, year, output)
+    from . import processes
+
+    with processes.interruptible():
+        result = run.write_prefilled_templates(ws, year, output)
     console.print(
         f"已为 {len(result.paths)} 个单位生成 {year} 年度预填报表：{result.folder}"
         + (f"（其中 {result.with_carry_over} 个单位已按上年报告预填“上年结转”）" if result.with_carry_over else "")
@@ -148,7 +164,10 @@ def _run(workspace: Path, year: int | None, output: Path, *, render: bool, pdf: 
         _fail(f"找不到 {y} 年度文件夹 {ws.year_dir(y)}：请把各单位报送的填报表放入该文件夹。")
     from . import run
 
-    result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
+    from . import processes
+
+    with processes.interruptible():
+        result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
     raise typer.Exit(result.exit_code)
 
 
@@ -178,7 +197,14 @@ def reports_cmd(
 
 
 def main() -> None:
-    app()
+    from . import processes
+
+    try:
+        app()
+    except SystemExit as e:
+        if processes.received() is not None:  # stopped by a signal: already said so
+            processes.exit_now(e.code if isinstance(e.code, int) else 128 + processes.received())
+        raise
 
 
 if __name__ == "__main__":

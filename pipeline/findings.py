@@ -94,16 +94,22 @@ def _a1_key(ref: str) -> tuple[int, int]:
 _CODES: tuple[Code, ...] = (
     # ---- files
     Code("FILE_XLS", "error", "文件", "旧版 .xls 文件",
-         "文件是 Excel 97-2003（.xls）格式，无法读取：请用 Excel 或 WPS 打开后“另存为”→“Excel 工作簿（*.xlsx）”，再重新报送。"),
+         "文件是 Excel 97-2003（.xls）格式，无法读取：请用 Excel、WPS 或 LibreOffice 打开后“另存为”→“Excel 工作簿（*.xlsx）”"
+         "（LibreOffice 中为“Excel 2007-365 (.xlsx)”），再重新报送。"),
     Code("FILE_NOT_XLSX", "error", "文件", "不是 .xlsx 工作簿",
          "文件不是 Excel 工作簿（.xlsx）（{detail}）：请在县政务公开办下发的年报模板中填报，"
-         "用 Excel 或 WPS 另存为“Excel 工作簿（*.xlsx）”后重新报送。"),
+         "用 Excel、WPS 或 LibreOffice 另存为“Excel 工作簿（*.xlsx）”（LibreOffice 中为“Excel 2007-365 (.xlsx)”）后重新报送。"),
     Code("FILE_CORRUPT", "error", "文件", "文件损坏",
          "文件已损坏，无法打开（{detail}）：请用 Excel 或 WPS 打开确认无误后重新保存为 .xlsx 报送。"),
     Code("FILE_ENCRYPTED", "error", "文件", "文件设置了密码",
          "文件设置了打开密码，无法读取：请在 Excel 或 WPS 中取消密码（文件→信息→保护工作簿→用密码进行加密，清空密码）后重新报送。"),
     Code("FILE_TOO_LARGE", "error", "文件", "文件异常庞大",
          "文件内容异常庞大（{detail}），可能不是正常填报的年报工作簿：请使用县政务公开办下发的模板重新填报。"),
+    Code("FILE_UNREADABLE", "error", "文件", "文件或文件夹无法读取",
+         "{what}无法读取（{detail}）：这不表示文件已损坏。请确认运行本程序的账户有权读取该{what}（属性→安全/权限），"
+         "或把报表重新复制到年度文件夹后再运行。"),
+    Code("FILE_LINK", "error", "文件", "符号链接未读取",
+         "这是{detail}，程序不跟随它读取：请把报表文件本身（不是快捷方式或链接）复制到年度文件夹后重新运行。"),
     # ---- structure
     Code("NOT_TEMPLATE", "error", "结构", "不是本年报模板",
          "该工作簿不是县政务公开办下发的年报模板（{detail}）：请下载本年度模板重新填报，不要自行制表。"),
@@ -113,7 +119,9 @@ _CODES: tuple[Code, ...] = (
     Code("FORMAT_VERSION", "error", "结构", "格式版本不符",
          "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“格式版本”单元格。"),
     Code("REPORT_YEAR", "error", "结构", "报告年度不符",
-         "工作簿填写的报告年度为“{actual}”，本次收集的是{expected}年度报告：请确认报送的是{expected}年度的年报，并改正“报告年度”。"),
+         "工作簿填写的报告年度为“{actual}”，本次收集的是{expected}年度报告：如误报了其他年度的报表，请改报{expected}年度的；"
+         "如填的确是{expected}年度的数据，请向县政务公开办索取本单位{expected}年度的预填报表，把数据填入后重新报送"
+         "（“报告年度”单元格已锁定，不要自行修改）。"),
     Code("SHEET_MISSING", "error", "结构", "工作表缺失或被改名",
          "找不到工作表“{expected}”：请不要删除或重命名模板中的工作表。"),
     Code("NAME_MISSING", "error", "结构", "单元格名称缺失或失效",
@@ -126,12 +134,16 @@ _CODES: tuple[Code, ...] = (
     Code("AGENCY_UNKNOWN", "error", "单位", "单位不在名册中",
          "工作簿中的单位代码“{code}”、单位名称“{name}”不在本县单位名册中：请使用县政务公开办下发的本单位预填模板，"
          "或核对“单位代码”“单位名称”。"),
+    Code("AGENCY_CONFLICT", "error", "单位", "单位代码与单位名称分属不同单位",
+         "{detail}：无法确定这份报表是哪个单位的，未计入任何单位。请在“基本信息”工作表核对 {code_cell}（单位代码）"
+         "和 {name_cell}（单位名称），改为本单位在名册中的代码和名称后重新报送（代码可向县政务公开办查询，"
+         "或使用下发的本单位预填报表）。"),
     Code("AGENCY_NAME_MISMATCH", "warning", "单位", "单位名称与名册不一致",
          "单位名称应为“{expected}”（名册），工作簿中为“{actual}”：请核对单位全称。"),
     Code("AGENCY_DUPLICATE", "error", "单位", "同一单位报送了多个工作簿",
          "单位“{name}”报送了多个工作簿：{files}。请确认哪一个是正式版本，删除其余文件后重新报送。"),
     Code("AGENCY_MISSING", "error", "单位", "名册单位未报送",
-         "名册中的单位“{name}”（代码 {code}）没有报送{year}年度工作簿：请催报。"),
+         "名册中的单位“{name}”（代码 {code}）没有报送{year}年度工作簿{detail}：请催报。"),
     # ---- cells
     Code("CELL_TEXT", "error", "单元格", "数字单元格中填了文字",
          "{where}应填数字，实为“{actual}”：请只填阿拉伯数字（没有的填 0），不要填写文字或单位。"),
@@ -154,6 +166,9 @@ _CODES: tuple[Code, ...] = (
          "工作表“{sheet}”的 {cell} 在表格以外填有数字（{actual}），这些数字不会被读取：请把数字填入表格相应的单元格，并删除表格以外的内容。"),
     Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
          "{where}填写为“{actual}”，应为{expected}：请改正。"),
+    Code("REPORT_UNFILLED", "error", "单元格", "报表未填写",
+         "报表未填写：表二至表四的数字都还是模板中的预填值（0 或上年结转），一、五、六部分的文字都是空白，"
+         "这份报表看来未经填写就报回了：请填写各表格的数字（没有的填 0）和各部分文字，确认无误后重新报送。"),
     # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)
     Code("R1", "error", "勾稽关系", "R1 第一项加第二项之和，等于第三项加第四项之和",
          "{title}：{lhs_desc} = {expected}，{rhs_desc} = {actual}，两者不等：请核对表三该列各项数字。"),

@@ -14,6 +14,25 @@ if TYPE_CHECKING:
 Number = int | Decimal
 
 
+#: The agency key of a workbook whose code and name point at two different agencies (read.identify): it belongs
+#: to no agency. ``未归属:<file>`` is never a roster code (it holds the file's name); shown as ``未归属（<name>）``.
+UNATTRIBUTED = "未归属"
+
+
+def unattributed_code(file: str) -> str:
+    return f"{UNATTRIBUTED}:{file}"
+
+
+def unattributed_name(wb_name: str, file: str) -> str:
+    from pathlib import PurePosixPath
+
+    return f"{UNATTRIBUTED}（{wb_name or PurePosixPath(file).stem}）"
+
+
+def is_unattributed(code: str) -> bool:
+    return code.startswith(UNATTRIBUTED + ":")
+
+
 @dataclass(frozen=True)
 class AgencyData:
     """One agency's workbook for one year, as read: every figure and every field, keyed by defined name.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -19,6 +20,33 @@ _CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcter
 TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"$")
 _TEMP_PREFIX_BYTES = 60  # the temporary name stays short whatever the final name's length
+
+
+class OutputError(Exception):
+    """An output that cannot be written — disk full, read-only, no permission, the folder busy — or a folder
+    that must not be written to; the message is Chinese, names the path and says what to do (exit code 2)."""
+
+
+#: errno values that mean "the output place cannot take the file" (not a bug of the program)
+OUTPUT_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS, errno.EACCES,
+                                      errno.EPERM) if e is not None)
+
+
+def output_message(e: OSError, path: str | Path | None = None, *, writing: bool = True) -> str:
+    """The Chinese message for an OSError of ``OUTPUT_ERRNOS`` met while writing ``path`` (default: e.filename;
+    ``writing`` false: met somewhere in the run, reading or writing)."""
+    where = e.filename if e.filename else path
+    where = f" {where}" if where else ""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        what = (f"磁盘空间不足（或超出磁盘配额），无法写入{where}：请清理该磁盘，或用 --output 指定其他磁盘上的输出目录后"
+                "重新运行。")
+    elif e.errno == errno.EROFS:
+        what = (f"输出位置是只读的，无法写入{where}（只读的共享文件夹、光盘或写保护的U盘）：请用 --output 指定可以写入的"
+                "输出目录后重新运行。")
+    else:
+        what = (f"没有权限{'写入' if writing else '访问'}{where}：请确认运行本程序的账户对该文件夹有读写权限"
+                "（文件夹属性→安全/权限）、文件没有被设为只读，或用 --output 指定其他输出目录后重新运行。")
+    return what + "已写完的文件完整保留，未写完的文件不会以正式文件名留下。"
 
 
 def _umask() -> int:
@@ -74,12 +102,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     the mode a newly created file would (0666 minus the umask), not the temporary file's 0600.
     """
     path = Path(path)
+    try:
+        return _atomic_write(path, data)
+    except OSError as e:  # disk full, read-only, no permission: said plainly, naming the file
+        if e.errno in OUTPUT_ERRNOS:
+            raise OutputError(output_message(e, path)) from e
+        raise
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), _FILE_MODE)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -87,7 +124,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:  # already gone; or the folder turned read-only: the original error is the one to say
             pass
         raise
     return path

@@ -21,9 +21,11 @@ are shown decoded (readable_name).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import unicodedata
 import xml.etree.ElementTree as _FastET
 import zipfile
@@ -41,8 +43,8 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from . import findings as F
-from . import spec
-from .model import AgencyData
+from . import processes, spec
+from .model import AgencyData, unattributed_code, unattributed_name
 from .workspace import Workspace
 
 # ---- limits against hostile or broken files --------------------------------------------------------------
@@ -105,6 +107,10 @@ class Record:
     workbook_name: str
     in_roster: bool | None  # None: read without a workspace
     positions: dict[str, tuple[str, str]] = field(default_factory=dict)  # defined name → (sheet, A1) as found
+    #: code and name point at different roster agencies (or the name is clearly not the code's agency):
+    #: (the code's roster code, the name's roster code or ""); the record then belongs to no agency
+    #: (``agency_code`` is ``unattributed_code(file)``)
+    conflict: tuple[str, str] | None = None
 
 
 @dataclass
@@ -904,24 +910,27 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             }
         )
 
-    # ---- identity
+    # ---- identity (code AND name against the roster: see identify)
     tv = {r["name"]: r["value"] for r in trows}
     wb_code = str(tv.get("INFO_agency_code") or "").strip()
     wb_name = str(tv.get("INFO_agency_name") or "").strip()
     wb_cat = str(tv.get("INFO_category") or "").strip()
     agency = None
     in_roster: bool | None = None
+    conflict: tuple[str, str] | None = None
     if ws is not None:
-        agency = ws.agency(wb_code) if wb_code else None
-        if agency is None and wb_name:
-            agency = next((a for a in ws.agencies if a.name == wb_name), None)
-        in_roster = agency is not None
-    code = agency.code if agency else (wb_code or Path(display).stem)
-    name = agency.name if agency else (wb_name or Path(display).stem)
-    category = agency.category if agency else wb_cat
+        ident = identify(ws, wb_code, wb_name)
+        agency, conflict = ident.agency, ident.conflict
+        in_roster = agency is not None or conflict is not None
+    if conflict is not None:  # belongs to no agency until the workbook is corrected
+        code, name, category = unattributed_code(display), unattributed_name(wb_name, display), ""
+    else:
+        code = agency.code if agency else (wb_code or Path(display).stem)
+        name = agency.name if agency else (wb_name or Path(display).stem)
+        category = agency.category if agency else wb_cat
     record = Record(
         index=-1, file=display, path=path, agency_code=code, agency_name=name, category=category,
-        workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions,
+        workbook_code=wb_code, workbook_name=wb_name, in_roster=in_roster, positions=positions, conflict=conflict,
     )
     codes = tuple(dict.fromkeys(f.code for f in found))
     groups = {F.REGISTRY[f.code].group for f in found}
@@ -929,6 +938,101 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
     verdict = FileVerdict(display, path, "read", "已读取" + note, code, name, codes)
     found = [_with_agency(f, code, name) for f in found]
     return _Read(verdict, record, vrows, trows, found)
+
+
+# ---- identity --------------------------------------------------------------------------------------------
+
+class Identity(NamedTuple):
+    agency: object  # workspace.Agency | None: the roster agency the workbook belongs to
+    conflict: tuple[str, str] | None  # (code's agency, name's agency or "") when they disagree
+    variant: bool  # the name is not the roster's but a variant of it (AGENCY_NAME_MISMATCH 提示)
+
+
+_NAME_SUFFIXES = ("人民政府办公室", "人民政府", "政府", "办事处")
+_roster_index: dict[int, tuple[object, dict[str, object]]] = {}
+
+
+def _roster_names(ws: Workspace) -> dict[str, object]:
+    """normalised roster name → its agency (the first of the roster), built once per workspace."""
+    hit = _roster_index.get(id(ws))
+    if hit is None or hit[0] is not ws:
+        idx: dict[str, object] = {}
+        for a in ws.agencies:
+            idx.setdefault(spec.normalise_label(a.name), a)
+        hit = _roster_index[id(ws)] = (ws, idx)
+    return hit[1]
+
+
+def name_core(name: str, county: str = "") -> str:
+    """An agency name without what many names share: the county (示例县 / 示例), a leading 县, and a trailing
+    人民政府 / 政府 / 办事处 (示例县城关镇人民政府 → 城关镇)."""
+    s = spec.normalise_label(name)
+    c = spec.normalise_label(county)
+    for prefix in (c, c[:-1] if len(c) > 2 and c[-1] in "县区市旗" else ""):
+        if prefix and prefix in s:
+            s = s[s.index(prefix) + len(prefix):]
+            break
+    s = s.removeprefix("县")
+    for suffix in _NAME_SUFFIXES:
+        if s.endswith(suffix) and len(s) > len(suffix):
+            s = s[: -len(suffix)]
+            break
+        if s == suffix:
+            return ""
+    return s
+
+
+def is_name_variant(typed: str, roster_name: str, county: str = "") -> bool:
+    """``typed`` is a variant of ``roster_name`` (not another agency's name): one contains the other, or their
+    cores (name_core) are equal or one contains the other (示例县城关镇人民政府 / 城关镇政府 / 县城关镇)."""
+    a, b = spec.normalise_label(typed), spec.normalise_label(roster_name)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    ca, cb = name_core(a, county), name_core(b, county)
+    return ca == cb or bool(ca and cb and (ca in cb or cb in ca))
+
+
+def _loosely_same(typed: str, roster_name: str, county: str) -> bool:
+    """An abbreviation of the roster name rather than another name: at least half the characters of its core
+    occur in the roster name's core (人社局 / 人力资源和社会保障局; not 教育局 / 财政局)."""
+    ca, cb = name_core(typed, county), name_core(roster_name, county)
+    if not ca or not cb:
+        return False
+    return sum(1 for ch in set(ca) if ch in cb) * 2 >= len(set(ca))
+
+
+def identify(ws: Workspace, wb_code: str, wb_name: str) -> Identity:
+    """The roster agency of a workbook from its code AND its name (README: 单位识别).
+
+    - the code is a roster code: the name empty, equal to its agency's (normalised) or a variant of it →
+      that agency (a variant or an empty name: a 提示); the name is another roster agency's (equal, or a
+      variant of it and not of the code's) or clearly not the code's agency's → a conflict, no agency;
+    - no code, or one not in the roster: the agency whose (normalised) name the workbook carries, else none.
+    """
+    names = _roster_names(ws)
+    county = ws.county.name
+    norm = spec.normalise_label(wb_name)
+    by_name = names.get(norm) if norm else None
+    by_code = ws.agency(wb_code) if wb_code else None
+    if by_code is None:
+        return Identity(by_name, None, False)
+    if not norm:
+        return Identity(by_code, None, True)
+    if by_name is not None:
+        if by_name is by_code or by_name.code == by_code.code:
+            return Identity(by_code, None, False)
+        return Identity(None, (by_code.code, by_name.code), False)
+    if is_name_variant(wb_name, by_code.name, county):
+        return Identity(by_code, None, True)
+    other = next((a for a in ws.agencies if a.code != by_code.code and is_name_variant(wb_name, a.name, county)),
+                 None)
+    if other is not None:
+        return Identity(None, (by_code.code, other.code), False)
+    if _loosely_same(wb_name, by_code.name, county):
+        return Identity(by_code, None, True)
+    return Identity(None, (by_code.code, ""), False)
 
 
 #: An input cell's formula that reads another workbook: ``[1]Sheet1!A1`` as Excel stores it, or a file name.
@@ -961,15 +1065,22 @@ def _with_agency(f: F.Finding, code: str, name: str) -> F.Finding:
 # The batch
 
 
-def ignore_reason(path: Path) -> str | None:
-    """Why a file of the year folder is not a workbook to read (None: read it)."""
-    name = path.name
+def _hidden_reason(name: str) -> str | None:
+    """Why an entry is never looked at by its name alone: Office lock files, hidden, temporary and system files."""
     if name.startswith("~$"):
         return "Excel/WPS 打开文件时生成的临时锁定文件"
     if name.startswith(".") or name.lower().endswith(".tmp"):
         return "隐藏文件或临时文件"
     if name.lower() in ("thumbs.db", "desktop.ini"):
         return "系统文件"
+    return None
+
+
+def ignore_reason(path: Path) -> str | None:
+    """Why a file of the year folder is not a workbook to read (None: read it)."""
+    hidden = _hidden_reason(path.name)
+    if hidden is not None:
+        return hidden
     suffix = path.suffix.lower()
     if suffix in WORKBOOK_SUFFIXES or suffix in OTHER_SPREADSHEET_SUFFIXES:
         return None
@@ -1095,23 +1206,21 @@ def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Wo
     results: list[dict[Path, _Read]] = [{} for _ in groups]
     packs: list[dict[int, _Pack]] = [{} for _ in groups]  # by the index of the chunk's first file
     batches: list[Batch | None] = [None] * len(groups)
-    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # the workspace goes to each worker once (not with every file: O(files × roster)); files go in small
-        # chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than reading
-        # the cell, and unpacking small objects by the million left the heap fragmented)
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(workspace,)) as pool:
-            futures = {}
+    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1 and processes.can_fork():
+        # the workspace is the workers' job (inherited, not sent with every file: O(files × roster)); files go in
+        # small chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than
+        # reading the cell, and unpacking small objects by the million left the heap fragmented)
+        with processes.Pool(jobs, workspace, release=False) as pool:
+            tasks_of = {}
             pending = [0] * len(groups)
             for g, (tasks, year) in enumerate(groups):
                 size = max(1, min(16, len(tasks) // (jobs * 8)))
                 for i in range(0, len(tasks), size):
-                    futures[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
+                    tasks_of[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
                     pending[g] += 1
-            for fut in as_completed(futures):
-                g, first, chunk = futures[fut]
-                reads, pack = fut.result()
+            for task in pool.completed(tasks_of):
+                g, first, chunk = tasks_of[task]
+                reads, pack = task.result()
                 packs[g][first] = pack
                 for (path, _), res in zip(chunk, reads):
                     results[g][path] = res
@@ -1191,17 +1300,9 @@ def _as_columns(rows: list[dict] | dict[str, list]) -> dict[str, list]:
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-_WORKER_WORKSPACE: Workspace | None = None
-
-
-def _worker_init(ws: Workspace | None) -> None:
-    global _WORKER_WORKSPACE
-    _WORKER_WORKSPACE = ws
-
-
-def _handle_chunk(chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
+def _handle_chunk(ws: Workspace | None, chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
     """Files read in a worker process: each file's verdict and findings, and the rows of all of them packed."""
-    reads = [_handle(path, display, year, _WORKER_WORKSPACE) for path, display in chunk]
+    reads = [_handle(path, display, year, ws) for path, display in chunk]
     return [_stripped(r) for r in reads], _pack(reads)
 
 
@@ -1262,21 +1363,98 @@ def _concat(parts: list[dict[str, object]], rows: int) -> dict[str, object]:
     return out
 
 
+def _rejected(display: str, path: Path, code: str, **params) -> _Read:
+    fnd = F.make(code, file=display, **params)
+    return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+
+
+def _unreadable(display: str, path: Path, e: OSError, what: str = "文件") -> _Read:
+    from .workspace import os_reason
+
+    return _rejected(display, path, "FILE_UNREADABLE", what=what, detail=os_reason(e))
+
+
+def _link_problem(path: Path, ws: Workspace | None) -> str | None:
+    """Why a symbolic link is not followed (None: it leads to a regular file inside the workspace, read as one).
+
+    Never followed out of the workspace (without one: to any regular file)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"循环的符号链接（{target}）"
+        if e.errno == errno.ENOENT:
+            return f"指向不存在的文件的符号链接（{target}）"
+        return f"无法跟随的符号链接（{target}）"
+    if stat.S_ISDIR(st.st_mode):
+        return f"指向文件夹的符号链接（{target}），其中的文件不会被读取"
+    if not stat.S_ISREG(st.st_mode):
+        return f"指向非普通文件的符号链接（{target}）"
+    if ws is not None and not Path(os.path.realpath(path)).is_relative_to(Path(ws.root).resolve()):
+        return f"指向工作目录以外的符号链接（{target}）"
+    return None
+
+
+def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
+    """The verdict of a folder entry that is not a regular file to read on (None: read it).
+
+    The folder walk lists every entry but the folders it went into: a folder here could not be opened; a link
+    is never followed out of the workspace, to a folder, or when broken or looping; pipes and devices are
+    never opened."""
+    hidden = _hidden_reason(path.name)
+    if hidden is not None:
+        return _Read(FileVerdict(display, path, "ignored", hidden), None, [], [], [])
+    try:
+        st = os.lstat(path)
+    except OSError as e:  # vanished since the folder was listed
+        return _unreadable(display, path, e)
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            with os.scandir(path):
+                pass
+        except OSError as e:
+            return _unreadable(display, path, e, "文件夹")
+        return _Read(FileVerdict(display, path, "ignored", "文件夹"), None, [], [], [])  # opened after all: empty
+    if stat.S_ISLNK(st.st_mode):
+        problem = _link_problem(path, ws)
+        if problem is None:
+            return None
+        if problem.startswith("指向文件夹"):
+            return _rejected(display, path, "FILE_LINK", detail=problem)
+        reason = ignore_reason(path)  # a link that would not be read anyway (说明.txt → …): ignored as such
+        if reason is not None:
+            return _Read(FileVerdict(display, path, "ignored", f"{reason}；{problem}，未跟随"), None, [], [], [])
+        return _rejected(display, path, "FILE_LINK", detail=problem)
+    if not stat.S_ISREG(st.st_mode):
+        return _Read(FileVerdict(display, path, "ignored", "不是普通文件（管道、设备或套接字），未打开"), None, [], [], [])
+    return None
+
+
 def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
-    """One file of the folder → its verdict and rows (runs in a worker process when jobs > 1)."""
+    """One entry of the folder → its verdict and rows (runs in a worker process when jobs > 1)."""
+    entry = _entry(path, display, ws)
+    if entry is not None:
+        return entry
     reason = ignore_reason(path)
     if reason is not None:
         return _Read(FileVerdict(display, path, "ignored", reason), None, [], [], [])
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:  # unreadable (permissions, vanished): said so, not taken for a damaged file
+        return _unreadable(display, path, e)
     suffix = path.suffix.lower()
     if suffix in OTHER_SPREADSHEET_SUFFIXES and (not _is_zip(path) or suffix in _NEVER_XLSX):
         code = "FILE_XLS" if suffix in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
-        fnd = F.make(code, file=display, detail=f"扩展名 {path.suffix}")
-        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+        return _rejected(display, path, code, detail=f"扩展名 {path.suffix}")
     try:
         res = _read_one(path, display, year, ws)
     except OSError as e:  # unreadable (permissions, vanished): a data problem of this file only
-        fnd = F.make("FILE_CORRUPT", file=display, detail=f"无法读取文件：{e.strerror or e}")
-        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=("FILE_CORRUPT",)), None, [], [], [fnd])
+        return _unreadable(display, path, e)
     if res.record is not None and suffix != ".xlsx":
         res.findings.append(
             _with_agency(F.make("FILE_NOT_XLSX", file=display, detail=f"扩展名 {path.suffix}"),

@@ -19,7 +19,7 @@ from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
-from . import memory, ooxml, spec
+from . import ooxml, processes, spec
 from .aggregate import CountyRollup, FeeTotals
 from .model import AgencyData, Number
 from .workspace import Agency, County, Workspace
@@ -187,11 +187,16 @@ def _lead_items(texts: Sequence[tuple[str, Sequence[str]]]) -> tuple[LeadParagra
 
 
 def fee_paragraphs(a: AgencyData) -> tuple[str, ...]:
-    """Section 六's report of the 信息处理费 (国办函〔2020〕109号): figures when charged, the agency's note."""
-    charged = sanitise(a.text("FEE_fee_charged")).strip() == "是"
+    """Section 六's report of the 信息处理费 (国办函〔2020〕109号): figures when charged, the agency's note.
+
+    Only what the agency answered is stated: 否 → 未收取 (unless its note says it); a blank (or invalid) answer
+    → its note alone, or nothing."""
+    answer = sanitise(a.text("FEE_fee_charged")).strip()
     note = paragraphs(a.fields.get("TXT_fee_note"))
-    if not charged:
+    if answer == "否":
         return note or ("本年度未收取信息处理费。",)
+    if answer != "是":
+        return note
     parts = []
     notices, amount, collected = (a.fields.get(f"FEE_{k}") for k in ("fee_notices", "fee_notice_amount",
                                                                         "fee_collected"))
@@ -298,11 +303,18 @@ def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
 
 
 def county_fee_paragraph(fees: FeeTotals) -> str:
+    """What the agencies answered: an agency that left 本年是否收取信息处理费 blank is named, never counted as 否."""
+    unknown = ""
+    if fees.unanswered:
+        unknown = f"{'、'.join(sanitise(n) for n in fees.unanswered)}未报告是否收取信息处理费"
     if not fees.charged:
+        if unknown:
+            return f"本年度{unknown}，其余单位均未收取信息处理费。"
         return "本年度全县各单位均未收取信息处理费。"
     names = "、".join(sanitise(n) for n in fees.charged)
     return (f"本年度全县共有{len(fees.charged)}个单位（{names}）收取信息处理费，发出收费通知{fees.notices}件，"
-            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元。")
+            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元" + (f"；{unknown}。" if unknown
+                                                                                   else "。"))
 
 
 def _entry_names(entries) -> str:
@@ -353,8 +365,10 @@ def county_context(r: CountyRollup, county: County) -> CountyContext:
             notes.append(f"{L['missing']}（{len(c.missing)}个）：{_entry_names(c.missing)}。")
         if c.failed:
             notes.append(f"{L['failed']}（{len(c.failed)}个）：{_entry_names(c.failed)}。")
-    if c.not_in_roster:
-        notes.append(f"{L['not_in_roster']}、未计入汇总（{len(c.not_in_roster)}个）：{_entry_names(c.not_in_roster)}。")
+    for label in (L["not_in_roster"], L["unattributed"]):
+        extra = [e for e in c.not_in_roster if e.status == label]
+        if extra:
+            notes.append(f"{label}、未计入汇总（{len(extra)}个）：{_entry_names(extra)}。")
 
     def key_strs(values: Mapping[str, Number]) -> dict[str, str]:
         return {kf.key: fmt(values[kf.key]) for kf in spec.KEY_FIGURES}
@@ -921,19 +935,22 @@ def _render_chunk(tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: P
     return [render_agency(a, out_dir, roster, template, filename=name) for a, roster, name in tasks]
 
 
-def _default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+@dataclass(frozen=True)
+class _ReportsJob:
+    """What the report workers inherit: every report to write, and the one more job started before them."""
+
+    tasks: list[tuple[AgencyData, Agency | None, str]]
+    out_dir: Path
+    template: Path
+    first: tuple | None = None  # (function, *args)
 
 
-_JOBS: tuple | None = None  # (tasks, first job) for forked workers
+def _reports_range(job: _ReportsJob, a: int, b: int) -> list[Path]:
+    return _render_chunk(job.tasks[a:b], job.out_dir, job.template)
 
 
-def _inherited_range(a: int, b: int, out_dir: Path, template: Path) -> list[Path]:
-    return _render_chunk(_JOBS[0][a:b], out_dir, template)
-
-
-def _inherited_first():
-    fn, *args = _JOBS[1]
+def _first_job(job: _ReportsJob):
+    fn, *args = job.first
     return fn(*args)
 
 
@@ -947,64 +964,45 @@ class _AgencyReports:
 
     def __init__(self, tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path, jobs: int,
                  first: tuple | None = None):
-        self._tasks, self._out_dir, self._template, self._first = tasks, Path(out_dir), template, first
+        job = _ReportsJob(tasks, Path(out_dir), template, first)
+        self._job = job
         self._pool = self._done = self._first_done = None
         if jobs > 1 and len(tasks) + (first is not None) > 1:
-            import gc
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            global _JOBS
             _reusable(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 16)  # small chunks: the workers finish together
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
             workers = max(1, min(jobs, len(ranges) + (first is not None)))
-            # Forked workers inherit the tasks (nothing to pickle); the objects the parent has are frozen out of
-            # the workers' garbage collection, which would otherwise copy every page it touches.
-            fork = "fork" in multiprocessing.get_all_start_methods()
-            _JOBS = (tasks, first) if fork else None
-            memory.release()
-            gc.freeze()
+            self._pool = processes.Pool(workers, job)
             try:
-                ctx = multiprocessing.get_context("fork") if fork else None
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
                 if first is not None:
-                    self._first_done = (self._pool.submit(_inherited_first) if fork else self._pool.submit(*first))
-                self._done = [
-                    self._pool.submit(_inherited_range, a, b, self._out_dir, template) if fork
-                    else self._pool.submit(_render_chunk, tasks[a:b], self._out_dir, template)
-                    for a, b in ranges
-                ]
-            except BaseException:
-                if self._pool is not None:
-                    self._pool.shutdown(cancel_futures=True)
+                    self._first_done = self._pool.submit(_first_job)
+                self._done = [self._pool.submit(_reports_range, a, b) for a, b in ranges]
+            except BaseException as e:
+                self._pool.__exit__(type(e), e, e.__traceback__)
                 raise
-            finally:
-                gc.unfreeze()
 
     def result(self) -> tuple[Path, ...]:
         if self._pool is None:
-            return tuple(_render_chunk(self._tasks, self._out_dir, self._template))
-        with self:
-            return tuple(p for fut in self._done for p in fut.result())  # chunk order = the order given
+            return tuple(_render_chunk(self._job.tasks, self._job.out_dir, self._job.template))
+        try:
+            return tuple(p for task in self._done for p in task.result())  # chunk order = the order given
+        finally:
+            self._pool.close()  # waits for the first job too (its result stays with its task)
 
     def first_result(self):
-        if self._first is None:
+        if self._job.first is None:
             return None
         if self._first_done is None:
-            fn, *args = self._first
-            return fn(*args)
+            return _first_job(self._job)
         return self._first_done.result()
 
     def __enter__(self) -> _AgencyReports:
         return self
 
     def __exit__(self, *exc) -> None:
-        global _JOBS
         if self._pool is not None:  # on an error: cancel what has not started, wait for the rest
-            self._pool.shutdown(cancel_futures=True)
-            _JOBS = None
+            self._pool.__exit__(*exc)
 
 
 def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
@@ -1024,7 +1022,7 @@ def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], works
             name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
         taken.add(name.casefold())
         tasks.append((a, roster.get(a.code), name))
-    return _AgencyReports(tasks, out_dir, template, jobs or _default_jobs(), first)
+    return _AgencyReports(tasks, out_dir, template, jobs or processes.default_jobs(), first)
 
 
 def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
@@ -1072,7 +1070,7 @@ def _county_workbook(r: CountyRollup, out_dir: Path) -> Path:
     from . import county_xlsx
 
     path = county_xlsx.write(r, out_dir)
-    memory.release()  # the workbook's cells (a row per agency) go back before this worker renders reports
+    processes.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
     return path
 
 

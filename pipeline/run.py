@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import ooxml, spec
+from . import lock, ooxml, spec
 from .model import Number
 from .workspace import Workspace
 
@@ -71,10 +72,11 @@ def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Nu
 def write_prefilled_templates(ws: Workspace, year: int, output: Path) -> TemplateResult:
     from . import template
 
-    folder = Path(output) / str(year) / PREFILLED_DIR
-    ooxml.remove_temp_files(folder)  # left by an interrupted run
-    previous, notes = previous_values(ws, year)
-    paths = template.write_prefilled(ws, year, folder, previous)
+    folder = open_output(ws, year, output) / PREFILLED_DIR
+    with lock.hold(folder.parent, "template"):  # never beside another run writing the same folder
+        ooxml.remove_temp_files(folder)  # left by an interrupted run
+        previous, notes = previous_values(ws, year)
+        paths = template.write_prefilled(ws, year, folder, previous)
     return TemplateResult(folder, paths, sum(1 for a in ws.agencies if a.code in previous), notes)
 
 
@@ -86,8 +88,48 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+def _sha256_or_empty(path: Path) -> str:
+    try:
+        return sha256(path)
+    except OSError:
+        return ""
+
+
+def input_sha256(v) -> str:
+    """The SHA-256 of an input entry (a read.FileVerdict) for the manifest; "" for what is not a regular file, a
+    link that was not followed, or a file that cannot be read (its verdict says why)."""
+    try:
+        if not (stat.S_ISREG(os.lstat(v.path).st_mode) or v.status == "read"):
+            return ""  # links are hashed only when read (inside the workspace), never followed out of it
+        return sha256(v.path)
+    except OSError:
+        return ""
+
+
+def open_output(ws: Workspace, year: int, output: Path) -> Path:
+    """``<output>/<year>/``, created; raises OutputError (exit 2) when it is, lies in or holds the workspace's
+    folder of ``year`` or of ``year - 1`` (what a run reads, and what the next January's run will read): whatever
+    is written there would be read back as agencies' workbooks. The same for the pre-filled workbooks of
+    ``template``: written into ``<workspace>/<year>/`` they would be read as ``year``'s returns."""
+    out_dir = Path(output) / str(year)
+    out = out_dir.resolve()
+    for y in (year, year - 1):
+        folder = ws.year_dir(y).resolve()
+        if out == folder or out.is_relative_to(folder) or folder.is_relative_to(out):
+            raise ooxml.OutputError(
+                f"输出目录 {out} 与工作目录的年度文件夹 {folder} 重叠：程序生成的文件（manifest.json、"
+                f"全县汇总.xlsx、{PREFILLED_DIR}、退回修改 等）会被当作各单位报送的报表读取。请用 --output 指定工作目录"
+                f"年度文件夹以外的输出目录，例如 --output {Path(ws.root) / 'output'}（不指定时为当前目录下的 output）。"
+            )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ooxml.OutputError(f"无法建立输出目录 {out_dir}：路径中有一段是文件，不是文件夹。请用 --output 指定一个文件夹。") from e
+    except OSError as e:
+        if e.errno in ooxml.OUTPUT_ERRNOS:
+            raise ooxml.OutputError(ooxml.output_message(e, out_dir)) from e
+        raise
+    return out_dir
 
 
 def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path],
@@ -106,7 +148,7 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
         "complete": True,
         "inputs": sorted(inputs, key=lambda d: d["file"]),
         "previous_year_inputs": sorted(previous_inputs, key=lambda d: d["file"]),
-        "workspace": [{"file": p.name, "sha256": sha256(p)} for p in _workspace_files(ws)],
+        "workspace": [{"file": p.name, "sha256": _sha256_or_empty(p)} for p in _workspace_files(ws)],
         "outputs": [
             {"file": p.relative_to(out_dir).as_posix(), "sha256": sha256(p)}
             for p in sorted(set(outputs))
@@ -197,9 +239,15 @@ def run(
     from rich.console import Console
 
     console = console or Console(stderr=True, quiet=True)
-    jobs = jobs or default_jobs()
-    out_dir = Path(output) / str(year)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from . import processes
+
+    jobs = jobs or processes.default_jobs()
+    out_dir = open_output(ws, year, output)
+    with lock.hold(out_dir, "reports" if render else "validate"):  # one run at a time per output folder
+        return _run(ws, year, out_dir, render=render, pdf=pdf, jobs=jobs, console=console)
+
+
+def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jobs: int, console) -> RunResult:
     old = _old_outputs(out_dir)
     ooxml.remove_temp_files(out_dir, skip=(PREFILLED_DIR,))  # left by an interrupted run
     _mark_running(out_dir, ws, year)
@@ -227,11 +275,13 @@ def run(
     inputs = []
     for v in verdicts:
         entry = v.as_json()
-        entry["sha256"] = sha256(v.path) if v.path.is_file() else ""
+        entry["sha256"] = input_sha256(v)
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
         inputs.append(entry)
-    previous_inputs = [{**v.as_json(), "sha256": sha256(v.path) if v.path.is_file() else ""}
-                       for v in checked_previous]
+    previous_inputs = [{**v.as_json(), "sha256": input_sha256(v)} for v in checked_previous]
+    from . import processes
+
+    processes.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
     stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
 
@@ -255,9 +305,6 @@ class _Checked:
     has_previous: bool  # last year's folder had files
     seconds: dict[str, float]
     previous_verdicts: list  # read.FileVerdict of every file of last year's folder
-
-
-_CHECK_JOB: tuple | None = None
 
 
 def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool,
@@ -293,102 +340,48 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
                     previous.files if previous is not None else [])
 
 
-_KEPT: list = []
-
-
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when the run that started it ends (never writes on as an orphan)."""
-    import ctypes
-    import ctypes.util
-    import signal
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _check_in_child(sender) -> None:
-    """The check stage in its own process: its result, or the exception it raised, sent back."""
-    import traceback
-
-    _die_with_parent()
-    try:
-        result = ("ok", _check(*_CHECK_JOB, keep=_KEPT))
-    except BaseException as e:  # noqa: BLE001  (raised again in the parent, with this traceback as a note)
-        e.add_note("在校验进程中：\n" + traceback.format_exc())
-        result = ("error", e)
-    try:
-        sender.send(result)
-    except Exception as e:  # an exception that cannot be pickled: its text
-        sender.send(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]} ({e})")))
-    sender.close()
-
-
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
     """The check stage, in a forked process when there are several cores: the long tables of both years and
     everything validation builds live and die there, and this process receives only the verdicts, the findings
     and each agency's figures. Rendering then starts from a small process instead of one holding the heap
     the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
-    global _CHECK_JOB
-    import gc
-    import multiprocessing
-    import multiprocessing.connection
+    from . import processes
 
-    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if jobs > 1:
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        _CHECK_JOB = (ws, year, out_dir, jobs, console, render)
-        try:
-            process = context.Process(target=_check_in_child, args=(sender,), name="nianbao-check")
-            process.start()
-        except OSError:  # no process to be had (memory, limits): the stage here
-            receiver.close()
-            sender.close()
-            return _check(ws, year, out_dir, jobs, console, render)
-        finally:
-            _CHECK_JOB = None
-        sender.close()
-        gc.disable()  # no collection while thousands of agencies' figures are unpickled
-        try:
-            # the process's workers inherit the pipe: its death is seen by its sentinel, not by an EOF
-            ready = multiprocessing.connection.wait([receiver, process.sentinel])
-            if receiver not in ready and not receiver.poll():
-                raise EOFError
-            outcome, payload = receiver.recv()
-        except EOFError:  # the process died (out of memory, killed): the stage again, here
-            outcome = payload = None
-        finally:
-            gc.enable()
-            receiver.close()
-            process.join()
-        if outcome == "ok":
-            return payload
-        if outcome == "error":
-            raise payload
+        return processes.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check")
     return _check(ws, year, out_dir, jobs, console, render)
 
 
 def _read_with_progress(files: list[Path], year: int, ws: Workspace, jobs: int, console, title: str,
                         previous_files: list[Path] = ()):
     """This year's batch (with a progress bar) and last year's (None without files), read by one set of
-    worker processes."""
+    worker processes. The bar is redrawn by the reading itself (no refresh thread runs while workers fork)."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import read
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        console=console, transient=True, auto_refresh=False,
     ) as bar:
         task = bar.add_task(title, total=len(files))
         current = set(files)
+        drawn = [0.0]
+
+        def advance(path: Path) -> None:
+            if path in current:
+                bar.advance(task)
+                now = time.monotonic()
+                if now - drawn[0] > 0.1:
+                    drawn[0] = now
+                    bar.refresh()
+
         groups = [(files, year)] + ([(list(previous_files), year - 1)] if previous_files else [])
-        batches = read.read_batches(groups, ws, jobs=jobs,
-                                    progress=lambda p: bar.advance(task) if p in current else None)
+        batches = read.read_batches(groups, ws, jobs=jobs, progress=advance)
         return batches[0], (batches[1] if previous_files else None)
 
 

@@ -649,7 +649,8 @@ def _fields() -> tuple[FieldSpec, ...]:
     out: list[FieldSpec] = []
     info = [
         ("agency_name", "单位名称", "text", True, "与本单位公章名称一致，如：示例县财政局"),
-        ("agency_code", "单位代码", "text", True, "由县政务公开办在名册中统一编定，请勿修改"),
+        ("agency_code", "单位代码", "text", True,
+         "填县政务公开办单位名册中本单位的代码（预填报表已填好并锁定）；不清楚的请向县政务公开办查询"),
         ("report_year", "报告年度", "year", True, "统计期限为该年1月1日至12月31日"),
         ("category", "单位类别", "choice", True, "本级 / 县直部门 / 乡镇（街道）"),
         ("contact_office", "编制科室", "text", False, "负责编制年报、受理咨询的科室，如：示例县财政局办公室"),
@@ -1052,6 +1053,7 @@ SUMMARY_LABELS: dict[str, str] = {
     "failed": "未通过校验",
     "missing": "未报送",
     "not_in_roster": "不在名册",
+    "unattributed": "代码与名称不符",
     "annex": "附件",
     "annex_breakdown": "各单位主要数据",
     "annex_categories": "分类汇总",

@@ -23,11 +23,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import findings as F
-from . import memory, spec
+from . import processes, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, ValidationReport  # noqa: F401
-from .read import Batch, Record
+from .read import Batch, Record, identify
 from .workspace import Workspace
 
 # ---- thresholds of the soft (提示) checks; policy, not format --------------------------------------------
@@ -66,53 +66,28 @@ def _status_number(status: object) -> float:
 #: numeric arrays only, so the pages the two processes share stay shared (the text checks touch every text
 #: object, which copied ~100 MB for 1,000 agencies when they ran in the second process). Same findings.
 PARALLEL_MIN_RECORDS = 200
-_FRAME_JOB: tuple | None = None
 
 
-def _frame_in_child() -> list[F.Finding]:
-    batch, previous, numbers = _FRAME_JOB
+def _frame_job(job: tuple) -> list[F.Finding]:
+    batch, previous, numbers = job
     return _check_frame(batch, previous, _Context(batch), numbers)
 
 
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
              jobs: int = 1) -> ValidationReport:
-    global _FRAME_JOB
-    import gc
-    import multiprocessing
-
     out: list[F.Finding] = list(batch.findings)
     ctx = _Context(batch)
     numbers = _numbers(batch) if batch.records else None
     text_numbers = numbers if len(batch.values) else None
-    pool = frame = None
-    if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS and "fork" in multiprocessing.get_all_start_methods():
-        from concurrent.futures import ProcessPoolExecutor
-
-        _FRAME_JOB = (batch, previous, numbers)
-        memory.release()  # what reading left freed is not counted again in the second process
-        gc.freeze()  # the batches out of the child's garbage collection (it would copy every page it touches)
-        try:
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            frame = pool.submit(_frame_in_child)
-        finally:
-            gc.unfreeze()
-    try:
+    second = 1 if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS else 0
+    # the pandera pass first: in the second process while the field, agency and text checks run here
+    with processes.Pool(second, (batch, previous, numbers)) as pool:
+        frame = pool.submit(_frame_job)
         out += _check_fields(batch, ctx)
         out += _check_agencies(batch, workspace, ctx)
+        out += _check_unfilled(batch, ctx)
         out += _check_texts(batch, previous, ctx, text_numbers)
-        if frame is not None:
-            from concurrent.futures.process import BrokenProcessPool
-
-            try:
-                out += frame.result()
-            except BrokenProcessPool:  # the second process died (memory): its checks again, here
-                out += _check_frame(batch, previous, ctx, numbers)
-        else:
-            out += _check_frame(batch, previous, ctx, numbers)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-            _FRAME_JOB = None
+        out += frame.result()
     out = F.sort_findings(_dedupe(out))
     return _report(batch, workspace, out)
 
@@ -255,6 +230,43 @@ def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
     return out
 
 
+# ---- a workbook returned as it was sent out ------------------------------------------------------------
+
+#: Input cells a pre-filled workbook may already hold (上年结转, carried in from last year's report).
+_PREFILLED_CELLS = frozenset(c.name for c in spec.INPUT_CELLS if c.table == "三" and c.row_key == "carried_in")
+_TABLE_INPUTS = frozenset(c.name for c in spec.INPUT_CELLS) - _PREFILLED_CELLS
+_SECTION_FIELDS = frozenset(f.name for f in spec.FIELDS if f.section)
+
+
+def _check_unfilled(batch: Batch, ctx: _Context) -> list[F.Finding]:
+    """REPORT_UNFILLED: every table input still at what the (pre-filled) template holds — 0 or blank, 上年结转
+    as carried in — and every field of parts 一, 五, 六 blank: the workbook was returned without being filled."""
+    if not batch.records:
+        return []
+    filled: set[int] = set()
+    v = batch.values
+    if len(v):
+        sel = v["name"].isin(_TABLE_INPUTS).to_numpy()
+        status = v["status"].astype(str).to_numpy()
+        number = v["number"].to_numpy(dtype="float64")
+        at_default = np.isin(status, ("ok", "blank")) & (np.isnan(number) | (number == 0))
+        filled.update(v["record"].to_numpy()[sel & ~at_default].tolist())
+    t = batch.texts
+    if len(t):
+        sel = t["name"].isin(_SECTION_FIELDS).to_numpy()
+        blank = np.array([_text(x).strip() == "" for x in t["value"].tolist()], dtype=bool)
+        blank &= ~np.isin(t["status"].astype(str).to_numpy(), ("text", "excel_error"))
+        filled.update(t["record"].to_numpy()[sel & ~blank].tolist())
+    present = set(v["record"].tolist()) if len(v) else set()
+    out = []
+    for r in batch.records:
+        if r.index in filled or r.index not in present:
+            continue
+        out.append(ctx.finding("REPORT_UNFILLED", r.index, ["TXT_overview"], expected="填写后的报表",
+                               actual="表格均为预填值、文字均为空白"))
+    return out
+
+
 # ---- agencies: roster, duplicates, missing -------------------------------------------------------------
 
 
@@ -262,6 +274,12 @@ def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F
     out: list[F.Finding] = []
     by_code: dict[str, list[Record]] = defaultdict(list)
     for r in batch.records:
+        conflict = r.conflict
+        if conflict is None and r.in_roster is None and ws is not None:  # read without the roster
+            conflict = identify(ws, r.workbook_code, r.workbook_name).conflict
+        if conflict is not None and ws is not None:
+            out.append(_conflict_finding(r, conflict, ws, ctx))
+            continue  # belongs to no agency: never a duplicate of either
         by_code[r.agency_code].append(r)
         if ws is None:
             continue
@@ -270,9 +288,9 @@ def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F
             out.append(ctx.finding("AGENCY_UNKNOWN", r.index, ["INFO_agency_code", "INFO_agency_name"],
                                    code=r.workbook_code or "（空）", name=r.workbook_name or "（空）",
                                    actual=f"{r.workbook_code} {r.workbook_name}".strip()))
-        elif r.workbook_name and spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
+        elif spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
             out.append(ctx.finding("AGENCY_NAME_MISMATCH", r.index, ["INFO_agency_name"],
-                                   expected=r.agency_name, actual=r.workbook_name))
+                                   expected=r.agency_name, actual=r.workbook_name or "（空）"))
     for recs in by_code.values():
         if len(recs) > 1:
             files = "、".join(f"“{r.file}”" for r in recs)
@@ -281,11 +299,37 @@ def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F
                                        files=files, expected="1个工作簿", actual=files))
     if ws is not None:
         seen = {r.agency_code for r in batch.records} | {v.agency_code for v in batch.files if v.agency_code}
+        # a workbook that names an agency by its code or its name, but not by both, is not that agency's
+        named: dict[str, list[str]] = defaultdict(list)
+        for r in batch.records:
+            for code in (r.conflict or ()):
+                if code:
+                    named[code].append(f"“{r.file}”")
         for a in ws.agencies:
             if a.code not in seen:
+                detail = (f"（{'、'.join(named[a.code])}的单位代码与单位名称分属不同单位，未计入本单位）"
+                          if a.code in named else "")
                 out.append(F.make("AGENCY_MISSING", agency_code=a.code, agency_name=a.name, code=a.code,
-                                  name=a.name, year=batch.year, expected="1个工作簿", actual="未报送"))
+                                  name=a.name, year=batch.year, detail=detail, expected="1个工作簿", actual="未报送"))
     return out
+
+
+def _conflict_finding(r: Record, conflict: tuple[str, str], ws: Workspace, ctx: _Context) -> F.Finding:
+    """AGENCY_CONFLICT: both roster entries, and the 基本信息 cells to correct."""
+    by_code, by_name = ws.agency(conflict[0]), ws.agency(conflict[1]) if conflict[1] else None
+    pos = ctx.pos(r.index)
+    code_cell = pos.get("INFO_agency_code", (spec.SHEET_INFO, spec.FIELD["INFO_agency_code"].ref))[1]
+    name_cell = pos.get("INFO_agency_name", (spec.SHEET_INFO, spec.FIELD["INFO_agency_name"].ref))[1]
+    code_says = f"单位代码“{r.workbook_code}”（{code_cell}）是名册中“{by_code.name}”的代码"
+    if by_name is not None:
+        name_says = f"单位名称“{r.workbook_name}”（{name_cell}）却是名册中代码为 {by_name.code} 的“{by_name.name}”"
+        expected = f"{by_code.code} {by_code.name} 或 {by_name.code} {by_name.name}"
+    else:
+        name_says = f"单位名称“{r.workbook_name}”（{name_cell}）却不是该单位，也不在名册中"
+        expected = f"{by_code.code} {by_code.name}"
+    return ctx.finding("AGENCY_CONFLICT", r.index, ["INFO_agency_code", "INFO_agency_name"],
+                       sheet=spec.SHEET_INFO, detail=f"{code_says}，{name_says}", code_cell=code_cell,
+                       name_cell=name_cell, expected=expected, actual=f"{r.workbook_code} {r.workbook_name}")
 
 
 # ---- the pandera pass -----------------------------------------------------------------------------------

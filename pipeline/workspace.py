@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -77,14 +79,65 @@ class Workspace:
         return next((a for a in self.agencies if a.code == code), None)
 
     def files(self, year: int) -> list[Path]:
-        """Every file in the year's folder (sorted; sub-folders included), for the manifest to account for."""
+        """Every entry of the year's folder that is not a folder to walk into (sorted; sub-folders included), for
+        the manifest to account for: files, and also symbolic links of any kind (never followed: a link to a
+        folder is one entry, not walked into), other special files, and sub-folders that could not be opened.
+        The reader gives each its verdict. Raises WorkspaceError when the year's folder itself cannot be opened."""
         folder = self.year_dir(year)
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.rglob("*") if p.is_file())
+        return walk(folder)
 
     def years(self) -> list[int]:
-        return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+        try:
+            return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+        except OSError as e:
+            raise WorkspaceError(f"无法打开工作目录 {self.root}（{os_reason(e)}）：请确认运行本程序的账户有权读取"
+                                 "该文件夹后重新运行。") from e
+
+
+def walk(folder: Path) -> list[Path]:
+    """Every entry under ``folder`` except the folders walked into (symbolic links are not followed), sorted.
+
+    A sub-folder that cannot be opened is listed itself (the reader rejects it: its files cannot be accounted
+    for); ``folder`` itself unopenable raises WorkspaceError."""
+    out: list[Path] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = list(it)
+        except OSError as e:
+            if current == folder:
+                raise WorkspaceError(f"无法打开文件夹 {folder}（{os_reason(e)}）：请确认运行本程序的账户有权读取该"
+                                     "文件夹及其中的文件后重新运行。") from e
+            out.append(Path(current))
+            continue
+        for entry in entries:
+            try:
+                walk_into = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                walk_into = False
+            (pending if walk_into else out).append(Path(entry.path))
+    return sorted(out)
+
+
+def os_reason(e: OSError) -> str:
+    """An OSError's cause in a few Chinese words (strerror is English)."""
+    return {
+        errno.EACCES: "权限", errno.EPERM: "权限", errno.ENOENT: "已不存在（可能刚被移走或删除）",
+        errno.EIO: "读写错误：磁盘或网络共享可能有问题", errno.EBUSY: "被其他程序占用",
+        errno.ELOOP: "符号链接循环", errno.ENOTDIR: "路径中有一段不是文件夹",
+    }.get(e.errno, f"系统错误 {errno.errorcode.get(e.errno, e.errno)}")
+
+
+def _read_text(path: Path, encoding: str, what: str) -> str:
+    try:
+        return path.read_text(encoding=encoding)
+    except OSError as e:
+        raise WorkspaceError(f"无法读取{what} {path}（{os_reason(e)}）：请确认运行本程序的账户有权读取该文件"
+                             "（文件属性→安全/权限，或在 Linux 上 chmod a+r），或把它另存一份后重新运行。") from e
 
 
 def load(root: str | Path) -> Workspace:
@@ -99,7 +152,7 @@ def _load_county(path: Path) -> County:
     if not path.is_file():
         raise WorkspaceError(f"缺少 {path}：请按 README 的格式写明县名和政务公开办联系方式。")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        data = tomllib.loads(_read_text(path, "utf-8-sig", "县信息文件"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise WorkspaceError(f"{path} 格式有误（{e}）：请用 UTF-8 编码的 TOML 格式保存。") from e
     known = {f.name for f in fields(County)} - {"extra"}
@@ -115,10 +168,10 @@ def _load_roster(path: Path) -> tuple[Agency, ...]:
     if not path.is_file():
         raise WorkspaceError(f"缺少单位名册 {path}：每行一个单位，列为 code,name,category。")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = _read_text(path, "utf-8-sig", "单位名册")
     except UnicodeDecodeError:
         try:
-            text = path.read_text(encoding="gb18030")
+            text = _read_text(path, "gb18030", "单位名册")
         except UnicodeDecodeError as e:
             raise WorkspaceError(f"单位名册 {path} 无法识别编码：请另存为 UTF-8 编码的 CSV。") from e
     reader = csv.DictReader(text.splitlines())

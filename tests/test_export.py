@@ -52,10 +52,19 @@ def run(tmp_path_factory):
     return ws, batch, report, out, paths, before
 
 
+def _returned(out: Path) -> Path:
+    """The one returned copy (named 未归属（…）: its agency name cell holds the injected text)."""
+    (copy,) = (out / "退回修改").glob("*.xlsx")
+    return copy
+
+
 def test_outputs_written(run):
     _ws, _batch, _report, out, paths, _ = run
     names = sorted(p.relative_to(out).as_posix() for p in paths)
-    assert names == sorted(["校验结果.json", "校验结果.xlsx", f"退回修改/{D.AGENCIES[0].name}.xlsx"])
+    # the agency name cell holds the injected text, not the roster's name: the workbook belongs to no agency
+    # (AGENCY_CONFLICT rule), and its returned copy is named 未归属（…）
+    assert names[:2] == ["校验结果.json", "校验结果.xlsx"] and len(names) == 3
+    assert names[2].startswith("退回修改/未归属（") and names[2].count("/") == 1
 
 
 def test_inputs_untouched(run):
@@ -105,7 +114,7 @@ def test_xlsx_sheets_columns_and_no_formulas(run):
 
 def test_returned_copy_marks_cells(run):
     _, _, _report, out, _, _ = run
-    wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
+    wb = load_workbook(_returned(out))
     t3 = wb[spec.T3_SHEET]
     total = t3[spec.CELL[C("三", "granted", "total")].ref]
     coerced = t3[spec.CELL[C("三", "new", "natural")].ref]
@@ -136,7 +145,7 @@ def test_return_names_are_unique_and_safe():
 
 def test_returned_copy_lists_every_finding_first(run):
     _, _, report, out, _, _ = run
-    wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
+    wb = load_workbook(_returned(out))
     assert wb.sheetnames[0] == export.RETURN_SHEET
     ws = wb[export.RETURN_SHEET]
     listed = sorted((r[1].value, r[3].value) for r in ws.iter_rows(min_row=3))
@@ -146,7 +155,7 @@ def test_returned_copy_lists_every_finding_first(run):
 
 def test_returned_copy_opens_on_the_list_with_one_tab_selected(run):
     _, _, _, out, _, _ = run
-    wb = load_workbook(out / "退回修改" / f"{D.AGENCIES[0].name}.xlsx")
+    wb = load_workbook(_returned(out))
     assert wb.active.title == export.RETURN_SHEET
     assert [ws.title for ws in wb.worksheets if ws.sheet_view.tabSelected] == [export.RETURN_SHEET]
 

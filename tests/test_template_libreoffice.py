@@ -97,6 +97,11 @@ def test_sheet_protection_and_locking_survive(converted):
         assert ws.protection.password, ws.title
     assert wb[spec.CELL["T3_new_total"].sheet][spec.CELL["T3_new_total"].ref].protection.locked
     assert not wb[spec.CELL["T3_new_natural"].sheet][spec.CELL["T3_new_natural"].ref].protection.locked
+    for name in ("INFO_agency_code", "INFO_agency_name"):  # pre-filled from the roster: locked
+        f = spec.FIELD[name]
+        assert wb[f.sheet][f.ref].protection.locked, name
+    f = spec.FIELD["INFO_preparer"]
+    assert not wb[f.sheet][f.ref].protection.locked
 
 
 def test_text_stays_text_and_checks_compute(converted):
