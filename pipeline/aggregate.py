@@ -102,7 +102,7 @@ class FeeTotals:
 
 def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
     agencies = list(agencies)
-    charged = [a for a in agencies if a.text("FEE_fee_charged").strip() == "是"]
+    charged = [a for a in agencies if a.text("FEE_fee_charged").strip() == spec.YES]
 
     def money(a: AgencyData, name: str) -> Decimal:
         v = a.fields.get(name)
@@ -113,7 +113,7 @@ def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
         notices=sum(int(a.fields.get("FEE_fee_notices") or 0) for a in charged),
         notice_amount=sum((money(a, "FEE_fee_notice_amount") for a in charged), Decimal(0)),
         collected=sum((money(a, "FEE_fee_collected") for a in charged), Decimal(0)),
-        unanswered=tuple(a.name for a in agencies if a.text("FEE_fee_charged").strip() not in ("是", "否")),
+        unanswered=tuple(a.name for a in agencies if a.text("FEE_fee_charged").strip() not in (spec.YES, spec.NO)),
     )
 
 

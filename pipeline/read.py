@@ -949,18 +949,6 @@ class Identity(NamedTuple):
 
 
 _NAME_SUFFIXES = ("人民政府办公室", "人民政府", "政府", "办事处")
-_roster_index: dict[int, tuple[object, dict[str, object]]] = {}
-
-
-def _roster_names(ws: Workspace) -> dict[str, object]:
-    """normalised roster name → its agency (the first of the roster), built once per workspace."""
-    hit = _roster_index.get(id(ws))
-    if hit is None or hit[0] is not ws:
-        idx: dict[str, object] = {}
-        for a in ws.agencies:
-            idx.setdefault(spec.normalise_label(a.name), a)
-        hit = _roster_index[id(ws)] = (ws, idx)
-    return hit[1]
 
 
 def name_core(name: str, county: str = "") -> str:
@@ -1011,10 +999,9 @@ def identify(ws: Workspace, wb_code: str, wb_name: str) -> Identity:
       variant of it and not of the code's) or clearly not the code's agency's → a conflict, no agency;
     - no code, or one not in the roster: the agency whose (normalised) name the workbook carries, else none.
     """
-    names = _roster_names(ws)
     county = ws.county.name
     norm = spec.normalise_label(wb_name)
-    by_name = names.get(norm) if norm else None
+    by_name = ws.agency_named(wb_name) if norm else None
     by_code = ws.agency(wb_code) if wb_code else None
     if by_code is None:
         return Identity(by_name, None, False)
@@ -1374,8 +1361,9 @@ def _unreadable(display: str, path: Path, e: OSError, what: str = "文件") -> _
     return _rejected(display, path, "FILE_UNREADABLE", what=what, detail=os_reason(e))
 
 
-def _link_problem(path: Path, ws: Workspace | None) -> str | None:
-    """Why a symbolic link is not followed (None: it leads to a regular file inside the workspace, read as one).
+def _link_problem(path: Path, ws: Workspace | None) -> tuple[str, bool] | None:
+    """Why a symbolic link is not followed, and whether it leads to a folder (None: it leads to a regular file
+    inside the workspace, read as one).
 
     Never followed out of the workspace (without one: to any regular file)."""
     try:
@@ -1386,16 +1374,16 @@ def _link_problem(path: Path, ws: Workspace | None) -> str | None:
         st = os.stat(path)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return f"循环的符号链接（{target}）"
+            return f"循环的符号链接（{target}）", False
         if e.errno == errno.ENOENT:
-            return f"指向不存在的文件的符号链接（{target}）"
-        return f"无法跟随的符号链接（{target}）"
+            return f"指向不存在的文件的符号链接（{target}）", False
+        return f"无法跟随的符号链接（{target}）", False
     if stat.S_ISDIR(st.st_mode):
-        return f"指向文件夹的符号链接（{target}），其中的文件不会被读取"
+        return f"指向文件夹的符号链接（{target}），其中的文件不会被读取", True
     if not stat.S_ISREG(st.st_mode):
-        return f"指向非普通文件的符号链接（{target}）"
+        return f"指向非普通文件的符号链接（{target}）", False
     if ws is not None and not Path(os.path.realpath(path)).is_relative_to(Path(ws.root).resolve()):
-        return f"指向工作目录以外的符号链接（{target}）"
+        return f"指向工作目录以外的符号链接（{target}）", False
     return None
 
 
@@ -1420,10 +1408,11 @@ def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
             return _unreadable(display, path, e, "文件夹")
         return _Read(FileVerdict(display, path, "ignored", "文件夹"), None, [], [], [])  # opened after all: empty
     if stat.S_ISLNK(st.st_mode):
-        problem = _link_problem(path, ws)
-        if problem is None:
+        found = _link_problem(path, ws)
+        if found is None:
             return None
-        if problem.startswith("指向文件夹"):
+        problem, to_folder = found
+        if to_folder:
             return _rejected(display, path, "FILE_LINK", detail=problem)
         reason = ignore_reason(path)  # a link that would not be read anyway (说明.txt → …): ignored as such
         if reason is not None:

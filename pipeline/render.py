@@ -193,9 +193,9 @@ def fee_paragraphs(a: AgencyData) -> tuple[str, ...]:
     → its note alone, or nothing."""
     answer = sanitise(a.text("FEE_fee_charged")).strip()
     note = paragraphs(a.fields.get("TXT_fee_note"))
-    if answer == "否":
+    if answer == spec.NO:
         return note or ("本年度未收取信息处理费。",)
-    if answer != "是":
+    if answer != spec.YES:
         return note
     parts = []
     notices, amount, collected = (a.fields.get(f"FEE_{k}") for k in ("fee_notices", "fee_notice_amount",

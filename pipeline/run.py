@@ -99,11 +99,11 @@ def input_sha256(v) -> str:
     """The SHA-256 of an input entry (a read.FileVerdict) for the manifest; "" for what is not a regular file, a
     link that was not followed, or a file that cannot be read (its verdict says why)."""
     try:
-        if not (stat.S_ISREG(os.lstat(v.path).st_mode) or v.status == "read"):
-            return ""  # links are hashed only when read (inside the workspace), never followed out of it
-        return sha256(v.path)
+        regular = stat.S_ISREG(os.lstat(v.path).st_mode)
     except OSError:
         return ""
+    # links are hashed only when read (inside the workspace), never followed out of it
+    return _sha256_or_empty(v.path) if regular or v.status == "read" else ""
 
 
 def open_output(ws: Workspace, year: int, output: Path) -> Path:
@@ -116,9 +116,11 @@ def open_output(ws: Workspace, year: int, output: Path) -> Path:
     for y in (year, year - 1):
         folder = ws.year_dir(y).resolve()
         if out == folder or out.is_relative_to(folder) or folder.is_relative_to(out):
+            from . import county_xlsx, export
+
             raise ooxml.OutputError(
-                f"输出目录 {out} 与工作目录的年度文件夹 {folder} 重叠：程序生成的文件（manifest.json、"
-                f"全县汇总.xlsx、{PREFILLED_DIR}、退回修改 等）会被当作各单位报送的报表读取。请用 --output 指定工作目录"
+                f"输出目录 {out} 与工作目录的年度文件夹 {folder} 重叠：程序生成的文件（{MANIFEST}、"
+                f"{county_xlsx.FILENAME}、{PREFILLED_DIR}、{export.RETURN_DIR} 等）会被当作各单位报送的报表读取。请用 --output 指定工作目录"
                 f"年度文件夹以外的输出目录，例如 --output {Path(ws.root) / 'output'}（不指定时为当前目录下的 output）。"
             )
     try:

@@ -82,6 +82,9 @@ CATEGORIES: tuple[Category, ...] = (
 )
 CATEGORY_LABELS: tuple[str, ...] = tuple(c.label for c in CATEGORIES)
 
+#: The two answers of a yes/no field (本年是否收取信息处理费).
+YES, NO = "是", "否"
+
 # --------------------------------------------------------------------------------------------------
 # Table trees
 
@@ -692,7 +695,7 @@ def _fields() -> tuple[FieldSpec, ...]:
                     kind=kind,
                     section=section,
                     required=required,
-                    choices=("是", "否") if kind == "choice" else (),
+                    choices=(YES, NO) if kind == "choice" else (),
                     hint=hint,
                     unit=unit_of(label, kind),
                 )

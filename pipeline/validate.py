@@ -506,7 +506,7 @@ def _frame_checks() -> list[pa.Check]:
 
     def r9(df: pd.DataFrame) -> pd.Series:
         n = df[fee_row]
-        bad = (n > 0) & ((df["fee_charged"] != "是") | (df["fee_notices"].fillna(0) < n))
+        bad = (n > 0) & ((df["fee_charged"] != spec.YES) | (df["fee_notices"].fillna(0) < n))
         return ~bad.fillna(False)
 
     checks.append(pa.Check(r9, name="R9"))
@@ -591,7 +591,7 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
             fee_row = _T3("三", "other_fee_unpaid", "total")
             n = df.at[rec, fee_row]
             notices = df.at[rec, "fee_notices"]
-            if df.at[rec, "fee_charged"] != "是":
+            if df.at[rec, "fee_charged"] != spec.YES:
                 detail = f"“本年是否收取信息处理费”填为“{df.at[rec, 'fee_charged'] or '（空）'}”"
             else:
                 detail = f"“发出收费通知件数”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，少于 {_fmt(n, 'count')}"

@@ -15,6 +15,7 @@ import errno
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 from . import spec
@@ -76,7 +77,22 @@ class Workspace:
         return self.root / str(year)
 
     def agency(self, code: str) -> Agency | None:
-        return next((a for a in self.agencies if a.code == code), None)
+        return self._by_code.get(code)
+
+    def agency_named(self, name: str) -> Agency | None:
+        """The roster agency whose name is ``name`` (compared as labels are: spec.normalise_label)."""
+        return self._by_name.get(spec.normalise_label(name)) if name else None
+
+    @cached_property
+    def _by_code(self) -> dict[str, Agency]:
+        return {a.code: a for a in self.agencies}
+
+    @cached_property
+    def _by_name(self) -> dict[str, Agency]:
+        out: dict[str, Agency] = {}
+        for a in self.agencies:
+            out.setdefault(spec.normalise_label(a.name), a)
+        return out
 
     def files(self, year: int) -> list[Path]:
         """Every entry of the year's folder that is not a folder to walk into (sorted; sub-folders included), for
