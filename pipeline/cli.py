@@ -59,11 +59,11 @@ def _guard(fn):
             if _state["debug"]:
                 raise
             _fail(str(e))
-        except KeyboardInterrupt as e:  # Ctrl-C, or processes.Interrupted: SIGTERM/SIGHUP too
-            from . import processes
+        except KeyboardInterrupt as e:  # Ctrl-C, or parallel.Interrupted: SIGTERM/SIGHUP too
+            from . import parallel
 
-            code = e.exit_code if isinstance(e, processes.Interrupted) else 130
-            what = f"收到 {e.signal_name} 信号" if isinstance(e, processes.Interrupted) and e.signum != 2 else "已按 Ctrl-C"
+            code = e.exit_code if isinstance(e, parallel.Interrupted) else 130
+            what = f"收到 {e.signal_name} 信号" if isinstance(e, parallel.Interrupted) and e.signum != 2 else "已按 Ctrl-C"
             console.print(f"[bold red]已中断[/]（{what}）：本次运行未完成，已停止全部工作进程；未写完的输出文件不会以"
                           "正式文件名留下，manifest.json 标记为未完成。请重新运行。", soft_wrap=True)
             raise typer.Exit(code)
@@ -145,9 +145,9 @@ def template_cmd(
         import datetime
 
         year = (years[-1] + 1) if years else datetime.date.today().year - 1
-    from . import processes
+    from . import parallel
 
-    with processes.interruptible():
+    with parallel.interruptible():
         result = run.write_prefilled_templates(ws, year, output)
     console.print(
         f"已为 {len(result.paths)} 个单位生成 {year} 年度预填报表：{result.folder}"
@@ -164,9 +164,9 @@ def _run(workspace: Path, year: int | None, output: Path, *, render: bool, pdf: 
         _fail(f"找不到 {y} 年度文件夹 {ws.year_dir(y)}：请把各单位报送的填报表放入该文件夹。")
     from . import run
 
-    from . import processes
+    from . import parallel
 
-    with processes.interruptible():
+    with parallel.interruptible():
         result = run.run(ws, y, output, render=render, pdf=pdf, jobs=jobs, console=console)
     raise typer.Exit(result.exit_code)
 
@@ -197,13 +197,13 @@ def reports_cmd(
 
 
 def main() -> None:
-    from . import processes
+    from . import parallel
 
     try:
         app()
     except SystemExit as e:
-        if processes.received() is not None:  # stopped by a signal: already said so
-            processes.exit_now(e.code if isinstance(e.code, int) else 128 + processes.received())
+        if parallel.received() is not None:  # stopped by a signal: already said so
+            parallel.exit_now(e.code if isinstance(e.code, int) else 128 + parallel.received())
         raise
 
 

@@ -43,7 +43,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from . import findings as F
-from . import processes, spec
+from . import parallel, spec
 from .model import AgencyData, unattributed_code, unattributed_name
 from .workspace import Workspace
 
@@ -1193,11 +1193,11 @@ def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Wo
     results: list[dict[Path, _Read]] = [{} for _ in groups]
     packs: list[dict[int, _Pack]] = [{} for _ in groups]  # by the index of the chunk's first file
     batches: list[Batch | None] = [None] * len(groups)
-    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1 and processes.can_fork():
+    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1 and parallel.can_fork():
         # the workspace is the workers' job (inherited, not sent with every file: O(files × roster)); files go in
         # small chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than
         # reading the cell, and unpacking small objects by the million left the heap fragmented)
-        with processes.Pool(jobs, workspace, release=False) as pool:
+        with parallel.Pool(jobs, workspace, release=False) as pool:
             tasks_of = {}
             pending = [0] * len(groups)
             for g, (tasks, year) in enumerate(groups):

@@ -19,7 +19,7 @@ from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
-from . import ooxml, processes, spec
+from . import ooxml, parallel, spec
 from .aggregate import CountyRollup, FeeTotals
 from .model import AgencyData, Number
 from .workspace import Agency, County, Workspace
@@ -973,7 +973,7 @@ class _AgencyReports:
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
             workers = max(1, min(jobs, len(ranges) + (first is not None)))
-            self._pool = processes.Pool(workers, job)
+            self._pool = parallel.Pool(workers, job)
             try:
                 if first is not None:
                     self._first_done = self._pool.submit(_first_job)
@@ -1022,7 +1022,7 @@ def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], works
             name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
         taken.add(name.casefold())
         tasks.append((a, roster.get(a.code), name))
-    return _AgencyReports(tasks, out_dir, template, jobs or processes.default_jobs(), first)
+    return _AgencyReports(tasks, out_dir, template, jobs or parallel.default_jobs(), first)
 
 
 def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
@@ -1070,7 +1070,7 @@ def _county_workbook(r: CountyRollup, out_dir: Path) -> Path:
     from . import county_xlsx
 
     path = county_xlsx.write(r, out_dir)
-    processes.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
+    parallel.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
     return path
 
 

@@ -241,9 +241,9 @@ def run(
     from rich.console import Console
 
     console = console or Console(stderr=True, quiet=True)
-    from . import processes
+    from . import parallel
 
-    jobs = jobs or processes.default_jobs()
+    jobs = jobs or parallel.default_jobs()
     out_dir = open_output(ws, year, output)
     with lock.hold(out_dir, "reports" if render else "validate"):  # one run at a time per output folder
         return _run(ws, year, out_dir, render=render, pdf=pdf, jobs=jobs, console=console)
@@ -281,9 +281,9 @@ def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jo
         entry["verdict"] = report.verdict(v.agency_code) if v.agency_code else None
         inputs.append(entry)
     previous_inputs = [{**v.as_json(), "sha256": input_sha256(v)} for v in checked_previous]
-    from . import processes
+    from . import parallel
 
-    processes.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
+    parallel.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
     stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
 
@@ -347,12 +347,12 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     everything validation builds live and die there, and this process receives only the verdicts, the findings
     and each agency's figures. Rendering then starts from a small process instead of one holding the heap
     the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
-    from . import processes
+    from . import parallel
 
     if jobs > 1:
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
-        return processes.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check")
+        return parallel.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check")
     return _check(ws, year, out_dir, jobs, console, render)
 
 

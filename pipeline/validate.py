@@ -23,7 +23,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import findings as F
-from . import processes, spec
+from . import parallel, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, ValidationReport  # noqa: F401
@@ -81,7 +81,7 @@ def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch |
     text_numbers = numbers if len(batch.values) else None
     second = 1 if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS else 0
     # the pandera pass first: in the second process while the field, agency and text checks run here
-    with processes.Pool(second, (batch, previous, numbers)) as pool:
+    with parallel.Pool(second, (batch, previous, numbers)) as pool:
         frame = pool.submit(_frame_job)
         out += _check_fields(batch, ctx)
         out += _check_agencies(batch, workspace, ctx)

@@ -586,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regenerate", action="store_true", help="重新生成合成工作簿")
     ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # internal: one N in this process, JSON out
     args = ap.parse_args(argv)
-    from pipeline.processes import default_jobs
+    from pipeline.parallel import default_jobs
 
     jobs = args.jobs or default_jobs()
     cache = cache_root(args.cache)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as C
 
-from pipeline import county_xlsx, export, processes, read, run, workspace
+from pipeline import county_xlsx, export, parallel, read, run, workspace
 from pipeline import findings as F
 
 YEAR = C.YEAR
@@ -62,7 +62,7 @@ def corpus_runs(request, tmp_path_factory, corpus_built) -> dict[str, Future]:
             wanted.add(TOGETHER)
     base = tmp_path_factory.mktemp("corpus")
     built = corpus_built
-    pool = ProcessPoolExecutor(max_workers=processes.default_jobs(), mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=parallel.default_jobs(), mp_context=multiprocessing.get_context("spawn"))
     futures: dict[str, Future] = {}
     if TOGETHER in wanted:  # the longest first
         futures[TOGETHER] = pool.submit(C.prepare_and_execute, base / TOGETHER_DIR, tuple(KEYS), True, 2, True, built)

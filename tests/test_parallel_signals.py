@@ -1,4 +1,4 @@
-"""The one home of parallelism (pipeline/processes.py).
+"""The one home of parallelism (pipeline/parallel.py).
 
 A run told to stop (SIGTERM, SIGINT to the main process alone) ends in order: its workers stop with it, the
 console says it was interrupted, the exit code is 128 + the signal, the manifest says the run did not complete,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import processes, run, workspace
+from pipeline import parallel, run, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -150,15 +150,15 @@ def test_a_run_stopped_while_it_renders_ends_in_order(tmp_path):
 
 
 def test_workers_die_with_the_process_that_started_them(tmp_path):
-    """A worker started with processes.worker_start is killed when its parent dies, even by SIGKILL."""
+    """A worker started with parallel.worker_start is killed when its parent dies, even by SIGKILL."""
     script = tmp_path / "parent.py"
     pidfile = tmp_path / "worker.pid"
     script.write_text(
         "import multiprocessing, os, sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from pipeline import processes\n"
+        "from pipeline import parallel\n"
         "def work(path):\n"
-        "    processes.worker_start(os.getppid())\n"
+        "    parallel.worker_start(os.getppid())\n"
         "    open(path, 'w').write(str(os.getpid()))\n"
         "    time.sleep(120)\n"
         "if __name__ == '__main__':\n"
@@ -189,13 +189,13 @@ def test_workers_die_with_the_process_that_started_them(tmp_path):
 def test_an_interruption_swallowed_by_a_finaliser_still_ends_the_run_as_interrupted():
     """A signal whose KeyboardInterrupt lands where Python can only print it never lets the run end with exit 0."""
     try:
-        with pytest.raises(processes.Interrupted) as caught:
-            with processes.interruptible():
-                processes._received.append(signal.SIGINT)  # as the handler records it
+        with pytest.raises(parallel.Interrupted) as caught:
+            with parallel.interruptible():
+                parallel._received.append(signal.SIGINT)  # as the handler records it
         assert caught.value.exit_code == 130
-        assert processes.received() == signal.SIGINT
+        assert parallel.received() == signal.SIGINT
     finally:
-        processes._received.clear()
+        parallel._received.clear()
 
 
 # ------------------------------------------------------------------------------------------------ the pool
@@ -221,28 +221,28 @@ def _fail(job):
 
 @pytest.mark.parametrize("workers", [0, 1, 2])
 def test_a_pool_gives_the_same_results_forked_or_here(workers):
-    with processes.Pool(workers, {"base": 10}) as pool:
+    with parallel.Pool(workers, {"base": 10}) as pool:
         tasks = [pool.submit(_square, i) for i in range(20)]
         assert [t.result() for t in tasks] == [10 + i * i for i in range(20)]
         pids = {t.result() for t in [pool.submit(_pid, i) for i in range(8)]}
     assert (os.getpid() in pids) == (workers == 0)
-    assert processes._INHERITED == {}  # the job is let go with the pool
+    assert parallel._INHERITED == {}  # the job is let go with the pool
 
 
 def test_without_fork_every_task_runs_in_this_process(monkeypatch):
-    monkeypatch.setattr(processes, "can_fork", lambda: False)
-    with processes.Pool(2, {"base": 0}) as pool:
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)
+    with parallel.Pool(2, {"base": 0}) as pool:
         assert not pool.parallel
         assert {pool.submit(_pid, i).result() for i in range(4)} == {os.getpid()}
 
 
 def test_a_task_whose_worker_died_is_done_here():
-    with processes.Pool(1, {"parent": os.getpid()}) as pool:
+    with parallel.Pool(1, {"parent": os.getpid()}) as pool:
         assert pool.submit(_die, 7).result() == 7
 
 
 def test_an_error_in_a_worker_is_raised_by_its_result():
-    with processes.Pool(1, None) as pool:
+    with parallel.Pool(1, None) as pool:
         task = pool.submit(_fail)
         with pytest.raises(ValueError, match="坏数据"):
             task.result()
@@ -258,10 +258,10 @@ def _child_pid(x, keep=None):
 
 
 def test_in_child_returns_the_result_and_raises_the_error_with_its_traceback():
-    pid, x = processes.in_child(_child_pid, 5, keep=True)
+    pid, x = parallel.in_child(_child_pid, 5, keep=True)
     assert x == 5 and pid != os.getpid()
     with pytest.raises(LookupError, match="没有 3") as caught:
-        processes.in_child(_child_fails, 3)
+        parallel.in_child(_child_fails, 3)
     assert any("_child_fails" in note for note in getattr(caught.value, "__notes__", []))
 
 
@@ -269,7 +269,7 @@ def test_a_run_without_fork_gives_the_same_outputs(tmp_path, monkeypatch):
     ws = tmp_path / "county"
     shutil.copytree(SAMPLE, ws)
     one = run.run(workspace.load(ws), YEAR, tmp_path / "one", jobs=2)
-    monkeypatch.setattr(processes, "can_fork", lambda: False)
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)
     two = run.run(workspace.load(ws), YEAR, tmp_path / "two", jobs=2)
     assert one.exit_code == two.exit_code == 0
 
