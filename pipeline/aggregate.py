@@ -1,20 +1,26 @@
 """Aggregate the county: totals of every spec cell over the agencies that passed, by category, per agency,
 year on year, and who is missing (R12: county cell = Σ agencies' cells; money summed as Decimal).
 
-Pure: ``rollup(agencies, passed, previous, workspace)`` → ``CountyRollup``. Nothing is read or written here.
+The stage: ``aggregate(figures, report, previous, workspace)`` → ``model.Rollup`` (pure: nothing is read or
+written here); ``rollup`` does the same from lists of agencies' figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import spec
-from .model import AgencyData, Number, is_unattributed
+from .model import (AgencyData, AgencyFigures, CategoryTotals, Completeness, FeeTotals, Number, Report, Rollup,
+                    RosterEntry, YoyRow, is_unattributed)
 from .workspace import Agency, Workspace
+
+if TYPE_CHECKING:
+    from .read import Batch
 
 CELL_NAMES: tuple[str, ...] = tuple(c.name for c in spec.CELLS)
 MONEY_CELLS: frozenset[str] = frozenset(c.name for c in spec.CELLS if c.kind == "money")
@@ -26,78 +32,6 @@ def _zero(name: str) -> Number:
 
 
 ZERO: dict[str, Number] = {n: _zero(n) for n in CELL_NAMES}
-
-
-@dataclass(frozen=True)
-class AgencyFigures:
-    """One row of the per-agency breakdown: the key figures (spec.KEY_FIGURES) and every cell."""
-
-    code: str
-    name: str
-    category: str
-    key: Mapping[str, Number]  # spec.KEY_FIGURES key → value
-    values: Mapping[str, Number]  # every spec cell
-
-
-@dataclass(frozen=True)
-class CategoryTotals:
-    category: str  # spec.CATEGORY_LABELS
-    agencies: int  # passing agencies of that category
-    values: Mapping[str, Number]  # every spec cell
-    key: Mapping[str, Number]
-
-
-@dataclass(frozen=True)
-class YoyRow:
-    key: str
-    label: str
-    kind: str  # count / money
-    current: Number
-    previous: Number
-    change: Number
-    rate: Decimal | None  # change / previous as a fraction; None when previous is 0
-
-
-@dataclass(frozen=True)
-class RosterEntry:
-    code: str
-    name: str
-    category: str
-    status: str  # spec.SUMMARY_LABELS value: 校验通过 / 未通过校验 / 未报送 / 不在名册
-
-
-@dataclass(frozen=True)
-class Completeness:
-    roster: int
-    submitted: int  # roster agencies with a workbook read
-    passed: int  # roster agencies whose workbook passed (off-roster ones never count)
-    entries: tuple[RosterEntry, ...]  # roster order, then workbooks from agencies not on the roster
-    missing: tuple[RosterEntry, ...]  # on the roster, no workbook
-    failed: tuple[RosterEntry, ...]  # workbook read, did not pass
-    not_in_roster: tuple[RosterEntry, ...]  # read, not summed: off the roster, or 代码与名称不符 (unattributed)
-
-    @property
-    def complete(self) -> bool:
-        return self.roster > 0 and self.passed == self.roster
-
-    @property
-    def submission_rate(self) -> Decimal:
-        return _ratio(self.submitted, self.roster)
-
-    @property
-    def pass_rate(self) -> Decimal:
-        return _ratio(self.passed, self.roster)
-
-
-@dataclass(frozen=True)
-class FeeTotals:
-    """信息处理费 over the passing agencies (section 六 of the county summary)."""
-
-    charged: tuple[str, ...] = ()  # names of the agencies that charged (FEE_fee_charged = 是)
-    notices: int = 0
-    notice_amount: Decimal = Decimal(0)  # 元
-    collected: Decimal = Decimal(0)  # 元
-    unanswered: tuple[str, ...] = ()  # names of the agencies that answered neither 是 nor 否 (left blank)
 
 
 def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
@@ -115,31 +49,6 @@ def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
         collected=sum((money(a, "FEE_fee_collected") for a in charged), Decimal(0)),
         unanswered=tuple(a.name for a in agencies if a.text("FEE_fee_charged").strip() not in (spec.YES, spec.NO)),
     )
-
-
-@dataclass(frozen=True)
-class CountyRollup:
-    year: int
-    county: str
-    totals: Mapping[str, Number]  # every spec cell, Σ over passing agencies
-    key: Mapping[str, Number]  # spec.KEY_FIGURES over ``totals``
-    by_category: tuple[CategoryTotals, ...]  # spec.CATEGORIES order
-    agencies: tuple[AgencyFigures, ...]  # passing agencies, roster order
-    completeness: Completeness
-    previous_totals: Mapping[str, Number] | None = None  # last year's Σ over the agencies summed this year
-    previous_key: Mapping[str, Number] | None = None
-    yoy: tuple[YoyRow, ...] = ()  # empty without last year's data
-    county_agency: AgencyData | None = None  # the passing 本级 agency, whose texts narrate the summary
-    fees: FeeTotals = field(default_factory=FeeTotals)
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.previous_totals is not None
-
-
-def _ratio(a: int, b: int) -> Decimal:
-    return (Decimal(a) / Decimal(b)) if b else Decimal(0)
 
 
 def frame(agencies: Iterable[AgencyData]) -> pd.DataFrame:
@@ -248,7 +157,7 @@ def rollup(
     workspace: Workspace,
     *,
     year: int | None = None,
-) -> CountyRollup:
+) -> Rollup:
     """The county's figures for one year. Only agencies in ``passed`` are summed (and only if on the roster
     when a roster exists); the others appear in ``completeness``."""
     passed = set(passed)
@@ -288,7 +197,8 @@ def rollup(
 
     own_label = next(c.label for c in spec.CATEGORIES if c.key == "county_government")
     county_agency = next((a for a in counted if a.category == own_label), None)
-    return CountyRollup(
+    roster = {a.code: a for a in workspace.agencies}
+    return Rollup(
         year=year,
         county=workspace.county.name,
         totals=totals,
@@ -302,4 +212,12 @@ def rollup(
         county_agency=county_agency,
         fees=fee_totals(counted),
         notes=tuple(notes),
+        reports=tuple((a, roster.get(a.code)) for a in agencies if a.code in passed),
     )
+
+
+def aggregate(figures: Batch, report: Report, previous: Batch | None, workspace: Workspace) -> Rollup:
+    """The aggregate stage: the county's rollup of ``figures`` over the agencies ``report`` passed, with last
+    year's ``previous`` figures (their texts are not needed) for the year-on-year comparison."""
+    last = [replace(a, fields={}) for a in previous.agency_data()] if previous is not None else None
+    return rollup(figures.agency_data(), report.passed, last, workspace, year=report.year)

@@ -17,8 +17,8 @@ from pathlib import Path
 import xlsxwriter
 
 from . import ooxml, spec
-from .aggregate import CountyRollup
-from .render import sanitise
+from .model import Rollup
+from .ooxml import sanitise
 
 FILENAME = "全县汇总.xlsx"
 L = spec.SUMMARY_LABELS
@@ -109,7 +109,7 @@ def _official_sheet(wb, formats: dict, table: str, values) -> None:
     ws.widths({"二": (24, 16, 16, 16), "三": (8, 12, 40) + (10,) * 7, "四": (9,) * 15}[table])
 
 
-def _breakdown_sheet(wb, formats: dict, r: CountyRollup) -> None:
+def _breakdown_sheet(wb, formats: dict, r: Rollup) -> None:
     ws = _Sheet(wb, L["sheet_breakdown"], formats)
     fixed = (L["code"], L["agency"], L["category"])
     head_rows = 4  # 表 / 行 / 列 / 定义名称
@@ -140,7 +140,7 @@ def _breakdown_sheet(wb, formats: dict, r: CountyRollup) -> None:
     ws.ws.freeze_panes(head_rows, len(fixed))
 
 
-def _key_sheet(wb, formats: dict, r: CountyRollup) -> None:
+def _key_sheet(wb, formats: dict, r: Rollup) -> None:
     """Key figures per agency and per category (the annexes of the county summary)."""
     ws = _Sheet(wb, L["annex_breakdown"], formats)
     heads = (L["code"], L["agency"], L["category"]) + tuple(k.label for k in spec.KEY_FIGURES)
@@ -162,7 +162,7 @@ def _key_sheet(wb, formats: dict, r: CountyRollup) -> None:
     ws.ws.freeze_panes(1, 3)
 
 
-def _yoy_sheet(wb, formats: dict, r: CountyRollup) -> None:
+def _yoy_sheet(wb, formats: dict, r: Rollup) -> None:
     ws = _Sheet(wb, L["sheet_yoy"], formats)
     heads = (L["item"], f"{L['current']}（{r.year}）", f"{L['previous']}（{r.year - 1}）", L["change"], L["rate"])
     for j, h in enumerate(heads, start=1):
@@ -178,7 +178,7 @@ def _yoy_sheet(wb, formats: dict, r: CountyRollup) -> None:
     ws.widths((44, 14, 14, 12, 12))
 
 
-def _completeness_sheet(wb, formats: dict, r: CountyRollup) -> None:
+def _completeness_sheet(wb, formats: dict, r: Rollup) -> None:
     ws = _Sheet(wb, L["sheet_completeness"], formats)
     for j, h in enumerate((L["code"], L["agency"], L["category"], L["status"]), start=1):
         ws.put(1, j, h, header=True)
@@ -188,7 +188,7 @@ def _completeness_sheet(wb, formats: dict, r: CountyRollup) -> None:
     ws.widths((12, 32, 14, 14))
 
 
-def build(r: CountyRollup) -> bytes:
+def build(r: Rollup) -> bytes:
     """The workbook's bytes (document times fixed: the same rollup gives the same file)."""
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
@@ -205,6 +205,6 @@ def build(r: CountyRollup) -> bytes:
     return buf.getvalue()
 
 
-def write(r: CountyRollup, out_dir: Path) -> Path:
+def write(r: Rollup, out_dir: Path) -> Path:
     """Write ``<out_dir>/全县汇总.xlsx`` atomically and reproducibly."""
     return ooxml.atomic_write_bytes(Path(out_dir) / FILENAME, ooxml.normalise_zip(build(r)))

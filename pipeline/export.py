@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 from . import findings as F
 from . import ooxml
 from .read import Batch
-from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, ValidationReport
+from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, Report
 
 RESULT_XLSX = "校验结果.xlsx"
 RESULT_JSON = "校验结果.json"
@@ -42,7 +42,7 @@ HEADER_FONT = Font(bold=True)
 FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代码", "说明", "应为", "实为")
 
 
-def write_validation_outputs(report: ValidationReport, batch: Batch, out_dir: Path) -> list[Path]:
+def write_validation_outputs(report: Report, batch: Batch, out_dir: Path) -> list[Path]:
     """Write 校验结果.xlsx, 校验结果.json and 退回修改/<单位>.xlsx under ``out_dir``; return the paths written."""
     out_dir = Path(out_dir)
     paths = [write_json(report, out_dir / RESULT_JSON), write_xlsx(report, out_dir / RESULT_XLSX)]
@@ -53,11 +53,11 @@ def write_validation_outputs(report: ValidationReport, batch: Batch, out_dir: Pa
 # ---- JSON ------------------------------------------------------------------------------------------------
 
 
-def findings_json(report: ValidationReport) -> list[dict]:
+def findings_json(report: Report) -> list[dict]:
     return [f.as_json() for f in F.sort_findings(report.findings)]
 
 
-def write_json(report: ValidationReport, path: Path) -> Path:
+def write_json(report: Report, path: Path) -> Path:
     text = json.dumps(findings_json(report), ensure_ascii=False, indent=2) + "\n"
     return ooxml.atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -96,7 +96,7 @@ def _sheet(wb: Workbook, title: str, header: tuple[str, ...], rows: list[tuple],
     return ws
 
 
-def write_xlsx(report: ValidationReport, path: Path) -> Path:
+def write_xlsx(report: Report, path: Path) -> Path:
     wb = Workbook()
     wb.remove(wb.active)
     fs = F.sort_findings(report.findings)
@@ -159,7 +159,7 @@ def return_name(agency_name: str, file: str, taken: set[str]) -> str:
     return name
 
 
-def write_returns(report: ValidationReport, batch: Batch, folder: Path) -> list[Path]:
+def write_returns(report: Report, batch: Batch, folder: Path) -> list[Path]:
     """One annotated copy per workbook read that has findings: offending cells filled and commented."""
     by_file: dict[str, list[F.Finding]] = defaultdict(list)
     for f in report.findings:

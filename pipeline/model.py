@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from . import findings as F
+    from .workspace import Agency
 
 Number = int | Decimal
 
@@ -72,7 +73,7 @@ class AgencyVerdict:
 
 
 @dataclass
-class ValidationReport:
+class Report:
     year: int
     findings: list[F.Finding]
     agencies: list[AgencyVerdict]
@@ -109,3 +110,109 @@ class ValidationReport:
 
     def for_agency(self, agency_code: str) -> list[F.Finding]:
         return [f for f in self.findings if f.agency_code == agency_code]
+
+
+# ---- aggregation's result (built by aggregate.py) ------------------------------------------------------------
+
+def _ratio(a: int, b: int) -> Decimal:
+    return (Decimal(a) / Decimal(b)) if b else Decimal(0)
+
+
+
+@dataclass(frozen=True)
+class AgencyFigures:
+    """One row of the per-agency breakdown: the key figures (spec.KEY_FIGURES) and every cell."""
+
+    code: str
+    name: str
+    category: str
+    key: Mapping[str, Number]  # spec.KEY_FIGURES key → value
+    values: Mapping[str, Number]  # every spec cell
+
+
+@dataclass(frozen=True)
+class CategoryTotals:
+    category: str  # spec.CATEGORY_LABELS
+    agencies: int  # passing agencies of that category
+    values: Mapping[str, Number]  # every spec cell
+    key: Mapping[str, Number]
+
+
+@dataclass(frozen=True)
+class YoyRow:
+    key: str
+    label: str
+    kind: str  # count / money
+    current: Number
+    previous: Number
+    change: Number
+    rate: Decimal | None  # change / previous as a fraction; None when previous is 0
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    code: str
+    name: str
+    category: str
+    status: str  # spec.SUMMARY_LABELS value: 校验通过 / 未通过校验 / 未报送 / 不在名册
+
+
+@dataclass(frozen=True)
+class Completeness:
+    roster: int
+    submitted: int  # roster agencies with a workbook read
+    passed: int  # roster agencies whose workbook passed (off-roster ones never count)
+    entries: tuple[RosterEntry, ...]  # roster order, then workbooks from agencies not on the roster
+    missing: tuple[RosterEntry, ...]  # on the roster, no workbook
+    failed: tuple[RosterEntry, ...]  # workbook read, did not pass
+    not_in_roster: tuple[RosterEntry, ...]  # read, not summed: off the roster, or 代码与名称不符 (unattributed)
+
+    @property
+    def complete(self) -> bool:
+        return self.roster > 0 and self.passed == self.roster
+
+    @property
+    def submission_rate(self) -> Decimal:
+        return _ratio(self.submitted, self.roster)
+
+    @property
+    def pass_rate(self) -> Decimal:
+        return _ratio(self.passed, self.roster)
+
+
+@dataclass(frozen=True)
+class FeeTotals:
+    """信息处理费 over the passing agencies (section 六 of the county summary)."""
+
+    charged: tuple[str, ...] = ()  # names of the agencies that charged (FEE_fee_charged = 是)
+    notices: int = 0
+    notice_amount: Decimal = Decimal(0)  # 元
+    collected: Decimal = Decimal(0)  # 元
+    unanswered: tuple[str, ...] = ()  # names of the agencies that answered neither 是 nor 否 (left blank)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """aggregate(Figures, Report, last year) → Rollup: the county's figures for one year, and every passing
+    agency's figures and texts (what render, county_xlsx and any new output take)."""
+
+    year: int
+    county: str
+    totals: Mapping[str, Number]  # every spec cell, Σ over passing agencies
+    key: Mapping[str, Number]  # spec.KEY_FIGURES over ``totals``
+    by_category: tuple[CategoryTotals, ...]  # spec.CATEGORIES order
+    agencies: tuple[AgencyFigures, ...]  # passing agencies, roster order
+    completeness: Completeness
+    previous_totals: Mapping[str, Number] | None = None  # last year's Σ over the agencies summed this year
+    previous_key: Mapping[str, Number] | None = None
+    yoy: tuple[YoyRow, ...] = ()  # empty without last year's data
+    county_agency: AgencyData | None = None  # the passing 本级 agency, whose texts narrate the summary
+    fees: FeeTotals = field(default_factory=FeeTotals)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    #: every passing agency's workbook (figures and texts), one per code, in the order read, each with its roster
+    #: entry (None off the roster): one agency report each
+    reports: tuple[tuple[AgencyData, Agency | None], ...] = ()
+
+    @property
+    def has_previous(self) -> bool:
+        return self.previous_totals is not None

@@ -171,3 +171,17 @@ def save_document(doc, path: str | Path) -> Path:
     buf = io.BytesIO()
     doc.save(buf)
     return atomic_write_bytes(path, normalise_zip(buf.getvalue()))
+
+
+# ---- text a part can hold --------------------------------------------------------------------------------------
+
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_LINE_BREAKS = re.compile("\r\n|\r|\u2028|\u2029|\x0b|\x0c|\x85")
+
+
+def sanitise(text: object) -> str:
+    """A string safe for WordprocessingML text: no control characters (but \\n), no lone surrogates, no
+    U+FFFE/U+FFFF; tabs become spaces. XML specials are escaped later by docxtpl (autoescape)."""
+    s = "" if text is None else str(text)
+    s = _LINE_BREAKS.sub("\n", s).replace("\t", " ")
+    return _INVALID.sub("", s)

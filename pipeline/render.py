@@ -13,16 +13,16 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
 from . import ooxml, parallel, spec
-from .aggregate import CountyRollup, FeeTotals
-from .model import AgencyData, Number
-from .workspace import Agency, County, Workspace
+from .model import AgencyData, FeeTotals, Number, Rollup
+from .ooxml import sanitise
+from .workspace import Agency, County
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 AGENCY_TEMPLATE = TEMPLATES / "agency.docx"
@@ -36,18 +36,6 @@ GENERAL_FIELDS = ("TXT_proactive", "TXT_on_request", "TXT_management", "TXT_plat
 IMPROVEMENT_FIELDS = ("TXT_problems", "TXT_improvements")
 
 # ------------------------------------------------------------------------------------------------- text
-
-_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
-_LINE_BREAKS = re.compile("\r\n|\r|\u2028|\u2029|\x0b|\x0c|\x85")
-
-
-def sanitise(text: object) -> str:
-    """A string safe for WordprocessingML text: no control characters (but \\n), no lone surrogates, no
-    U+FFFE/U+FFFF; tabs become spaces. XML specials are escaped later by docxtpl (autoescape)."""
-    s = "" if text is None else str(text)
-    s = _LINE_BREAKS.sub("\n", s).replace("\t", " ")
-    return _INVALID.sub("", s)
-
 
 def paragraphs(text: object) -> tuple[str, ...]:
     """Sanitised, non-empty, stripped paragraphs of a text field ("\\n" separates paragraphs)."""
@@ -259,12 +247,12 @@ def _change_phrase(cur: Number, prev: Number, unit: str = "件") -> str:
     return s
 
 
-def _category_scope(r: CountyRollup) -> str:
+def _category_scope(r: Rollup) -> str:
     parts = [f"{c.category}{c.agencies}个" for c in r.by_category if c.agencies]
     return "、".join(parts)
 
 
-def county_data_paragraphs(r: CountyRollup) -> dict[str, tuple[str, ...]]:
+def county_data_paragraphs(r: Rollup) -> dict[str, tuple[str, ...]]:
     """Paragraphs generated from the county figures, by where they go: overview, proactive, on_request, appeals,
     fees."""
     t, k = r.totals, r.key
@@ -321,7 +309,7 @@ def _entry_names(entries) -> str:
     return "、".join(sanitise(e.name) for e in entries)
 
 
-def county_context(r: CountyRollup, county: County) -> CountyContext:
+def county_context(r: Rollup, county: County) -> CountyContext:
     """The context of the county summary (pure)."""
     name = sanitise(county.name).strip()
     title = report_title(name, r.year)
@@ -420,7 +408,7 @@ def county_context(r: CountyRollup, county: County) -> CountyContext:
 CHART_MAX_AGENCIES = 30
 
 
-def county_charts(r: CountyRollup) -> tuple[Chart, ...]:
+def county_charts(r: Rollup) -> tuple[Chart, ...]:
     labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
     shown, caption = r.agencies, L["chart_applications"]
     if len(shown) > CHART_MAX_AGENCIES:
@@ -926,7 +914,7 @@ def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
     return ooxml.atomic_write_bytes(Path(out_dir) / (filename or agency_report_name(a, roster)), data)
 
 
-def render_county(r: CountyRollup, county: County, out_dir: Path, template: Path = COUNTY_TEMPLATE) -> Path:
+def render_county(r: Rollup, county: County, out_dir: Path, template: Path = COUNTY_TEMPLATE) -> Path:
     ctx = county_context(r, county)
     return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
@@ -942,41 +930,56 @@ class _ReportsJob:
     tasks: list[tuple[AgencyData, Agency | None, str]]
     out_dir: Path
     template: Path
-    first: tuple | None = None  # (function, *args)
+    alongside: tuple | None = None  # (function, *args)
 
 
 def _reports_range(job: _ReportsJob, a: int, b: int) -> list[Path]:
     return _render_chunk(job.tasks[a:b], job.out_dir, job.template)
 
 
-def _first_job(job: _ReportsJob):
-    fn, *args = job.first
+def _alongside_job(job: _ReportsJob):
+    fn, *args = job.alongside
     return fn(*args)
+
+
+def _tasks(reports: Sequence[tuple[AgencyData, Agency | None]]) -> list[tuple[AgencyData, Agency | None, str]]:
+    """(figures, roster entry, file name) of each report. Two agencies whose titles give the same file name (names
+    differing only in characters a file name cannot hold) never overwrite each other: the second gets its code."""
+    taken: set[str] = set()
+    tasks = []
+    for a, roster in reports:
+        name = agency_report_name(a, roster)
+        if name.casefold() in taken:
+            name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
+        taken.add(name.casefold())
+        tasks.append((a, roster, name))
+    return tasks
 
 
 class _AgencyReports:
     """Agency reports being written, by worker processes when ``jobs`` > 1 (the caller can meanwhile do
     something else, such as the county summary); ``result()`` waits for them.
 
-    ``first`` — (function, *args) — is one more job for the workers, started before the reports (the longest
-    first keeps both cores busy to the end); ``first_result()`` gives its result.
+    ``alongside`` — (function, *args) — is one more job for the workers, started before the reports (the longest
+    first keeps both cores busy to the end); ``alongside_result()`` gives its result.
     """
 
-    def __init__(self, tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path, jobs: int,
-                 first: tuple | None = None):
-        job = _ReportsJob(tasks, Path(out_dir), template, first)
+    def __init__(self, reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, template: Path,
+                 jobs: int, alongside: tuple | None = None):
+        tasks = _tasks(reports)
+        job = _ReportsJob(tasks, Path(out_dir), template, alongside)
         self._job = job
-        self._pool = self._done = self._first_done = None
-        if jobs > 1 and len(tasks) + (first is not None) > 1:
+        self._pool = self._done = self._alongside_done = None
+        if jobs > 1 and len(tasks) + (alongside is not None) > 1:
             _reusable(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 16)  # small chunks: the workers finish together
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
-            workers = max(1, min(jobs, len(ranges) + (first is not None)))
+            workers = max(1, min(jobs, len(ranges) + (alongside is not None)))
             self._pool = parallel.Pool(workers, job)
             try:
-                if first is not None:
-                    self._first_done = self._pool.submit(_first_job)
+                if alongside is not None:
+                    self._alongside_done = self._pool.submit(_alongside_job)
                 self._done = [self._pool.submit(_reports_range, a, b) for a, b in ranges]
             except BaseException as e:
                 self._pool.__exit__(type(e), e, e.__traceback__)
@@ -988,14 +991,14 @@ class _AgencyReports:
         try:
             return tuple(p for task in self._done for p in task.result())  # chunk order = the order given
         finally:
-            self._pool.close()  # waits for the first job too (its result stays with its task)
+            self._pool.close()  # waits for the job alongside too (its result stays with its task)
 
-    def first_result(self):
-        if self._job.first is None:
+    def alongside_result(self):
+        if self._job.alongside is None:
             return None
-        if self._first_done is None:
-            return _first_job(self._job)
-        return self._first_done.result()
+        if self._alongside_done is None:
+            return _alongside_job(self._job)
+        return self._alongside_done.result()
 
     def __enter__(self) -> _AgencyReports:
         return self
@@ -1005,96 +1008,31 @@ class _AgencyReports:
             self._pool.__exit__(*exc)
 
 
-def _start_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
-                    *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE,
-                    first: tuple | None = None) -> _AgencyReports:
-    passed = set(passed)
-    seen: set[str] = set()
-    taken: set[str] = set()
-    tasks: list[tuple[AgencyData, Agency | None, str]] = []
-    roster = {a.code: a for a in workspace.agencies}
-    for a in agencies:
-        if a.code not in passed or a.code in seen:
-            continue
-        seen.add(a.code)
-        name = agency_report_name(a, roster.get(a.code))
-        if name.casefold() in taken:
-            name = safe_filename(f"{name[:-len('.docx')]}（{a.code}）") + ".docx"
-        taken.add(name.casefold())
-        tasks.append((a, roster.get(a.code), name))
-    return _AgencyReports(tasks, out_dir, template, jobs or parallel.default_jobs(), first)
-
-
-def render_agencies(agencies: Sequence[AgencyData], passed: Iterable[str], workspace: Workspace, out_dir: Path,
-                    *, jobs: int | None = None, template: Path = AGENCY_TEMPLATE) -> tuple[Path, ...]:
-    """One report per passing agency (the first workbook of each code, in the order given), in ``jobs``
-    processes (default: every core). The files and their bytes do not depend on ``jobs``.
-
-    Two agencies whose titles give the same file name (names differing only in characters a file name cannot
-    hold) never overwrite each other: the second gets its code in the name.
-    """
-    return _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, template=template).result()
+def render_agencies(reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, *, jobs: int | None = None,
+                    template: Path = AGENCY_TEMPLATE) -> tuple[Path, ...]:
+    """One report for each (figures, roster entry) of ``reports`` (Rollup.reports), in ``jobs`` processes
+    (default: every core). The files and their bytes do not depend on ``jobs``."""
+    return _AgencyReports(reports, out_dir, template, jobs or parallel.default_jobs()).result()
 
 
 @dataclass(frozen=True)
-class RenderResult:
+class Rendered:
+    """What the render stage wrote, and the result of the job run alongside it (None without one)."""
+
     agency_reports: tuple[Path, ...]
     county_report: Path | None
+    alongside: object = None
 
 
-def render_all(agencies: Sequence[AgencyData], passed: Iterable[str], rollup: CountyRollup, workspace: Workspace,
-               out_dir: Path, *, county: bool = True, jobs: int | None = None) -> RenderResult:
-    """One report per passing agency (in the order given; ``jobs`` processes) and the county summary (written
-    meanwhile)."""
-    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs) as job:
-        summary = render_county(rollup, workspace.county, out_dir) if county else None
-        return RenderResult(job.result(), summary)
+def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = None,
+           alongside: tuple | None = None, county_report: bool = True) -> Rendered:
+    """The render stage: one report per passing agency (``rollup.reports``, in that order; ``jobs`` processes)
+    and the county summary (written here meanwhile).
 
-
-@dataclass(frozen=True)
-class ReportOutputs:
-    rollup: CountyRollup
-    agency_reports: tuple[Path, ...]
-    county_report: Path | None
-    county_workbook: Path
-    pdfs: tuple[Path, ...] = ()
-    pdf_message: str = ""  # Chinese: how many PDFs, or why none
-
-    @property
-    def files(self) -> list[Path]:
-        out = list(self.agency_reports) + [self.county_workbook] + list(self.pdfs)
-        return out + ([self.county_report] if self.county_report else [])
-
-
-def _county_workbook(r: CountyRollup, out_dir: Path) -> Path:
-    from . import county_xlsx
-
-    path = county_xlsx.write(r, out_dir)
-    parallel.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
-    return path
-
-
-def write_reports(agencies: Sequence[AgencyData], passed: Iterable[str], previous: Sequence[AgencyData] | None,
-                  workspace: Workspace, out_dir: Path, *, year: int | None = None, pdf: bool = False,
-                  jobs: int | None = None) -> ReportOutputs:
-    """The whole render stage in one call: rollup → agency reports + county summary → 全县汇总.xlsx → PDFs.
-
-    Agency reports are rendered in ``jobs`` processes (default: every core); the output does not depend on it.
+    ``alongside`` — (function, *args) — is one more job the report workers run first (run.py gives them
+    全县汇总.xlsx); its result comes back in ``Rendered.alongside``. The output does not depend on ``jobs``.
     """
-    from . import aggregate
-    from . import pdf as pdf_mod
-
-    passed = set(passed)
-    r = aggregate.rollup(agencies, passed, previous, workspace, year=year)
-    # 全县汇总.xlsx by a worker, the county summary here, while the workers write the agency reports
-    with _start_agencies(agencies, passed, workspace, out_dir, jobs=jobs, first=(_county_workbook, r, out_dir)) as job:
-        summary = render_county(r, workspace.county, out_dir)
-        res = RenderResult(job.result(), summary)
-        book = job.first_result()
-    pdfs: tuple[Path, ...] = ()
-    message = ""
-    if pdf:
-        docs = list(res.agency_reports) + ([res.county_report] if res.county_report else [])
-        result = pdf_mod.convert(docs, out_dir)
-        pdfs, message = result.pdfs, result.message
-    return ReportOutputs(r, res.agency_reports, res.county_report, book, pdfs, message)
+    with _AgencyReports(rollup.reports, out_dir, AGENCY_TEMPLATE, jobs or parallel.default_jobs(),
+                        alongside) as job:
+        summary = render_county(rollup, county, out_dir) if county_report else None
+        return Rendered(job.result(), summary, job.alongside_result())

@@ -1,4 +1,4 @@
-"""One January run: read → validate → (aggregate → render) → manifest.
+"""One January run: read → validate → export → aggregate → render → county workbook → (pdf) → manifest.
 
 The library entry points the CLI calls. Every input file gets a verdict in the manifest; every output is
 written atomically; one broken workbook never stops the others.
@@ -11,11 +11,11 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lock, ooxml, spec
-from .model import Number
+from .model import Number, Report, Rollup
 from .workspace import Workspace
 
 MANIFEST = "manifest.json"
@@ -256,24 +256,20 @@ def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jo
 
     checked = _check_stage(ws, year, out_dir, jobs=jobs, console=console, render=render)
     report, outputs, verdicts = checked.report, list(checked.outputs), checked.verdicts
-    agencies, previous_agencies, has_previous = checked.agencies, checked.previous_agencies, checked.has_previous
-    seconds, checked_previous = checked.seconds, checked.previous_verdicts
+    has_previous, seconds, checked_previous = checked.has_previous, checked.seconds, checked.previous_verdicts
+    rollup = checked.rollup
     del checked
 
-    rendered = None
+    written = None
     if render:
-        from . import render as render_mod
-
-        rendered = render_mod.write_reports(
-            agencies, set(report.passed), previous_agencies, ws, out_dir, year=year, pdf=pdf, jobs=jobs,
-        )
-        outputs += rendered.files
+        written = _render_stage(rollup, ws, out_dir, pdf=pdf, jobs=jobs)
+        outputs += written.files
     else:  # validation only: what the last full run wrote besides the validation outputs stays, listed again
         root = out_dir.resolve()
         outputs += [out_dir / p.relative_to(root) for p in old
                     if p.is_file() and not _is_validation_output(p.relative_to(root))]
 
-    del agencies, previous_agencies
+    del rollup
     inputs = []
     for v in verdicts:
         entry = v.as_json()
@@ -287,7 +283,7 @@ def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jo
     stuck = _remove_stale(out_dir, old, outputs)
     manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
 
-    _summary(console, ws, year, verdicts, report, rendered, out_dir, has_previous)
+    _summary(console, ws, year, verdicts, report, written, out_dir, has_previous)
     for p in stuck:
         console.print(f"  提示：上次运行生成的 {p.relative_to(out_dir.resolve()).as_posix()} 本次未再生成，但无法删除"
                       "（可能正在被打开），请手工删除。")
@@ -297,13 +293,12 @@ def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jo
 
 @dataclass
 class _Checked:
-    """What the check stage (read → validate → validation outputs) hands to the rest of the run."""
+    """What the check stage (read → validate → export → aggregate) hands to the rest of the run."""
 
     verdicts: list  # read.FileVerdict of every file of the year folder
-    report: object  # model.ValidationReport
+    report: Report
     outputs: list[Path]
-    agencies: list  # AgencyData of every workbook read (empty without rendering)
-    previous_agencies: list
+    rollup: Rollup | None  # None without rendering
     has_previous: bool  # last year's folder had files
     seconds: dict[str, float]
     previous_verdicts: list  # read.FileVerdict of every file of last year's folder
@@ -311,9 +306,11 @@ class _Checked:
 
 def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: bool,
            keep: list | None = None) -> _Checked:
+    """read(files) → Figures; validate(Figures, last year) → Report; export(Report, Figures) → validation
+    outputs; aggregate(Figures, Report, last year) → Rollup (when reports are to be rendered)."""
     import time
 
-    from . import export, validate
+    from . import aggregate, export, validate
 
     seconds: dict[str, float] = {}
     t = time.perf_counter()
@@ -324,28 +321,65 @@ def _check(ws: Workspace, year: int, out_dir: Path, jobs: int, console, render: 
         seconds[stage] = seconds.get(stage, 0.0) + now - t
         t = now
 
-    batch, previous = _read_with_progress(ws.files(year), year, ws, jobs, console, f"读取 {year} 年度报表",
-                                          ws.files(year - 1))
+    figures, previous = _read_with_progress(ws.files(year), year, ws, jobs, console, f"读取 {year} 年度报表",
+                                            ws.files(year - 1))
     lap("read")
-    report = validate.validate(batch, ws, previous, jobs=jobs)
+    report = validate.validate(figures, ws, previous, jobs=jobs)
     lap("validate")
-    outputs = export.write_validation_outputs(report, batch, out_dir)
+    outputs = export.write_validation_outputs(report, figures, out_dir)
     lap("export")
-    agencies = batch.agency_data() if render else []
-    # last year's figures serve the year-on-year sums only: its texts stay here
-    previous_agencies = ([replace(a, fields={}) for a in previous.agency_data()]
-                         if render and previous is not None else [])
+    rollup = aggregate.aggregate(figures, report, previous, ws) if render else None
     lap("aggregate")
     if keep is not None:  # in the check-stage process: left for its exit, not freed object by object
-        keep += [batch, previous]
-    return _Checked(batch.files, report, list(outputs), agencies, previous_agencies, previous is not None, seconds,
+        keep += [figures, previous]
+    return _Checked(figures.files, report, list(outputs), rollup, previous is not None, seconds,
                     previous.files if previous is not None else [])
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the render stage wrote: agency reports, county summary, 全县汇总.xlsx and (with --pdf) PDFs."""
+
+    agency_reports: tuple[Path, ...]
+    county_report: Path | None
+    county_workbook: Path
+    pdfs: tuple[Path, ...] = ()
+    pdf_message: str = ""  # Chinese: how many PDFs, or why none
+
+    @property
+    def files(self) -> list[Path]:
+        out = list(self.agency_reports) + [self.county_workbook] + list(self.pdfs)
+        return out + ([self.county_report] if self.county_report else [])
+
+
+def _county_workbook(rollup: Rollup, out_dir: Path) -> Path:
+    from . import county_xlsx, parallel
+
+    path = county_xlsx.write(rollup, out_dir)
+    parallel.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
+    return path
+
+
+def _render_stage(rollup: Rollup, ws: Workspace, out_dir: Path, *, pdf: bool, jobs: int) -> Written:
+    """render(Rollup) → agency reports + county summary, county_workbook(Rollup) → 全县汇总.xlsx (by a report
+    worker, first, while this process writes the county summary), then pdf(files)."""
+    from . import pdf as pdf_mod
+    from . import render
+
+    done = render.render(rollup, ws.county, out_dir, jobs=jobs, alongside=(_county_workbook, rollup, out_dir))
+    pdfs: tuple[Path, ...] = ()
+    message = ""
+    if pdf:
+        docs = list(done.agency_reports) + ([done.county_report] if done.county_report else [])
+        result = pdf_mod.convert(docs, out_dir)
+        pdfs, message = result.pdfs, result.message
+    return Written(done.agency_reports, done.county_report, done.alongside, pdfs, message)
 
 
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
     """The check stage, in a forked process when there are several cores: the long tables of both years and
     everything validation builds live and die there, and this process receives only the verdicts, the findings
-    and each agency's figures. Rendering then starts from a small process instead of one holding the heap
+    and the rollup. Rendering then starts from a small process instead of one holding the heap
     the check stage left behind (memory flat in the number of agencies). The result is the same either way."""
     from . import parallel
 

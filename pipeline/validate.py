@@ -1,4 +1,4 @@
-"""Batch → ValidationReport: every finding for every agency, never stopping at the first.
+"""Batch → Report: every finding for every agency, never stopping at the first.
 
 Per-cell checks (R4, text in number cells, blanks, Excel errors, 万元 precision), the cross-footing rules R1–R5,
 the cross-year rules R6/R8, year-on-year jumps and the plausibility rules R9/R11/（六）3.其他 run as one
@@ -26,7 +26,7 @@ from . import findings as F
 from . import parallel, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
-from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, ValidationReport  # noqa: F401
+from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
 from .read import Batch, Record, identify
 from .workspace import Workspace
 
@@ -74,7 +74,7 @@ def _frame_job(job: tuple) -> list[F.Finding]:
 
 
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
-             jobs: int = 1) -> ValidationReport:
+             jobs: int = 1) -> Report:
     out: list[F.Finding] = list(batch.findings)
     ctx = _Context(batch)
     numbers = _numbers(batch) if batch.records else None
@@ -948,7 +948,7 @@ def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[s
 # ---- verdicts ----------------------------------------------------------------------------------------------
 
 
-def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> ValidationReport:
+def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> Report:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for f in found:
         if f.agency_code:
@@ -977,4 +977,4 @@ def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> Valid
             verdict = VERDICT_FAIL if e else VERDICT_WARN if w else VERDICT_PASS
         agencies.append(AgencyVerdict(code, name, fs, verdict, e, w))
     passed = [a.agency_code for a in agencies if a.verdict in (VERDICT_PASS, VERDICT_WARN)]
-    return ValidationReport(year=batch.year, findings=found, agencies=agencies, passed=passed, missing=missing)
+    return Report(year=batch.year, findings=found, agencies=agencies, passed=passed, missing=missing)

@@ -13,10 +13,11 @@ sentence). Generation is not measured, and runs on all cores (~0.1 s a workbook 
 
 Each N is then measured in a fresh process (so peak memory is its own): ``run.run`` over the workspace with
 rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
-(Batch.agency_data + rollup), render (the rest of render.write_reports: its workers write the agency reports
-and 全县汇总.xlsx while the parent writes the county summary), county (the county summary .docx), other
-(manifest, hashing; handing the check stage's results over) — read, validate, export and Batch.agency_data
-run in the run's check-stage process and are timed by the run itself (RunResult.seconds) — with the CPU time
+(aggregate.aggregate: each agency's figures and the rollup), render (the rest of run's render stage: its
+workers write the agency reports and 全县汇总.xlsx while the parent writes the county summary), county (the
+county summary .docx), other (manifest, hashing; handing the check stage's results over) — read, validate,
+export and aggregate run in the run's check-stage process and are timed by the run itself
+(RunResult.seconds) — with the CPU time
 of all processes, and, in the same process, the floor: reading the
 same workbooks' sheet XML without parsing it (unzip + read the bytes of every worksheet, workbook.xml, shared
 strings) plus writing as many .docx files as there are agency reports, each every part of a rendered report
@@ -461,7 +462,7 @@ def _sample_report_parts(ws_root: Path, out: Path) -> list[tuple[str, bytes]]:
 
 def measure(n: int, jobs: int, cache: Path) -> dict:
     """One N, in this (fresh) process: the floor, then the whole run with per-stage times and peak memory."""
-    from pipeline import aggregate, render, run, workspace
+    from pipeline import render, run, workspace
 
     ws_root = ensure_workspace(n, jobs, cache)
     tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-{n}-"))
@@ -474,10 +475,9 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
 
         ws = workspace.load(ws_root)
         stages = Stages()
-        # read, validate, export and each agency's figures run in the run's check-stage process: timed by the
-        # run itself (RunResult.seconds); the rest is timed here
-        stages.wrap(aggregate, "rollup", "aggregate")
-        stages.wrap(render, "write_reports", "render")  # less the rollup and the county summary inside it
+        # read, validate, export and aggregate run in the run's check-stage process: timed by the run itself
+        # (RunResult.seconds); the rest is timed here
+        stages.wrap(run, "_render_stage", "render")  # less the county summary inside it
         stages.wrap(render, "render_county", "county")  # 全县汇总.xlsx: written by a worker, within "render"
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         cpu0 = _cpu_seconds()

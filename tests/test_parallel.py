@@ -54,7 +54,7 @@ def test_jobs_do_not_change_the_reports(tmp_path, sample):
     codes = [a.code for a in agencies]
     outs = {}
     for jobs in (1, 2):
-        paths = render.render_agencies(agencies, codes, ws, tmp_path / str(jobs), jobs=jobs)
+        paths = render.render_agencies([(a, ws.agency(a.code)) for a in agencies], tmp_path / str(jobs), jobs=jobs)
         outs[jobs] = [(p.name, p.read_bytes()) for p in paths]
     assert [n for n, _ in outs[1]] == [render.agency_report_name(a, ws.agency(a.code)) for a in agencies]
     assert outs[1] == outs[2]
@@ -78,7 +78,7 @@ def test_agencies_whose_names_make_the_same_file_name_keep_both_reports(tmp_path
     b = dataclasses.replace(b, fields={**b.fields, "INFO_agency_name": a.text("INFO_agency_name").replace("人", "人/")})
     a = dataclasses.replace(a, fields={**a.fields, "INFO_agency_name": a.text("INFO_agency_name").replace("人", "人:")})
     for jobs in (1, 2):
-        paths = render.render_agencies([a, b], [a.code, b.code], ws, tmp_path / str(jobs), jobs=jobs)
+        paths = render.render_agencies([(a, ws.agency(a.code)), (b, ws.agency(b.code))], tmp_path / str(jobs), jobs=jobs)
         assert len({p.name for p in paths}) == 2 and all(p.is_file() for p in paths)
         assert b.code in paths[1].name
 

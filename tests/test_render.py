@@ -327,12 +327,12 @@ def test_county_golden(tmp_path, county_setup):
     check_golden(path, "county")
 
 
-def test_render_all_writes_one_report_per_passing_agency(tmp_path, county_setup):
+def test_render_writes_one_report_per_passing_agency(tmp_path, county_setup):
     batch, previous, _ = county_setup
     ws = workspace()
     passed = {"T-000", "T-102"}
     r = aggregate.rollup(batch, passed, previous, ws)
-    res = render.render_all(batch, passed, r, ws, tmp_path)
+    res = render.render(r, ws.county, tmp_path)
     assert [p.name for p in res.agency_reports] == [render.agency_filename(a.name, 2024)
                                                      for a in batch if a.code in passed]
     assert res.county_report is not None and res.county_report.is_file()
@@ -359,8 +359,12 @@ def test_seed_workbook_read_back_gives_the_same_report():
     assert render.agency_context(records[0]) == render.agency_context(seed_agency())
 
 
-def test_write_reports_in_one_call(tmp_path, county_setup):
+def test_render_stage_in_one_call(tmp_path, county_setup):
+    """run's render stage: render(Rollup) + county_workbook(Rollup) (by a report worker) (+ pdf)."""
+    from pipeline import run
+
     batch, previous, _ = county_setup
-    out = render.write_reports(batch, ["T-000", "T-101"], previous, workspace(), tmp_path, year=2024)
+    r = aggregate.rollup(batch, ["T-000", "T-101"], previous, workspace(), year=2024)
+    out = run._render_stage(r, workspace(), tmp_path, pdf=False, jobs=2)
     assert len(out.agency_reports) == 2 and out.county_report.is_file() and out.county_workbook.is_file()
-    assert out.rollup.completeness.passed == 2 and out.pdfs == () and all(p.is_file() for p in out.files)
+    assert r.completeness.passed == 2 and out.pdfs == () and all(p.is_file() for p in out.files)
