@@ -22,16 +22,30 @@ from .workspace import Agency, Workspace
 if TYPE_CHECKING:
     from .read import Batch
 
-CELL_NAMES: tuple[str, ...] = tuple(c.name for c in spec.CELLS)
-MONEY_CELLS: frozenset[str] = frozenset(c.name for c in spec.CELLS if c.kind == "money")
-KEY_FIGURE = {k.key: k for k in spec.KEY_FIGURES}
+
+
+@spec.per_format
+def cell_names() -> tuple[str, ...]:
+    return tuple(c.name for c in spec.CELLS)
+
+
+@spec.per_format
+def money_cells() -> frozenset[str]:
+    return frozenset(c.name for c in spec.CELLS if c.kind == "money")
+
+
+@spec.per_format
+def key_figure() -> dict:
+    return {k.key: k for k in spec.KEY_FIGURES}
 
 
 def _zero(name: str) -> Number:
-    return Decimal(0) if name in MONEY_CELLS else 0
+    return Decimal(0) if name in money_cells() else 0
 
 
-ZERO: dict[str, Number] = {n: _zero(n) for n in CELL_NAMES}
+@spec.per_format
+def zero() -> dict[str, Number]:
+    return {n: _zero(n) for n in cell_names()}
 
 
 def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
@@ -54,11 +68,12 @@ def fee_totals(agencies: Iterable[AgencyData]) -> FeeTotals:
 def frame(agencies: Iterable[AgencyData]) -> pd.DataFrame:
     """One row per agency (index: code), one column per spec cell; counts int64, money as Decimal objects."""
     agencies = list(agencies)
-    rows = [{n: a.values.get(n, ZERO[n]) for n in CELL_NAMES} for a in agencies]
+    names, money, zeros = cell_names(), money_cells(), zero()
+    rows = [{n: a.values.get(n, zeros[n]) for n in names} for a in agencies]
     index = pd.Index([a.code for a in agencies], name="code", dtype=object)
-    df = pd.DataFrame(rows, columns=list(CELL_NAMES), index=index)
-    for n in CELL_NAMES:
-        if n in MONEY_CELLS:
+    df = pd.DataFrame(rows, columns=list(names), index=index)
+    for n in names:
+        if n in money:
             df[n] = df[n].map(lambda v: Decimal(v) if v is not None else Decimal(0)).astype(object)
         else:
             df[n] = df[n].fillna(0).astype("int64")
@@ -67,8 +82,9 @@ def frame(agencies: Iterable[AgencyData]) -> pd.DataFrame:
 
 def _column_totals(df: pd.DataFrame) -> dict[str, Number]:
     out: dict[str, Number] = {}
-    for n in CELL_NAMES:
-        if n in MONEY_CELLS:
+    money = money_cells()
+    for n in cell_names():
+        if n in money:
             out[n] = sum(df[n].tolist(), Decimal(0))
         else:
             out[n] = int(df[n].sum()) if len(df) else 0
@@ -179,8 +195,9 @@ def rollup(
         vals = _column_totals(sub)
         by_category.append(CategoryTotals(cat, len(sub), vals, key_figures(vals)))
 
+    names, zeros = cell_names(), zero()
     rows = [
-        AgencyFigures(a.code, a.name, a.category, key_figures(a.values), {n: a.values.get(n, ZERO[n]) for n in CELL_NAMES})
+        AgencyFigures(a.code, a.name, a.category, key_figures(a.values), {n: a.values.get(n, zeros[n]) for n in names})
         for a in counted
     ]
 

@@ -16,14 +16,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
-FORMAT_VERSION = "2021"
-FORMAT_DOCUMENT = "国办公开办函〔2021〕30号"
 FORMAT_TITLE = "中华人民共和国政府信息公开工作年度报告格式"
 REPORT_TITLE_SUFFIX = "年政府信息公开工作年度报告"
 #: Agencies publish by 31 January of the following year (FORMAT-2021.md §3).
@@ -288,6 +287,7 @@ class CellSpec:
     addends: tuple[str, ...] = ()  # names of the cells a computed cell sums
     merge_to: str | None = None  # bottom-right of the merged value cell (table 二's one-column blocks)
     unit: str = COUNT_UNIT  # 件, or the money column's unit (万元), from its label
+    addend_refs: tuple[str, ...] = ()  # A1 addresses of ``addends`` (same sheet)
 
     @property
     def address(self) -> str:
@@ -297,8 +297,7 @@ class CellSpec:
         """The Excel formula of a computed cell, from the positions of its addends."""
         if not self.computed:
             return None
-        refs = [CELL[a].ref for a in self.addends]
-        return f"=SUM({_compact_range(refs)})"
+        return f"=SUM({_compact_range(list(self.addend_refs))})"
 
 
 @dataclass(frozen=True)
@@ -363,7 +362,8 @@ class Rule:
 
 
 def _sum_expr(names: tuple[str, ...]) -> str:
-    refs = [CELL[n].ref for n in names]
+    cell = current().CELL
+    refs = [cell[n].ref for n in names]
     if len(refs) == 1:
         return refs[0]
     return "+".join(refs) if len(refs) <= 2 else f"SUM({_compact_range(refs)})"
@@ -423,7 +423,7 @@ class CheckSpec:
     summary_ref: str  # one cell: 全部通过 / 有误
 
 
-def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSpec, ...], tuple[FieldSpec, ...]]:
+def _build(d: Definition) -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSpec, ...], tuple[FieldSpec, ...]]:
     cells: list[CellSpec] = []
     labels: list[LabelSpec] = []
 
@@ -431,7 +431,7 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
     sh = T2_SHEET
     labels.append(LabelSpec(sh, "A1", SECTION["二"].heading, "D1", "title"))
     r = T2_FIRST_ROW
-    for block in T2_BLOCKS:
+    for block in d.t2_blocks:
         labels.append(LabelSpec(sh, _a1(1, r), block.title, _a1(4, r), "block"))
         r += 1
         labels.append(LabelSpec(sh, _a1(1, r), T2_HEADER, None, "column"))
@@ -462,12 +462,12 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
 
     # ---- table 三
     sh = T3_SHEET
-    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    col_leaves = [leaf for top in d.t3_columns for leaf in top.leaves()]
     last_col = T3_FIRST_DATA_COL + len(col_leaves) - 1
     labels.append(LabelSpec(sh, "A1", SECTION["三"].heading, _a1(last_col, 1), "title"))
     h = T3_HEADER_ROW
     labels.append(LabelSpec(sh, _a1(1, h), T3_CORNER, _a1(3, h + 2), "note"))
-    applicants = T3_COLUMNS[0]
+    applicants = d.t3_columns[0]
     labels.append(LabelSpec(sh, _a1(T3_FIRST_DATA_COL, h), applicants.label, _a1(last_col, h), "column"))
     c = T3_FIRST_DATA_COL
     for node in applicants.children:
@@ -512,16 +512,16 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
                     )
                 r += 1
 
-    place_rows(T3_ROWS, 0, ())
+    place_rows(d.t3_rows, 0, ())
     t3_last_row = r - 1
 
     # ---- table 四
     sh = T4_SHEET
-    groups = _t4_leaf_groups()
+    groups = _t4_leaf_groups(d)
     ncols = sum(len(g.children) for g, _ in groups)
     labels.append(LabelSpec(sh, "A1", SECTION["四"].heading, _a1(ncols, 1), "title"))
     c = 1
-    for top in T4_GROUPS:
+    for top in d.t4_groups:
         width = len(list(top.leaves()))
         labels.append(LabelSpec(sh, _a1(c, 2), top.label, _a1(c + width - 1, 2), "column"))
         if top.children[0].is_group:  # 行政诉讼: two sub-groups, results in row 4
@@ -554,7 +554,7 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
             )
             c += 1
 
-    cells = _mark_totals(cells)
+    cells = _mark_totals(cells, d)
     checks = (
         CheckSpec(
             T3_SHEET,
@@ -572,13 +572,15 @@ def _build() -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSp
             _a1(2 + len(groups), T4_DATA_ROW + 2),
         ),
     )
-    return tuple(cells), tuple(labels), checks, _fields()
+    return tuple(cells), tuple(labels), checks, _fields(d)
 
 
-def _t4_leaf_groups() -> list[tuple[Node, tuple[str, ...]]]:
-    """The groups of table 四 whose children are results, with their enclosing labels."""
+def _t4_leaf_groups(d: Definition | None = None) -> list[tuple[Node, tuple[str, ...]]]:
+    """The groups of table 四 whose children are results, with their enclosing labels (of the current format
+    without ``d``)."""
+    d = d or current().definition
     out: list[tuple[Node, tuple[str, ...]]] = []
-    for top in T4_GROUPS:
+    for top in d.t4_groups:
         if top.children[0].is_group:
             out.extend((sub, (top.label,)) for sub in top.children)
         else:
@@ -586,7 +588,7 @@ def _t4_leaf_groups() -> list[tuple[Node, tuple[str, ...]]]:
     return out
 
 
-def _mark_totals(cells: list[CellSpec]) -> list[CellSpec]:
+def _mark_totals(cells: list[CellSpec], d: Definition) -> list[CellSpec]:
     """Mark computed cells and their addends from the trees' ``total_of`` markers."""
     by_table: dict[str, dict[tuple[str, str], CellSpec]] = {}
     for c in cells:
@@ -594,10 +596,10 @@ def _mark_totals(cells: list[CellSpec]) -> list[CellSpec]:
     addends: dict[str, tuple[str, ...]] = {}
 
     t3 = by_table["三"]
-    row_total, row_parts = _total_and_parts(T3_ROWS)
-    col_total, col_parts = _total_and_parts(T3_COLUMNS)
-    row_keys = [leaf.key for top in T3_ROWS for leaf in top.leaves()]
-    col_keys = [leaf.key for top in T3_COLUMNS for leaf in top.leaves()]
+    row_total, row_parts = _total_and_parts(d.t3_rows)
+    col_total, col_parts = _total_and_parts(d.t3_columns)
+    row_keys = [leaf.key for top in d.t3_rows for leaf in top.leaves()]
+    col_keys = [leaf.key for top in d.t3_columns for leaf in top.leaves()]
     for rk in row_keys:  # 总计 column: sum of the applicant columns
         addends[t3[(rk, col_total)].name] = tuple(t3[(rk, ck)].name for ck in col_parts)
     for ck in col_keys:  # （七）总计 row: sum of the result rows (the corner cell sums its row instead)
@@ -605,13 +607,15 @@ def _mark_totals(cells: list[CellSpec]) -> list[CellSpec]:
             addends[t3[(row_total, ck)].name] = tuple(t3[(rk, ck)].name for rk in row_parts)
 
     t4 = by_table["四"]
-    for group, _ in _t4_leaf_groups():
+    for group, _ in _t4_leaf_groups(d):
         total, parts = _total_and_parts(group.children)
         addends[t4[(group.key, total)].name] = tuple(t4[(group.key, p)].name for p in parts)
 
     from dataclasses import replace
 
-    return [replace(c, computed=True, addends=addends[c.name]) if c.name in addends else c for c in cells]
+    ref = {c.name: c.ref for c in cells}
+    return [replace(c, computed=True, addends=addends[c.name], addend_refs=tuple(ref[a] for a in addends[c.name]))
+            if c.name in addends else c for c in cells]
 
 
 def _total_and_parts(nodes: tuple[Node, ...]) -> tuple[str, list[str]]:
@@ -648,7 +652,7 @@ def _walk(nodes: tuple[Node, ...]) -> Iterator[Node]:
 # Cover, text and fee fields
 
 
-def _fields() -> tuple[FieldSpec, ...]:
+def _fields(d: Definition) -> tuple[FieldSpec, ...]:
     out: list[FieldSpec] = []
     info = [
         ("agency_name", "单位名称", "text", True, "与本单位公章名称一致，如：示例县财政局"),
@@ -741,7 +745,7 @@ def _fields() -> tuple[FieldSpec, ...]:
             ref=_a1(2, INFO_FIRST_ROW + len(info) + 1),
             kind="text",
             prefilled=True,
-            hint=f"{FORMAT_DOCUMENT}，请勿修改",
+            hint=f"{d.document}，请勿修改",
         )
     )
     return tuple(out)
@@ -760,14 +764,15 @@ T2_REFERENCE_NAMES = {
 # Rules R1–R5 (agency) and R6/R8 (cross-year), generated from the trees
 
 
-def _rules() -> tuple[Rule, ...]:
+def _rules(f: Format) -> tuple[Rule, ...]:
+    d = f.definition
     rules: list[Rule] = []
-    cell_at = _CELL_BY_KEY
+    cell_at = f._cell_by_key
 
     # R1: per column, Σ rows flowing in = Σ rows flowing out (一+二 = （七）+四)
-    rows_in = [n for n in _walk(T3_ROWS) if n.flow == "in"]
-    rows_out = [n for n in _walk(T3_ROWS) if n.flow == "out"]
-    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    rows_in = [n for n in _walk(d.t3_rows) if n.flow == "in"]
+    rows_out = [n for n in _walk(d.t3_rows) if n.flow == "out"]
+    col_leaves = [leaf for top in d.t3_columns for leaf in top.leaves()]
     for col in col_leaves:
         rules.append(
             Rule(
@@ -780,7 +785,7 @@ def _rules() -> tuple[Rule, ...]:
             )
         )
     # R2 / R3 / R5: every computed cell equals the sum of its addends
-    for c in CELLS:
+    for c in f.CELLS:
         if not c.computed:
             continue
         if c.table == "三" and c.column_key == "total":
@@ -792,7 +797,7 @@ def _rules() -> tuple[Rule, ...]:
         key = f"{rid}.{c.row_key}" if rid != "R3" else f"R3.{c.column_key}"
         rules.append(Rule(rid, key, c.table, title, (c.name,), c.addends))
     # R3 for the corner cell (（七）总计 × 总计) too: its formula sums the row, R3 checks the column
-    row_total, row_parts = _total_and_parts(T3_ROWS)
+    row_total, row_parts = _total_and_parts(d.t3_rows)
     rules.append(
         Rule(
             "R3",
@@ -818,17 +823,17 @@ def _rules() -> tuple[Rule, ...]:
             )
         )
     # R6: last year's 现行有效 + 本年制发 − 本年废止 = 本年现行有效 (soft)
-    for row in T2_BLOCKS[0].rows:
+    for row in d.t2_blocks[0].rows:
         rules.append(
             Rule(
                 "R6",
                 f"R6.{row.key}",
                 "二",
                 f"表二“{row.label}”：上年现行有效件数 + 本年制发件数 − 本年废止件数 = 本年现行有效件数",
-                (cell_name("二", row.key, "in_force"),),
-                (cell_name("二", row.key, "issued"),),
-                minus=(cell_name("二", row.key, "repealed"),),
-                last_year=(cell_name("二", row.key, "in_force"),),
+                (f.cell_name("二", row.key, "in_force"),),
+                (f.cell_name("二", row.key, "issued"),),
+                minus=(f.cell_name("二", row.key, "repealed"),),
+                last_year=(f.cell_name("二", row.key, "in_force"),),
                 scope="cross_year",
                 severity="warning",
             )
@@ -839,41 +844,6 @@ def _rules() -> tuple[Rule, ...]:
 def _short(label: str) -> str:
     """A row label short enough for a message: 'N.xxx' and long labels cut at the first （ or 、."""
     return label if len(label) <= 16 else label[:16] + "…"
-
-
-CELLS, LABELS, CHECKS, FIELDS = _build()
-CELL: dict[str, CellSpec] = {c.name: c for c in CELLS}
-FIELD: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
-_CELL_BY_KEY = {(c.table, c.row_key, c.column_key): c.name for c in CELLS}
-
-
-def cell_name(table: str, row_key: str, column_key: str) -> str:
-    """The defined name of a table cell by its keys, e.g. ("三", "new", "total") → T3_new_total."""
-    return _CELL_BY_KEY[(table, row_key, column_key)]
-
-
-RULES: tuple[Rule, ...] = _rules()
-RULE: dict[str, Rule] = {r.key: r for r in RULES}
-INPUT_CELLS: tuple[CellSpec, ...] = tuple(c for c in CELLS if not c.computed)
-
-
-def table_cells(table: str) -> tuple[CellSpec, ...]:
-    return tuple(c for c in CELLS if c.table == table)
-
-
-def fields(sheet: str | None = None, section: str | None = None) -> tuple[FieldSpec, ...]:
-    return tuple(
-        f for f in FIELDS if (sheet is None or f.sheet == sheet) and (section is None or f.section == section)
-    )
-
-
-def all_defined_names() -> dict[str, tuple[str, str]]:
-    """Every defined name of the template → (sheet, A1)."""
-    names = {c.name: (c.sheet, c.ref) for c in CELLS}
-    names.update({f.name: (f.sheet, f.ref) for f in FIELDS})
-    for src, ref_name in T2_REFERENCE_NAMES.items():
-        names[ref_name] = (T2_SHEET, _a1(T2_REFERENCE_COL, _split_ref(CELL[src].ref)[1]))
-    return names
 
 
 def defined_name_formula(sheet: str, ref: str) -> str:
@@ -927,61 +897,6 @@ def is_old_format_label(text: object) -> bool:
 # Machine-readable export (``nianbao spec --json``)
 
 
-@cache
-def as_json() -> dict:
-    return {
-        "format_version": FORMAT_VERSION,
-        "format_document": FORMAT_DOCUMENT,
-        "sections": [{"number": s.number, "title": s.title, "heading": s.heading, "sheet": s.sheet} for s in SECTIONS],
-        "categories": list(CATEGORY_LABELS),
-        "cells": [
-            {
-                "table": c.table,
-                "row": c.row,
-                "column": c.column,
-                "row_path": list(c.row_path),
-                "sheet": c.sheet,
-                "cell": c.ref,
-                "name": c.name,
-                "kind": c.kind,
-                "unit": c.unit,
-                "computed": c.computed,
-                **({"formula": c.formula()} if c.computed else {}),
-            }
-            for c in CELLS
-        ],
-        "fields": [
-            {
-                "name": f.name,
-                "label": f.label,
-                "sheet": f.sheet,
-                "cell": f.ref,
-                "kind": f.kind,
-                **({"unit": f.unit} if f.unit else {}),
-                "section": f.section,
-                "required": f.required,
-                **({"choices": list(f.choices)} if f.choices else {}),
-            }
-            for f in FIELDS
-        ],
-        "rules": [
-            {
-                "id": r.id,
-                "key": r.key,
-                "table": r.table,
-                "title": r.title,
-                "lhs": list(r.lhs),
-                "rhs": list(r.rhs),
-                "minus": list(r.minus),
-                "last_year": list(r.last_year),
-                "scope": r.scope,
-                "severity": r.severity,
-            }
-            for r in RULES
-        ],
-    }
-
-
 # --------------------------------------------------------------------------------------------------
 # County summary: key figures, annex labels (used by aggregate.py, render.py, county_xlsx.py)
 
@@ -996,34 +911,39 @@ class KeyFigure:
     kind: Literal["count", "money"] = "count"
 
 
-def _t3_total(*row_keys: str) -> tuple[str, ...]:
-    """The 总计-column cells of the leaves under the given table 三 row keys (groups expand to their leaves)."""
-    nodes = {n.key: n for n in _walk(T3_ROWS)}
-    return tuple(cell_name("三", leaf.key, "total") for k in row_keys for leaf in nodes[k].leaves())
+def _key_figures(f: Format) -> tuple[KeyFigure, ...]:
+    d = f.definition
+
+    def _t3_total(*row_keys: str) -> tuple[str, ...]:
+        """The 总计-column cells of the leaves under the given table 三 row keys (groups expand to their leaves)."""
+        nodes = {n.key: n for n in _walk(d.t3_rows)}
+        return tuple(cell_name("三", leaf.key, "total") for k in row_keys for leaf in nodes[k].leaves())
+
+    cell_name = f.cell_name
+    return (
+        KeyFigure("new", "新收申请", _t3_total("new")),
+        KeyFigure("granted", "予以公开", _t3_total("granted")),
+        KeyFigure("partial", "部分公开", _t3_total("partial")),
+        KeyFigure("withheld", "不予公开", _t3_total("withheld")),
+        KeyFigure("unavailable", "无法提供", _t3_total("unavailable")),
+        KeyFigure("not_processed", "不予处理", _t3_total("not_processed")),
+        KeyFigure("other_handling", "其他处理", _t3_total("other_handling")),
+        KeyFigure("carried_over", "结转下年度", _t3_total("carried_over")),
+        KeyFigure("reconsideration", "行政复议", (cell_name("四", "reconsideration", "total"),)),
+        KeyFigure("reconsideration_corrected", "复议纠正", (cell_name("四", "reconsideration", "corrected"),)),
+        KeyFigure(
+            "litigation",
+            "行政诉讼",
+            (cell_name("四", "litigation_direct", "total"), cell_name("四", "litigation_after", "total")),
+        ),
+        KeyFigure(
+            "litigation_corrected",
+            "诉讼纠正",
+            (cell_name("四", "litigation_direct", "corrected"), cell_name("四", "litigation_after", "corrected")),
+        ),
+    )
 
 
-KEY_FIGURES: tuple[KeyFigure, ...] = (
-    KeyFigure("new", "新收申请", _t3_total("new")),
-    KeyFigure("granted", "予以公开", _t3_total("granted")),
-    KeyFigure("partial", "部分公开", _t3_total("partial")),
-    KeyFigure("withheld", "不予公开", _t3_total("withheld")),
-    KeyFigure("unavailable", "无法提供", _t3_total("unavailable")),
-    KeyFigure("not_processed", "不予处理", _t3_total("not_processed")),
-    KeyFigure("other_handling", "其他处理", _t3_total("other_handling")),
-    KeyFigure("carried_over", "结转下年度", _t3_total("carried_over")),
-    KeyFigure("reconsideration", "行政复议", (cell_name("四", "reconsideration", "total"),)),
-    KeyFigure("reconsideration_corrected", "复议纠正", (cell_name("四", "reconsideration", "corrected"),)),
-    KeyFigure(
-        "litigation",
-        "行政诉讼",
-        (cell_name("四", "litigation_direct", "total"), cell_name("四", "litigation_after", "total")),
-    ),
-    KeyFigure(
-        "litigation_corrected",
-        "诉讼纠正",
-        (cell_name("四", "litigation_direct", "corrected"), cell_name("四", "litigation_after", "corrected")),
-    ),
-)
 #: The 办理结果 figures among KEY_FIGURES (the outcome mix of the county summary).
 OUTCOME_KEYS: tuple[str, ...] = ("granted", "partial", "withheld", "unavailable", "not_processed", "other_handling")
 #: Table 二 cells also compared year on year (主动公开).
@@ -1093,19 +1013,20 @@ DOC_PROPERTY_REPORT_YEAR = "nianbao_report_year"
 DOC_PROPERTY_AGENCY_CODE = "nianbao_agency_code"
 
 
-def _rule_summaries() -> dict[str, str]:
+def _rule_summaries(f: Format) -> dict[str, str]:
+    d = f.definition
     """One Chinese sentence per rule id (R1–R6, R8), built from the table trees."""
-    rows_in = [n for n in _walk(T3_ROWS) if n.flow == "in"]
-    rows_out = [n for n in _walk(T3_ROWS) if n.flow == "out"]
-    col_leaves = [leaf for top in T3_COLUMNS for leaf in top.leaves()]
+    rows_in = [n for n in _walk(d.t3_rows) if n.flow == "in"]
+    rows_out = [n for n in _walk(d.t3_rows) if n.flow == "out"]
+    col_leaves = [leaf for top in d.t3_columns for leaf in top.leaves()]
     total_col = next(c for c in col_leaves if c.total_of)
     parts = [c for c in col_leaves if c is not total_col]
-    row_total = next(n for n in _walk(T3_ROWS) if n.total_of)
-    results = next(n for n in _walk(T3_ROWS) if n.key == row_total.total_of)
-    t4_groups = [g for g, _ in _t4_leaf_groups()]
-    t4_total = next(r for r in T4_RESULTS if r.total_of)
-    t4_parts = [r for r in T4_RESULTS if r is not t4_total]
-    t2_cols = T2_BLOCKS[0].columns
+    row_total = next(n for n in _walk(d.t3_rows) if n.total_of)
+    results = next(n for n in _walk(d.t3_rows) if n.key == row_total.total_of)
+    t4_groups = [g for g, _ in _t4_leaf_groups(d)]
+    t4_total = next(r for r in d.t4_results if r.total_of)
+    t4_parts = [r for r in d.t4_results if r is not t4_total]
+    t2_cols = d.t2_blocks[0].columns
     carried_in = next(n for n in rows_in if n.key == "carried_in")
     carried_over = next(n for n in rows_out if n.key == "carried_over")
 
@@ -1116,13 +1037,226 @@ def _rule_summaries() -> dict[str, str]:
         "R1": f"表三每一列：{q(rows_in)}之和，等于{q(rows_out)}之和。",
         "R2": f"表三每一行：“{total_col.label}”等于{q(parts)}之和。",
         "R3": f"表三每一列：“{row_total.label}”等于“{results.label}”下各项办理结果之和。",
-        "R4": f"所有件数为不小于0的整数；“{T2_BLOCKS[-1].columns[0].label}”为不小于0的金额，"
+        "R4": f"所有件数为不小于0的整数；“{d.t2_blocks[-1].columns[0].label}”为不小于0的金额，"
         f"最多保留{MONEY_MAX_DECIMALS}位小数。",
         "R5": f"表四{q(t4_groups)}：“{t4_total.label}”等于{q(t4_parts)}之和。",
-        "R6": f"表二{q(T2_BLOCKS[0].rows)}：上年“{t2_cols[2].label}”加“{t2_cols[0].label}”减“{t2_cols[1].label}”，"
+        "R6": f"表二{q(d.t2_blocks[0].rows)}：上年“{t2_cols[2].label}”加“{t2_cols[0].label}”减“{t2_cols[1].label}”，"
         f"应等于本年“{t2_cols[2].label}”（提示性核对）。",
         "R8": f"表三每一列：本年“{carried_in.label}”应等于上年报告“{carried_over.label}”。",
     }
 
 
-RULE_SUMMARIES: dict[str, str] = _rule_summaries()
+def _as_json(f: Format) -> dict:
+    return {
+        "format_version": f.FORMAT_VERSION,
+        "format_document": f.FORMAT_DOCUMENT,
+        "sections": [{"number": s.number, "title": s.title, "heading": s.heading, "sheet": s.sheet} for s in SECTIONS],
+        "categories": list(CATEGORY_LABELS),
+        "cells": [
+            {
+                "table": c.table,
+                "row": c.row,
+                "column": c.column,
+                "row_path": list(c.row_path),
+                "sheet": c.sheet,
+                "cell": c.ref,
+                "name": c.name,
+                "kind": c.kind,
+                "unit": c.unit,
+                "computed": c.computed,
+                **({"formula": c.formula()} if c.computed else {}),
+            }
+            for c in f.CELLS
+        ],
+        "fields": [
+            {
+                "name": f.name,
+                "label": f.label,
+                "sheet": f.sheet,
+                "cell": f.ref,
+                "kind": f.kind,
+                **({"unit": f.unit} if f.unit else {}),
+                "section": f.section,
+                "required": f.required,
+                **({"choices": list(f.choices)} if f.choices else {}),
+            }
+            for f in f.FIELDS
+        ],
+        "rules": [
+            {
+                "id": r.id,
+                "key": r.key,
+                "table": r.table,
+                "title": r.title,
+                "lhs": list(r.lhs),
+                "rhs": list(r.rhs),
+                "minus": list(r.minus),
+                "last_year": list(r.last_year),
+                "scope": r.scope,
+                "severity": r.severity,
+            }
+            for r in f.RULES
+        ],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The format as a value
+
+
+@dataclass(frozen=True, eq=False)
+class Definition:
+    """What a format revision declares: its identity and its table trees. Everything else — cells and their
+    Excel positions, defined names, labels, check cells, rules, key figures, rule summaries — is derived from
+    these by ``Format``."""
+
+    version: str  # "2021"
+    document: str  # 国办公开办函〔2021〕30号
+    t2_blocks: tuple[Block, ...]
+    t3_columns: tuple[Node, ...]
+    t3_rows: tuple[Node, ...]
+    t4_groups: tuple[Node, ...]
+    t4_results: tuple[Node, ...]
+
+
+class Format:
+    """One format revision as a value: tables, cells, defined names, fields, units, rules with their
+    severities, and the labels messages take. ``load("2021")`` gives the national format; a test can build
+    another (``register``) and use both in one process.
+
+    Stages take a Format and run under it (``using``); code inside a stage reads it as ``spec.CELLS``,
+    ``spec.RULE[...]``, … (the current format, a context variable) and derives per-format tables once through
+    ``per_format``.
+    """
+
+    def __init__(self, d: Definition):
+        self.definition = d
+        self.FORMAT_VERSION = d.version
+        self.FORMAT_DOCUMENT = d.document
+        cells, labels, checks, fields = _build(d)
+        self.CELLS: tuple[CellSpec, ...] = cells
+        self.LABELS: tuple[LabelSpec, ...] = labels
+        self.CHECKS: tuple[CheckSpec, ...] = checks
+        self.FIELDS: tuple[FieldSpec, ...] = fields
+        self.CELL: dict[str, CellSpec] = {c.name: c for c in cells}
+        self.FIELD: dict[str, FieldSpec] = {f.name: f for f in fields}
+        self._cell_by_key = {(c.table, c.row_key, c.column_key): c.name for c in cells}
+        self.INPUT_CELLS: tuple[CellSpec, ...] = tuple(c for c in cells if not c.computed)
+        self.RULES: tuple[Rule, ...] = _rules(self)
+        self.RULE: dict[str, Rule] = {r.key: r for r in self.RULES}
+        self.KEY_FIGURES: tuple[KeyFigure, ...] = _key_figures(self)
+        self.RULE_SUMMARIES: dict[str, str] = _rule_summaries(self)
+        self._derived: dict[Callable, object] = {}
+        self._json: dict | None = None
+
+    def __repr__(self) -> str:
+        return f"Format({self.FORMAT_VERSION!r})"
+
+    def __reduce__(self):  # a worker process gets the same registered format, never a copy
+        return (load, (self.FORMAT_VERSION,))
+
+    def cell_name(self, table: str, row_key: str, column_key: str) -> str:
+        """The defined name of a table cell by its keys, e.g. ("三", "new", "total") → T3_new_total."""
+        return self._cell_by_key[(table, row_key, column_key)]
+
+    def table_cells(self, table: str) -> tuple[CellSpec, ...]:
+        return tuple(c for c in self.CELLS if c.table == table)
+
+    def fields(self, sheet: str | None = None, section: str | None = None) -> tuple[FieldSpec, ...]:
+        return tuple(
+            f for f in self.FIELDS if (sheet is None or f.sheet == sheet) and (section is None or f.section == section)
+        )
+
+    def all_defined_names(self) -> dict[str, tuple[str, str]]:
+        """Every defined name of the template → (sheet, A1)."""
+        names = {c.name: (c.sheet, c.ref) for c in self.CELLS}
+        names.update({f.name: (f.sheet, f.ref) for f in self.FIELDS})
+        for src, ref_name in T2_REFERENCE_NAMES.items():
+            names[ref_name] = (T2_SHEET, _a1(T2_REFERENCE_COL, _split_ref(self.CELL[src].ref)[1]))
+        return names
+
+    def as_json(self) -> dict:
+        if self._json is None:
+            self._json = _as_json(self)
+        return self._json
+
+
+DEFINITION_2021 = Definition(
+    version="2021",
+    document="国办公开办函〔2021〕30号",
+    t2_blocks=T2_BLOCKS,
+    t3_columns=T3_COLUMNS,
+    t3_rows=T3_ROWS,
+    t4_groups=T4_GROUPS,
+    t4_results=T4_RESULTS,
+)
+_FORMATS: dict[str, Format] = {}
+
+
+def register(definition: Definition) -> Format:
+    """Build the format a definition declares and make it loadable by its version (a worker process re-loads a
+    format by version). Registering a version again gives the format already built."""
+    fmt = _FORMATS.get(definition.version)
+    if fmt is None or fmt.definition is not definition:
+        fmt = _FORMATS[definition.version] = Format(definition)
+    return fmt
+
+
+def load(version: str = "2021") -> Format:
+    """The format of ``version``; "2021" is the national format."""
+    try:
+        return _FORMATS[version]
+    except KeyError:
+        raise KeyError(f"未知的年报格式版本：{version}（已知：{'、'.join(_FORMATS)}）") from None
+
+
+FORMAT_2021 = register(DEFINITION_2021)
+_current: ContextVar[Format] = ContextVar("nianbao_format", default=FORMAT_2021)
+
+
+def current() -> Format:
+    """The format the running stage works under (2021 unless a stage was given another)."""
+    return _current.get()
+
+
+@contextmanager
+def using(fmt: Format | None):
+    """Run a stage under ``fmt`` (None: keep the current one). Worker processes forked inside inherit it."""
+    if fmt is None or fmt is _current.get():
+        yield _current.get()
+        return
+    token = _current.set(fmt)
+    try:
+        yield fmt
+    finally:
+        _current.reset(token)
+
+
+def per_format(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn()`` (a table derived from the format, e.g. a reader's lookup) computed once per format."""
+
+    def get():
+        derived = _current.get()._derived
+        try:
+            return derived[fn]
+        except KeyError:
+            value = derived[fn] = fn()
+            return value
+
+    get.__name__ = getattr(fn, "__name__", "per_format")
+    get.__doc__ = fn.__doc__
+    return get
+
+
+#: What a Format holds, read as module attributes of the current format (spec.CELLS, spec.cell_name(…)).
+_PER_FORMAT = frozenset({
+    "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
+    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
+    "as_json",
+})
+
+
+def __getattr__(name: str):
+    if name in _PER_FORMAT:
+        return getattr(_current.get(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
