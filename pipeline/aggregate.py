@@ -236,5 +236,6 @@ def rollup(
 def aggregate(figures: Batch, report: Report, previous: Batch | None, workspace: Workspace) -> Rollup:
     """The aggregate stage: the county's rollup of ``figures`` over the agencies ``report`` passed, with last
     year's ``previous`` figures (their texts are not needed) for the year-on-year comparison."""
-    last = [replace(a, fields={}) for a in previous.agency_data()] if previous is not None else None
-    return rollup(figures.agency_data(), report.passed, last, workspace, year=report.year)
+    with spec.using(report.format):
+        last = [replace(a, fields={}) for a in previous.agency_data()] if previous is not None else None
+        return rollup(figures.agency_data(), report.passed, last, workspace, year=report.year)

@@ -206,5 +206,7 @@ def build(r: Rollup) -> bytes:
 
 
 def write(r: Rollup, out_dir: Path) -> Path:
-    """Write ``<out_dir>/全县汇总.xlsx`` atomically and reproducibly."""
-    return ooxml.atomic_write_bytes(Path(out_dir) / FILENAME, ooxml.normalise_zip(build(r)))
+    """county_workbook(Rollup): write ``<out_dir>/全县汇总.xlsx`` atomically and reproducibly."""
+    with spec.using(r.format):
+        data = build(r)
+    return ooxml.atomic_write_bytes(Path(out_dir) / FILENAME, ooxml.normalise_zip(data))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from . import spec
+
 if TYPE_CHECKING:
     from . import findings as F
     from .workspace import Agency
@@ -79,6 +81,7 @@ class Report:
     agencies: list[AgencyVerdict]
     passed: list[str]  # agency codes without any 错误 (their reports can be rendered)
     missing: list[str] = field(default_factory=list)  # roster codes without a workbook
+    format: spec.Format = field(default_factory=spec.current, compare=False)  # the format validated against
     _verdicts: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     _verdicts_of: int = field(default=-1, init=False, repr=False, compare=False)
 
@@ -212,6 +215,7 @@ class Rollup:
     #: every passing agency's workbook (figures and texts), one per code, in the order read, each with its roster
     #: entry (None off the roster): one agency report each
     reports: tuple[tuple[AgencyData, Agency | None], ...] = ()
+    format: spec.Format = field(default_factory=spec.current, compare=False)  # the format of every figure here
 
     @property
     def has_previous(self) -> bool:

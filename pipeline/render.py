@@ -1032,7 +1032,7 @@ def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = 
     ``alongside`` — (function, *args) — is one more job the report workers run first (run.py gives them
     全县汇总.xlsx); its result comes back in ``Rendered.alongside``. The output does not depend on ``jobs``.
     """
-    with _AgencyReports(rollup.reports, out_dir, AGENCY_TEMPLATE, jobs or parallel.default_jobs(),
-                        alongside) as job:
+    with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, AGENCY_TEMPLATE,
+                                                  jobs or parallel.default_jobs(), alongside) as job:
         summary = render_county(rollup, county, out_dir) if county_report else None
         return Rendered(job.result(), summary, job.alongside_result())
