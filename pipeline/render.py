@@ -25,8 +25,32 @@ from .ooxml import sanitise
 from .workspace import Agency, County
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-AGENCY_TEMPLATE = TEMPLATES / "agency.docx"
+AGENCY_TEMPLATE = TEMPLATES / "agency.docx"  # the shipped templates of the 2021 format (templates/build.py)
 COUNTY_TEMPLATE = TEMPLATES / "county.docx"
+
+
+@spec.per_format
+def templates() -> tuple[Path, Path]:
+    """The (agency, county) Word templates of the current format: the shipped ones for 2021, which an office may
+    restyle; for any other format, built from its definition by templates/build.py once per format and machine
+    (a folder under the system's temporary folder named by the format's version and content)."""
+    if spec.current() is spec.FORMAT_2021:
+        return AGENCY_TEMPLATE, COUNTY_TEMPLATE
+    import hashlib
+    import json
+    import tempfile
+
+    from pipeline.templates import build
+
+    fmt = spec.current()
+    digest = hashlib.sha256(json.dumps(fmt.as_json(), ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"nianbao-templates-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder = folder / f"{safe_filename(fmt.FORMAT_VERSION)}-{digest}"
+    agency, county = folder / AGENCY_TEMPLATE.name, folder / COUNTY_TEMPLATE.name
+    if not (agency.is_file() and county.is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        build.build(folder)  # written atomically: a concurrent run sees the old file or the new one
+    return agency, county
 L = spec.SUMMARY_LABELS
 
 CN_NUMERALS = "一二三四五六七八九十"
@@ -908,13 +932,17 @@ def agency_report_name(a: AgencyData, roster: Agency | None = None) -> str:
 
 
 def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
-                  template: Path = AGENCY_TEMPLATE, *, filename: str | None = None) -> Path:
+                  template: Path | None = None, *, filename: str | None = None) -> Path:
+    """An agency's report; ``template`` defaults to the current format's (``templates()``)."""
+    template = template or templates()[0]
     ctx = agency_context(a, roster)
     data = _reusable(template).render(ctx.as_dict())
     return ooxml.atomic_write_bytes(Path(out_dir) / (filename or agency_report_name(a, roster)), data)
 
 
-def render_county(r: Rollup, county: County, out_dir: Path, template: Path = COUNTY_TEMPLATE) -> Path:
+def render_county(r: Rollup, county: County, out_dir: Path, template: Path | None = None) -> Path:
+    """The county summary; ``template`` defaults to the current format's (``templates()``)."""
+    template = template or templates()[1]
     ctx = county_context(r, county)
     return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
@@ -1009,10 +1037,10 @@ class _AgencyReports:
 
 
 def render_agencies(reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, *, jobs: int | None = None,
-                    template: Path = AGENCY_TEMPLATE) -> tuple[Path, ...]:
+                    template: Path | None = None) -> tuple[Path, ...]:
     """One report for each (figures, roster entry) of ``reports`` (Rollup.reports), in ``jobs`` processes
     (default: every core). The files and their bytes do not depend on ``jobs``."""
-    return _AgencyReports(reports, out_dir, template, jobs or parallel.default_jobs()).result()
+    return _AgencyReports(reports, out_dir, template or templates()[0], jobs or parallel.default_jobs()).result()
 
 
 @dataclass(frozen=True)
@@ -1032,7 +1060,7 @@ def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = 
     ``alongside`` — (function, *args) — is one more job the report workers run first (run.py gives them
     全县汇总.xlsx); its result comes back in ``Rendered.alongside``. The output does not depend on ``jobs``.
     """
-    with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, AGENCY_TEMPLATE,
+    with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, templates()[0],
                                                   jobs or parallel.default_jobs(), alongside) as job:
         summary = render_county(rollup, county, out_dir) if county_report else None
         return Rendered(job.result(), summary, job.alongside_result())

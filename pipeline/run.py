@@ -43,10 +43,10 @@ class RunResult:
     seconds: Mapping[str, float] = field(default_factory=dict)
 
 
-def write_blank_template(out_dir: Path, year: int) -> Path:
+def write_blank_template(out_dir: Path, year: int, fmt: spec.Format | None = None) -> Path:
     from . import template
 
-    return template.write_blank(Path(out_dir), year)
+    return template.write_blank(Path(out_dir), year, fmt)
 
 
 def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Number]], list[str]]:
@@ -69,11 +69,12 @@ def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Nu
     return values, notes
 
 
-def write_prefilled_templates(ws: Workspace, year: int, output: Path) -> TemplateResult:
+def write_prefilled_templates(ws: Workspace, year: int, output: Path, fmt: spec.Format | None = None) -> TemplateResult:
+    """One pre-filled workbook per roster agency in format ``fmt`` (2021 when None), last year's carry-over in it."""
     from . import template
 
     folder = open_output(ws, year, output) / PREFILLED_DIR
-    with lock.hold(folder.parent, "template"):  # never beside another run writing the same folder
+    with spec.using(fmt), lock.hold(folder.parent, "template"):  # never beside another run writing the same folder
         ooxml.remove_temp_files(folder)  # left by an interrupted run
         previous, notes = previous_values(ws, year)
         paths = template.write_prefilled(ws, year, folder, previous)
@@ -232,8 +233,10 @@ def run(
     pdf: bool = False,
     jobs: int | None = None,
     console=None,
+    fmt: spec.Format | None = None,
 ) -> RunResult:
-    """Read every file of ``<workspace>/<year>/``, validate, and (with ``render``) write every report.
+    """Read every file of ``<workspace>/<year>/``, validate, and (with ``render``) write every report, every
+    stage under format ``fmt`` (``spec.load("2021")`` when None).
 
     Writes under ``<output>/<year>/``; returns the exit code the CLI uses: 0 when every roster agency passed,
     1 when there are findings of severity 错误 or agencies missing.
@@ -245,7 +248,7 @@ def run(
 
     jobs = jobs or parallel.default_jobs()
     out_dir = open_output(ws, year, output)
-    with lock.hold(out_dir, "reports" if render else "validate"):  # one run at a time per output folder
+    with spec.using(fmt), lock.hold(out_dir, "reports" if render else "validate"):  # one run at a time per folder
         return _run(ws, year, out_dir, render=render, pdf=pdf, jobs=jobs, console=console)
 
 

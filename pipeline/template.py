@@ -101,13 +101,19 @@ def build_workbook(
     year: int,
     agency: Agency | None = None,
     previous: Mapping[str, int | Decimal] | None = None,
+    fmt: spec.Format | None = None,
 ) -> Workbook:
-    """The blank template (agency None) or an agency's pre-filled workbook for ``year``.
+    """The blank template (agency None) or an agency's pre-filled workbook for ``year``, in format ``fmt`` (the
+    current one when None: 2021).
 
     ``previous``: the agency's last-year values by defined name; its ``T3_carried_over_*`` fill this year's
     ``T3_carried_in_*`` (locked) and its ``T2_*_in_force`` are shown in the reference cells beside table 二.
     """
-    year = int(year)
+    with spec.using(fmt):
+        return _build_workbook(int(year), agency, previous)
+
+
+def _build_workbook(year: int, agency: Agency | None, previous: Mapping[str, int | Decimal] | None) -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
     for name in spec.SHEETS:
@@ -141,11 +147,17 @@ def build_workbook(
     return wb
 
 
-def fill(wb: Workbook, values: Mapping[str, object]) -> None:
-    """Set input cells and fields by defined name. Text is stored as text, never as a formula.
+def fill(wb: Workbook, values: Mapping[str, object], fmt: spec.Format | None = None) -> None:
+    """Set input cells and fields by defined name (of format ``fmt``, the current one when None). Text is stored
+    as text, never as a formula.
 
     Raises ValueError for unknown names and for computed cells (totals), which are formulas.
     """
+    with spec.using(fmt):
+        _fill(wb, values)
+
+
+def _fill(wb: Workbook, values: Mapping[str, object]) -> None:
     known = {c.name for c in spec.INPUT_CELLS} | {f.name for f in spec.FIELDS}
     bad_computed = sorted(n for n in values if n in spec.CELL and spec.CELL[n].computed)
     if bad_computed:
@@ -160,9 +172,9 @@ def fill(wb: Workbook, values: Mapping[str, object]) -> None:
         _set(wb, name, value)
 
 
-def write_blank(out_dir: Path, year: int) -> Path:
+def write_blank(out_dir: Path, year: int, fmt: spec.Format | None = None) -> Path:
     """Write the blank workbook to ``out_dir/BLANK_FILE_NAME``."""
-    return ooxml.save_workbook(build_workbook(year), Path(out_dir) / BLANK_FILE_NAME)
+    return ooxml.save_workbook(build_workbook(year, fmt=fmt), Path(out_dir) / BLANK_FILE_NAME)
 
 
 def write_prefilled(
@@ -170,6 +182,7 @@ def write_prefilled(
     year: int,
     out_dir: Path,
     previous: Mapping[str, Mapping[str, int | Decimal]] | None = None,
+    fmt: spec.Format | None = None,
 ) -> list[Path]:
     """One pre-filled workbook per roster agency in ``out_dir``; ``previous`` maps agency code → last-year values."""
     out_dir = Path(out_dir)
@@ -184,7 +197,7 @@ def write_prefilled(
             n += 1
         used.add(name.casefold())
         path = _inside(out_dir, name)
-        wb = build_workbook(year, agency, previous.get(agency.code))
+        wb = build_workbook(year, agency, previous.get(agency.code), fmt)
         paths.append(ooxml.save_workbook(wb, path))
     return paths
 

@@ -345,12 +345,15 @@ def spec_grid(table: str) -> tuple[int, int, list[_Item]]:
     return nrows, ncols, items
 
 
-#: Column widths (mm) of the official tables on a 156 mm text width.
-COLUMN_WIDTHS_MM: dict[str, tuple[float, ...]] = {
-    "二": (48, 36, 36, 36),
-    "三": (10, 22, 54) + (10,) * 7,
-    "四": (TEXT_W_MM / 15,) * 15,
-}
+#: Widths (mm) of the label columns of the official tables; the number columns share the rest of the 156 mm text
+#: width equally (2021: 二 48 + 3 × 36, 三 10 + 22 + 54 + 7 × 10, 四 15 × 10.4).
+LABEL_COLUMNS_MM: dict[str, tuple[float, ...]] = {"二": (48,), "三": (10, 22, 54), "四": ()}
+
+
+def column_widths_mm(table: str, ncols: int) -> tuple[float, ...]:
+    labels = LABEL_COLUMNS_MM[table]
+    rest = ncols - len(labels)
+    return labels + ((TEXT_W_MM - sum(labels)) / rest,) * rest
 
 
 def _mark_header_row(row) -> None:
@@ -385,7 +388,7 @@ def _official_table(doc, table: str):
     nrows, ncols, items = spec_grid(table)
     t = doc.add_table(rows=nrows, cols=ncols)
     t.style = doc.styles["Table Grid"]
-    _fixed_layout(t, COLUMN_WIDTHS_MM[table])
+    _fixed_layout(t, column_widths_mm(table, ncols))
     header_rows = {"二": 0, "三": 3, "四": 3}[table]
     for r, row in enumerate(t.rows):
         _no_split(row)
