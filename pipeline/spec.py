@@ -12,6 +12,7 @@ Excel positions and the arithmetic rules are generated from those trees, never t
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -1101,6 +1102,217 @@ def _as_json(f: Format) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------
+# What report texts say about the tables (R10): the wording of real reports, bound to cells.
+# pipeline/claims.py reads texts with it; tests/fixtures/text_claims/corpus.jsonl is its test.
+
+
+@dataclass(frozen=True)
+class ClaimSlot:
+    """What a number counts within a topic: words that name it, what the message calls it, and the admissible
+    readings (sums of cells; the text may mean any of them)."""
+
+    key: str
+    what: str
+    words: tuple[str, ...]
+    readings: tuple[tuple[str, ...], ...]
+    rank: int = 0  # of two slots named before one number the higher wins (不予公开 over 收到, 国家秘密 over 不予公开)
+    within: str = ""  # the slot this one is a part of (1.属于国家秘密 within （三）不予公开)
+
+
+@dataclass(frozen=True)
+class ClaimTopic:
+    """A subject a text talks about (依申请公开 requests, 行政复议, 规章 …): the words that name it, its slots, and
+    the slot a number right after the topic's own noun means (``bare``: what may stand between, a regex)."""
+
+    key: str
+    words: tuple[str, ...]
+    slots: tuple[ClaimSlot, ...]
+    default: ClaimSlot | None = None
+    bare: str = ""
+    nouns: tuple[str, ...] = ()  # words that stand for the topic right before a number (案件)
+    within: str = ""  # the topic this one is a part of (直接起诉 within 行政诉讼)
+
+
+@dataclass(frozen=True)
+class ClaimVocabulary:
+    topics: tuple[ClaimTopic, ...]
+    not_a_topic: tuple[str, ...]  # words after which numbers are about something else (公文 by 公开属性, 信息处理费)
+    delta_words: tuple[str, ...]  # a number after these is a change, not a figure (较上年增加5件)
+    share_words: tuple[str, ...]  # 占 N%: a share of the count just named
+    share_of: tuple[tuple[str, ...], ...]  # what a share may be of
+    rates: tuple[ClaimSlot, ...]  # N% that are rates of their own (办结率)
+    rate_of: tuple[tuple[str, ...], ...]
+    publishing: tuple[str, ...]  # words of such a list
+    published: tuple[str, ...]  # topics whose bare number counts only in a list of what was published (主动公开…)
+    modifiers: tuple[str, ...]  # after a slot word, these make it describe the noun (法人提出的申请21件: not 法人's count)
+    money_topics: tuple[str, ...]  # topics whose numbers are amounts (万元)
+    together: tuple[str, ...]  # 均为: several slots named before one number share it; after it, the number's parts
+    respectively: tuple[str, ...]  # 占比分别为 a%和b%: shares of the counts just named, in order
+    summing: tuple[str, ...]  # 合计 N 件 after several counts: their sum
+
+
+#: Words of the request counts and of each outcome row of 表三, beyond the row's own label.
+_T3_ROW_WORDS: dict[str, tuple[str, ...]] = {
+    "granted": ("予以公开", "同意公开", "公开答复", "全部公开", "准予公开"),
+    "partial": ("部分公开", "区分处理后公开", "区分处理"),
+    "withheld": ("不予公开",),
+    "withheld_secret": ("国家秘密",),
+    "withheld_prohibited": ("法律行政法规禁止公开", "禁止公开"),
+    "withheld_security": ("三安全一稳定",),
+    "withheld_third_party": ("第三方合法权益",),
+    "withheld_internal": ("内部事务信息", "内部事务"),
+    "withheld_process": ("过程性信息",),
+    "withheld_enforcement_file": ("行政执法案卷", "执法案卷"),
+    "withheld_inquiry": ("行政查询事项", "查询事项"),
+    "unavailable": ("无法提供",),
+    "unavailable_not_held": ("不掌握",),
+    "unavailable_needs_creation": ("另行制作",),
+    "unavailable_unclear": ("仍不明确",),
+    "not_processed": ("不予处理",),
+    "not_processed_petition": ("信访举报投诉",),
+    "not_processed_repeat": ("重复申请",),
+    "not_processed_publication": ("公开出版物",),
+    "not_processed_mass": ("大量反复申请",),
+    "not_processed_confirmation": ("确认或重新出具",),
+    "other_handling": ("其他处理", "其他方式处理"),
+    "other_no_correction": ("逾期不补正", "不补正"),
+    "other_fee_unpaid": ("缴纳费用", "未缴费", "逾期未缴纳", "未缴纳信息处理费"),
+    "other_other": ("其他情形",),
+}
+_T3_COLUMN_WORDS: dict[str, tuple[str, ...]] = {
+    "natural": ("自然人",),
+    "organisations": ("法人或其他组织", "法人和其他组织", "法人及其他组织"),
+    "business": ("商业企业",),
+    "research": ("科研机构",),
+    "nonprofit": ("社会公益组织", "公益组织"),
+    "legal": ("法律服务机构",),
+    "other": ("其他申请人", "其他"),
+}
+_T4_RESULT_WORDS: dict[str, tuple[str, ...]] = {
+    "upheld": ("结果维持", "维持"),
+    "corrected": ("结果纠正", "纠正", "纠错", "败诉"),
+    "other": ("其他结果",),
+    "pending": ("尚未审结", "未审结", "正在审理", "审理中"),
+}
+_QUANTIFIER = r"(?:政府信息)?(?:数量|总数|件数|数)?(?:共|共计|合计|累计|总计|总数)?(?:为|是|达|有)?"
+
+
+def _claim_vocabulary(f: Format) -> ClaimVocabulary:
+    d = f.definition
+    cell = f.cell_name
+
+    def leaves(nodes: tuple[Node, ...], key: str) -> tuple[str, ...]:
+        node = next(n for n in _walk(nodes) if n.key == key)
+        return tuple(n.key for n in node.leaves()) if node.is_group else (key,)
+
+    def t3(rows: tuple[str, ...], cols: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(cell("三", r, c) for r in rows for c in cols)
+
+    total_col = ("total",)
+    new, carried_in = t3(("new",), total_col), t3(("carried_in",), total_col)
+    done, carried_over = t3(("total",), total_col), t3(("carried_over",), total_col)
+    row_label = {n.key: n.label for n in _walk(d.t3_rows)}
+    col_label = {n.key: n.label for n in _walk(d.t3_columns)}
+
+    app_slots = [
+        ClaimSlot("new", row_label["new"], ("新收", "新增"), (new,)),
+        ClaimSlot("received", "本年新收（或新收加上年结转）申请数",
+                  ("收到", "受理", "接收", "接到", "提出", "共收"), (new, new + carried_in)),
+        ClaimSlot("handled", "本年度办理结果总计", ("办结", "回应", "答复", "办理完毕", "已办理", "处理完毕"), (done,)),
+        ClaimSlot("handled_any", "本年度办理结果总计（或新收申请数）", ("办理",), (done, new, new + carried_in)),
+        ClaimSlot("carried_in", row_label["carried_in"],
+                  ("上年结转", "结转上年", "上年度结转", "上一年度结转", "上年度遗留"), (carried_in,), 2),
+        ClaimSlot("carried_over", row_label["carried_over"],
+                  ("结转下年度继续办理", "结转下年度办理", "结转下年度", "结转下一年度", "结转下一年", "结转下年",
+                   "结转至", "结转到", "转入下年度", "转下年度", "转下一", "顺延到下年度", "顺延至下年度"),
+                  (carried_over,), 2),
+    ]
+    for key, words in _T3_COLUMN_WORDS.items():
+        cols = leaves(d.t3_columns, key)
+        app_slots.append(ClaimSlot(f"applicant_{key}", f"{col_label[key]}的本年新收申请数", words,
+                                   (t3(("new",), cols), t3(("new", "carried_in"), cols)), 1))
+    parent = {c.key: n.key for n in _walk(d.t3_rows) for c in n.children if n.key != "results"}
+    for key, words in _T3_ROW_WORDS.items():
+        if words:
+            app_slots.append(ClaimSlot(key, row_label[key].lstrip("（一二三四五六七八九十）0123456789."),
+                                       words, (t3(leaves(d.t3_rows, key), total_col),),
+                                       3 if key in parent else 2, parent.get(key, "")))
+    both = t3(leaves(d.t3_rows, "granted") + leaves(d.t3_rows, "partial"), total_col)
+    app_slots.append(ClaimSlot("granted_or_partial", "予以公开和部分公开",
+                               tuple(f"予以公开{j}部分公开" for j in ("及", "和", "与", "、", "或")), (both,), 2))
+    for w, key in (("同意公开答复", "granted"), ("部分公开答复", "partial"), ("不予公开答复", "withheld")):
+        app_slots.append(dataclasses.replace(next(x for x in app_slots if x.key == key), words=(w,)))
+    application = ClaimTopic("application", ("申请", "依申请公开", "依申请信息公开", "政府信息公开申请", "公开申请",
+                                             "未缴纳信息处理费"),
+                             tuple(app_slots), app_slots[1], _QUANTIFIER)
+
+    def t4(group: str) -> ClaimTopic:
+        groups = {"reconsideration": ("reconsideration",), "litigation": ("litigation_direct", "litigation_after"),
+                  "litigation_direct": ("litigation_direct",), "litigation_after": ("litigation_after",)}[group]
+        label = {n.key: n.label for n in _walk(d.t4_groups)}
+        slots = tuple(
+            ClaimSlot(f"{group}_{res}", f"{label[group]}{label.get(res, res)}", words,
+                      (tuple(cell("四", g, res) for g in groups),), 1)
+            for res, words in _T4_RESULT_WORDS.items()
+        )
+        total = ClaimSlot(f"{group}_total", f"{label[group]}总计", ("总计", "共计", "合计"),
+                          (tuple(cell("四", g, "total") for g in groups),))
+        words = {"reconsideration": ("行政复议", "复议", "复议申请", "复议案件"),
+                 "litigation": ("行政诉讼", "诉讼", "起诉"),
+                 "litigation_direct": ("未经复议直接起诉", "直接起诉", "直接提起诉讼", "未经复议"),
+                 "litigation_after": ("复议后起诉", "复议后提起诉讼", "经复议后起诉", "复议后")}[group]
+        within = "litigation" if group in ("litigation_direct", "litigation_after") else ""
+        return ClaimTopic(group, words, slots + (total,), total, r"(?:案件|案|事项)?" + _QUANTIFIER, ("案件", "案"),
+                          within)
+
+    both_t4 = tuple(cell("四", g, "total") for g in ("reconsideration", "litigation_direct", "litigation_after"))
+    review_and_litigation = ClaimTopic(
+        "review_and_litigation", tuple(f"行政复议{j}行政诉讼" for j in ("和", "、", "及", "与")) + ("复议和诉讼",),
+        (), ClaimSlot("review_and_litigation_total", "行政复议和行政诉讼总计", (), (both_t4,)),
+        r"(?:相关)?(?:案件|案)?" + _QUANTIFIER, ("案件", "案"))
+    t4_topics = [t4(g) for g in ("reconsideration", "litigation", "litigation_direct", "litigation_after")]
+
+    t2_topics, published = [], []
+    for block in d.t2_blocks:
+        for row in block.rows:
+            if len(block.columns) > 1:  # 规章, 行政规范性文件: 制发 / 废止 / 现行有效
+                words = {"issued": ("制发", "制定", "出台", "印发", "新制定", "发布"), "repealed": ("废止", "清理废止"),
+                         "in_force": ("现行有效", "有效")}
+                slots = tuple(ClaimSlot(f"{row.key}_{c.key}", f"{row.label}{c.label}", words[c.key],
+                                        ((cell("二", row.key, c.key),),)) for c in block.columns)
+                names = (row.label,) + ((row.label.removeprefix("行政"),) if row.label.startswith("行政") else ())
+                # 主动公开规章22件: documents of a kind published in the year are the year's issued ones
+                t2_topics.append(ClaimTopic(row.key, names, slots, slots[0], _QUANTIFIER))
+                published.append(row.key)
+            else:
+                c = block.columns[0]
+                slot = ClaimSlot(f"{row.key}_{c.key}", f"{row.label}{c.label.split('（')[0]}", (),
+                                 ((cell("二", row.key, c.key),),))
+                extra = ("收费金额",) if c.key in MONEY_COLUMNS else ()
+                bare = r"(?:决定|处理决定|事项|措施|案件|本年收费金额|收费金额|金额)?" + _QUANTIFIER
+                t2_topics.append(ClaimTopic(row.key, (row.label,) + extra, (), slot, bare))
+
+    return ClaimVocabulary(
+        topics=(application, review_and_litigation, *t4_topics, *t2_topics),
+        not_a_topic=("公文", "信息数", "公开属性", "信息处理费", "申请事项涉及", "申请内容涉及", "主动公开",
+                     "制发政府信息", "发布政府信息", "政务信息", "网络问政", "热线", "转办件", "网民留言", "留言"),
+        modifiers=("提出的", "提出"),
+        delta_words=("增加", "减少", "增长", "下降", "上升", "同比", "较上年", "比上年", "持平"),
+        share_words=("占比", "占", "比例", "比重"),
+        share_of=(done, new, new + carried_in),
+        rates=(ClaimSlot("completion_rate", "办结率", ("办结率",), (done,)),),
+        rate_of=(new + carried_in, new),
+        published=tuple(published),
+        publishing=("主动公开", "发布政府信息", "公开"),
+        money_topics=tuple(t.key for t in t2_topics if t.default is not None
+                           and t.default.key.endswith(tuple(MONEY_COLUMNS))),
+        together=("均为", "均是", "都是", "均属", "均"),
+        respectively=("分别为", "分别占", "分别"),
+        summing=("合计", "共计", "总计", "合共", "共"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # The format as a value
 
 
@@ -1146,6 +1358,7 @@ class Format:
         self.RULE: dict[str, Rule] = {r.key: r for r in self.RULES}
         self.KEY_FIGURES: tuple[KeyFigure, ...] = _key_figures(self)
         self.RULE_SUMMARIES: dict[str, str] = _rule_summaries(self)
+        self.CLAIM_VOCABULARY: ClaimVocabulary = _claim_vocabulary(self)
         self._derived: dict[Callable, object] = {}
         self._json: dict | None = None
 
@@ -1251,7 +1464,7 @@ def per_format(fn: Callable[[], object]) -> Callable[[], object]:
 #: What a Format holds, read as module attributes of the current format (spec.CELLS, spec.cell_name(…)).
 _PER_FORMAT = frozenset({
     "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
-    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
+    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "CLAIM_VOCABULARY", "cell_name", "table_cells", "fields", "all_defined_names",
     "as_json",
 })
 
