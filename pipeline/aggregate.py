@@ -104,7 +104,7 @@ def _yoy_items() -> list[tuple[str, str, str, tuple[str, ...]]]:
     items: list[tuple[str, str, str, tuple[str, ...]]] = []
     for name in spec.YOY_T2_CELLS:
         c = spec.CELL[name]
-        items.append((name, f"{c.row}（万元）" if c.kind == "money" else f"{c.row}（{c.column}）", c.kind, (name,)))
+        items.append((name, f"{c.row}（{c.unit}）" if c.kind == "money" else f"{c.row}（{c.column}）", c.kind, (name,)))
     items += [(k.key, k.label, k.kind, k.cells) for k in spec.KEY_FIGURES]
     return items
 

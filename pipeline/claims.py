@@ -82,7 +82,8 @@ class Claim:
         return -exp if isinstance(exp, int) and exp < 0 else 0
 
 
-_MENTION = re.compile(r"(?<![\d.第])(\d+(?:\.\d+)?)(万元|件|起|宗|条|%)")
+#: Count units reports write besides the format's own (件).
+_COUNT_UNITS = ("起", "宗", "条")
 _SENTENCE_END = "。！？!?"
 
 
@@ -118,6 +119,9 @@ class _Reader:
 
     def __init__(self, v: spec.ClaimVocabulary):
         self.v = v
+        self.money = next(c.unit for c in spec.CELLS if c.kind == "money")  # the format's money unit (万元)
+        units = (self.money, spec.COUNT_UNIT, *_COUNT_UNITS, "%")
+        self.mention = re.compile(r"(?<![\d.第])(\d+(?:\.\d+)?)(" + "|".join(map(re.escape, units)) + ")")
         self.topics = {t.key: t for t in v.topics}
         self.topic = re.compile(_alt([w for t in v.topics for w in t.words] + list(v.not_a_topic)))
         self.topic_of = {w: t.key for t in v.topics for w in t.words}
@@ -210,7 +214,7 @@ class _Reader:
         start = sentence_start = 0
         counts: list[Claim] = []  # the counts of the sentence so far
         shares: list[Claim] = []  # counts still to get their share (占比分别为 a% 和 b%)
-        for m in _MENTION.finditer(s):
+        for m in self.mention.finditer(s):
             words = s[start:m.start()]
             cut = max(words.rfind(c) for c in _SENTENCE_END)
             if cut >= 0:
@@ -245,7 +249,7 @@ class _Reader:
                 got = self._percent(words, topic, Decimal(number), phrase, sentence, counts, shares, s[m.start():])
                 out += got
                 continue
-            if (unit == "万元") != (topic in self.v.money_topics):
+            if (unit == self.money) != (topic in self.v.money_topics):
                 continue
             found = self._count(s, m, words, topic, Decimal(number), sentence, phrase, counts, after_topic,
                                 block is not None)
@@ -254,7 +258,7 @@ class _Reader:
         return out
 
     def _count(self, s, m, words, topic, number, sentence, phrase, counts, after_topic, published) -> list[Claim]:
-        unit = "万元" if m.group(2) == "万元" else "件"
+        unit = self.money if m.group(2) == self.money else spec.COUNT_UNIT
         clause = _clause(words)
         slots = [x for x, _, _ in self._slots(topic, clause)]
         if len(slots) > 1 and self.together.search(_after(s, m.end()) or "") is None \

@@ -94,7 +94,7 @@ def spec_cmd(
         out.print(f"  {s.heading}{s.note}")
     t = Table("表", "行", "列", "工作表", "单元格", "定义名称", "计算")
     for c in spec.CELLS:
-        t.add_row(c.table, c.row, c.column, c.sheet, c.ref, c.name, "是" if c.computed else "")
+        t.add_row(c.table, c.row, c.column, c.sheet, c.ref, c.name, spec.YES if c.computed else "")
     out.print(t)
     r = Table("编号", "说明", "范围")
     for rule in spec.RULES:
@@ -151,7 +151,8 @@ def template_cmd(
         result = run.write_prefilled_templates(ws, year, output)
     console.print(
         f"已为 {len(result.paths)} 个单位生成 {year} 年度预填报表：{result.folder}"
-        + (f"（其中 {result.with_carry_over} 个单位已按上年报告预填“上年结转”）" if result.with_carry_over else "")
+        + (f"（其中 {result.with_carry_over} 个单位已按上年报告预填“{spec.row_node('三', 'carried_in').short}”）"
+           if result.with_carry_over else "")
     )
     for note in result.notes:
         console.print(f"  提示：{note}")

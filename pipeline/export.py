@@ -19,7 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from . import findings as F
-from . import ooxml
+from . import ooxml, spec
 from .read import Batch
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, Report
 
@@ -122,7 +122,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
     arows = [
         (a.agency_code, a.agency_name, "、".join(a.files), a.verdict, a.errors, a.warnings) for a in report.agencies
     ]
-    ws = _sheet(wb, "单位汇总", ("单位代码", "单位", "文件", "结论", "错误数", "提示数"), arows, (14, 28, 40, 10, 8, 8))
+    ws = _sheet(wb, "单位汇总", (spec.FIELD["INFO_agency_code"].label, "单位", "文件", "结论", "错误数", "提示数"), arows, (14, 28, 40, 10, 8, 8))
     for i, a in enumerate(report.agencies, start=2):
         ws.cell(row=i, column=4).fill = VERDICT_FILL[a.verdict]
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Literal
 
+from . import spec
+
 Severity = Literal["error", "warning"]
+#: The severity of a code that reports one of the format's rules or checks: the format's (spec.SEVERITIES).
+FROM_SPEC = "spec"
 SEVERITY_LABEL: dict[str, str] = {"error": "错误", "warning": "提示"}
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
 
@@ -21,15 +26,30 @@ SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1}
 class Code:
     """One finding code: stable id, severity, a short Chinese title and a Chinese message template.
 
-    The template is ``str.format``-ed with the keyword parameters given to ``make`` (plus ``expected`` and
-    ``actual``); it must say what to do.
+    Title and template name the format's labels as ``{L.name}`` (``spec.MESSAGE_LABELS`` of the current format;
+    ``title`` and ``template`` give them filled in). The template is ``str.format``-ed with the keyword
+    parameters given to ``make`` (plus ``expected`` and ``actual``); it must say what to do. A code that reports
+    one of the format's rules or checks (R1…R8, R9_FEE, …) is declared ``FROM_SPEC``: its severity is the one
+    the format gives that rule or check.
     """
 
     code: str
-    severity: Severity
+    declared: Severity | Literal["spec"]
     group: str  # 文件 / 结构 / 单位 / 单元格 / 勾稽关系 / 跨年度 / 合理性 / 文字
-    title: str
-    template: str
+    title_template: str
+    message_template: str
+
+    @property
+    def severity(self) -> Severity:
+        return spec.SEVERITIES[self.code] if self.declared == FROM_SPEC else self.declared  # type: ignore[return-value]
+
+    @property
+    def title(self) -> str:
+        return _labelled()[self.code][0]
+
+    @property
+    def template(self) -> str:
+        return _labelled()[self.code][1]
 
     def params(self) -> list[str]:
         return sorted({f for _, f, _, _ in string.Formatter().parse(self.template) if f})
@@ -114,14 +134,14 @@ _CODES: tuple[Code, ...] = (
     Code("NOT_TEMPLATE", "error", "结构", "不是本年报模板",
          "该工作簿不是县政务公开办下发的年报模板（{detail}）：请下载本年度模板重新填报，不要自行制表。"),
     Code("OLD_FORMAT", "error", "结构", "使用了2019年试行格式",
-         "工作簿使用的是已废止的2019年试行格式（国办公开办函〔2019〕60号），单元格“{actual}”为旧版表头："
-         "请改用按国办公开办函〔2021〕30号格式制作的本年度模板重新填报。"),
+         "工作簿使用的是已废止的2019年试行格式（{L.old_format_document}），单元格“{actual}”为旧版表头："
+         "请改用按{L.format_document}格式制作的本年度模板重新填报。"),
     Code("FORMAT_VERSION", "error", "结构", "格式版本不符",
-         "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“格式版本”单元格。"),
+         "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“{L.format_version}”单元格。"),
     Code("REPORT_YEAR", "error", "结构", "报告年度不符",
          "工作簿填写的报告年度为“{actual}”，本次收集的是{expected}年度报告：如误报了其他年度的报表，请改报{expected}年度的；"
          "如填的确是{expected}年度的数据，请向县政务公开办索取本单位{expected}年度的预填报表，把数据填入后重新报送"
-         "（“报告年度”单元格已锁定，不要自行修改）。"),
+         "（“{L.report_year}”单元格已锁定，不要自行修改）。"),
     Code("SHEET_MISSING", "error", "结构", "工作表缺失或被改名",
          "找不到工作表“{expected}”：请不要删除或重命名模板中的工作表。"),
     Code("NAME_MISSING", "error", "结构", "单元格名称缺失或失效",
@@ -133,10 +153,10 @@ _CODES: tuple[Code, ...] = (
     # ---- agency
     Code("AGENCY_UNKNOWN", "error", "单位", "单位不在名册中",
          "工作簿中的单位代码“{code}”、单位名称“{name}”不在本县单位名册中：请使用县政务公开办下发的本单位预填模板，"
-         "或核对“单位代码”“单位名称”。"),
+         "或核对“{L.agency_code}”“{L.agency_name}”。"),
     Code("AGENCY_CONFLICT", "error", "单位", "单位代码与单位名称分属不同单位",
-         "{detail}：无法确定这份报表是哪个单位的，未计入任何单位。请在“基本信息”工作表核对 {code_cell}（单位代码）"
-         "和 {name_cell}（单位名称），改为本单位在名册中的代码和名称后重新报送（代码可向县政务公开办查询，"
+         "{detail}：无法确定这份报表是哪个单位的，未计入任何单位。请在“{L.info_sheet}”工作表核对 {code_cell}（{L.agency_code}）"
+         "和 {name_cell}（{L.agency_name}），改为本单位在名册中的代码和名称后重新报送（代码可向县政务公开办查询，"
          "或使用下发的本单位预填报表）。"),
     Code("AGENCY_NAME_MISMATCH", "warning", "单位", "单位名称与名册不一致",
          "单位名称应为“{expected}”（名册），工作簿中为“{actual}”：请核对单位全称。"),
@@ -161,46 +181,47 @@ _CODES: tuple[Code, ...] = (
     Code("CELL_EXCEL_ERROR", "error", "单元格", "单元格显示错误值",
          "{where}显示错误值 {actual}（公式或引用出错）：请改为直接填写数字。"),
     Code("MONEY_PRECISION", "warning", "单元格", "金额小数位过多",
-         "{where}为 {actual} 万元，超过4位小数：请核对单位是否为“万元”，一般保留2位小数。"),
+         "{where}为 {actual} {L.money_unit}，超过{L.money_max_decimals}位小数：请核对单位是否为“{L.money_unit}”，一般保留2位小数。"),
     Code("CELL_OUTSIDE", "warning", "单元格", "表格以外填有数字",
          "工作表“{sheet}”的 {cell} 在表格以外填有数字（{actual}），这些数字不会被读取：请把数字填入表格相应的单元格，并删除表格以外的内容。"),
     Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
          "{where}填写为“{actual}”，应为{expected}：请改正。"),
     Code("REPORT_UNFILLED", "error", "单元格", "报表未填写",
-         "报表未填写：表二至表四的数字都还是模板中的预填值（0 或上年结转），一、五、六部分的文字都是空白，"
+         "报表未填写：表二至表四的数字都还是模板中的预填值（0 或{L.carried_in_short}），一、五、六部分的文字都是空白，"
          "这份报表看来未经填写就报回了：请填写各表格的数字（没有的填 0）和各部分文字，确认无误后重新报送。"),
     # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)
-    Code("R1", "error", "勾稽关系", "R1 第一项加第二项之和，等于第三项加第四项之和",
+    Code("R1", FROM_SPEC, "勾稽关系", "R1 {L.r1}",
          "{title}：{lhs_desc} = {expected}，{rhs_desc} = {actual}，两者不等：请核对表三该列各项数字。"),
-    Code("R2", "error", "勾稽关系", "R2 表三总计列等于各类申请人之和",
-         "{title}：总计填为 {actual}，但各类申请人之和为 {expected}：请核对该行各项数字，总计应等于各类申请人之和"
+    Code("R2", FROM_SPEC, "勾稽关系", "R2 表三{L.t3_total}列等于各类申请人之和",
+         "{title}：{L.t3_total}填为 {actual}，但各类申请人之和为 {expected}：请核对该行各项数字，总计应等于各类申请人之和"
          "（模板中总计为自动计算，请不要手工改写）。"),
-    Code("R3", "error", "勾稽关系", "R3 （七）总计等于各项办理结果之和",
-         "{title}：（七）总计填为 {actual}，但各项办理结果之和为 {expected}：请核对该列办理结果各行"
+    Code("R3", FROM_SPEC, "勾稽关系", "R3 {L.row_total}等于各项办理结果之和",
+         "{title}：{L.row_total}填为 {actual}，但各项办理结果之和为 {expected}：请核对该列办理结果各行"
          "（模板中总计为自动计算，请不要手工改写）。"),
-    Code("R5", "error", "勾稽关系", "R5 表四总计等于各结果之和",
-         "{title}：总计填为 {actual}，但各结果之和为 {expected}：请核对（模板中总计为自动计算，请不要手工改写）。"),
+    Code("R5", FROM_SPEC, "勾稽关系", "R5 表四{L.t4_total}等于各结果之和",
+         "{title}：{L.t4_total}填为 {actual}，但各结果之和为 {expected}：请核对（模板中总计为自动计算，请不要手工改写）。"),
     # ---- cross-year
-    Code("R8", "error", "跨年度", "R8 上年结转等于上年报告的结转下年度",
-         "{title}：本年“二、上年结转”为 {actual}，上年报告“四、结转下年度继续办理”为 {expected}：请与上年年报核对后改正。"),
-    Code("R6", "warning", "跨年度", "R6 现行有效件数与上年不衔接",
-         "{title}：上年现行有效 {last} + 本年制发 {issued} − 本年废止 {repealed} = {expected}，本年现行有效填为 {actual}："
-         "请核对；如有文件到期失效等情况，请在总体情况中说明。"),
+    Code("R8", FROM_SPEC, "跨年度", "R8 {L.carried_in_short}等于上年报告的{L.carried_over_short}",
+         "{title}：本年“{L.carried_in}”为 {actual}，上年报告“{L.carried_over}”为 {expected}：请与上年年报核对后改正。"),
+    Code("R6", FROM_SPEC, "跨年度", "R6 {L.in_force}与上年不衔接",
+         "{title}：上年{L.in_force_short} {last} + {L.issued_short} {issued} − {L.repealed_short} {repealed} = {expected}，"
+         "本年{L.in_force_short}填为 {actual}：请核对；如有文件到期失效等情况，请在{L.overview_title}中说明。"),
     Code("YOY_JUMP", "warning", "跨年度", "与上年相比变化很大",
          "{where}本年为 {actual}，上年为 {expected}，变化很大：请核对数字是否准确（单位、统计口径）。"),
     # ---- plausibility
-    Code("R9_FEE", "warning", "合理性", "R9 收费通知与第六部分不一致",
-         "表三“（六）2.申请人逾期未按收费通知要求缴纳费用”总计为 {count}，说明发出过收费通知，但第六部分{detail}："
-         "请在第六部分如实报告信息处理费收取情况。"),
-    Code("R11_REGULATIONS", "warning", "合理性", "R11 县级单位填报了规章",
-         "表二“规章”行填有数字（{actual}）：县直部门和乡镇（街道）没有规章制定权，此行一般应为 0，请核对是否应填入“行政规范性文件”。"),
-    Code("OTHER_HIGH", "warning", "合理性", "“（六）3.其他”数量偏高",
-         "表三“（六）其他处理 3.其他”为 {actual}，占办理结果总数 {total} 的比例偏高：请核对能否归入具体的办理结果类别。"),
+    Code("R9_FEE", FROM_SPEC, "合理性", "R9 收费通知与第{L.fee_section}部分不一致",
+         "表三“{L.fee_row}”{L.t3_total}为 {count}，说明发出过收费通知，但第{L.fee_section}部分{detail}："
+         "请在第{L.fee_section}部分如实报告信息处理费收取情况。"),
+    Code("R11_REGULATIONS", FROM_SPEC, "合理性", "R11 县级单位填报了{L.regulations}",
+         "表二“{L.regulations}”行填有数字（{actual}）：{L.department}和{L.township}没有规章制定权，此行一般应为 0，"
+         "请核对是否应填入“{L.normative_documents}”。"),
+    Code("OTHER_HIGH", FROM_SPEC, "合理性", "“{L.other_row_short}”数量偏高",
+         "表三“{L.other_row}”为 {actual}，占办理结果总数 {total} 的比例偏高：请核对能否归入具体的办理结果类别。"),
     # ---- texts
     Code("TEXT_EMPTY", "warning", "文字", "文字部分未填写",
          "“{label}”未填写：请按格式要求如实填写（没有的填“无”）。"),
-    Code("TEXT_TOO_LONG", "warning", "文字", "总体情况篇幅过长",
-         "“一、总体情况”共 {actual} 字，超过格式要求的原则上不超过 {expected} 字：请精简。"),
+    Code("TEXT_TOO_LONG", "warning", "文字", "{L.overview_title}篇幅过长",
+         "“{L.overview}”共 {actual} 字，超过格式要求的原则上不超过 {expected} 字：请精简。"),
     Code("TEXT_TOO_LONG_CELL", "warning", "文字", "单元格文字过长",
          "“{label}”有 {actual} 字，超过读取上限 {expected} 字，超出部分未读取：请精简。"),
     Code("TEXT_OTHER_YEAR", "warning", "文字", "文字中出现其他年份",
@@ -209,12 +230,35 @@ _CODES: tuple[Code, ...] = (
          "“{label}”与本单位上年报告的同一部分相似度 {actual}：格式要求不得年年雷同，请根据本年实际情况撰写。"),
     Code("TEXT_SAME_AS_OTHER", "warning", "文字", "与其他单位本年报告雷同",
          "“{label}”与“{other}”本年报告的同一部分相似度 {actual}：请根据本单位实际情况撰写。"),
-    Code("TEXT_NUMBER_MISMATCH", "warning", "文字", "文字中的数字与表格不一致（R10）",
+    Code("TEXT_NUMBER_MISMATCH", FROM_SPEC, "文字", "文字中的数字与表格不一致（R10）",
          "“{label}”中写有“{phrase}”，而表格中{what}为 {expected}：请使文字与表格数字一致。"),
 )
 
 REGISTRY: dict[str, Code] = {c.code: c for c in _CODES}
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in _CODES))
+
+
+def _with_labels(text: str, labels: SimpleNamespace) -> str:
+    """``text`` with its ``{L.name}`` fields filled in; every other field kept for ``make``."""
+    out = []
+    for literal, name, format_spec, conversion in string.Formatter().parse(text):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        if name.startswith("L."):
+            out.append(str(getattr(labels, name[2:])).replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{format_spec}" if format_spec else "")
+                       + "}")
+    return "".join(out)
+
+
+@spec.per_format
+def _labelled() -> dict[str, tuple[str, str]]:
+    """code → (title, template) with the current format's labels filled in (once per format)."""
+    labels = SimpleNamespace(**spec.MESSAGE_LABELS)
+    return {c.code: (_with_labels(c.title_template, labels).replace("{{", "{").replace("}}", "}"),
+                     _with_labels(c.message_template, labels)) for c in _CODES}
 
 
 class _Blank(dict):

@@ -20,6 +20,9 @@ _CORE_TIMES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcter
 TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"$")
 _TEMP_PREFIX_BYTES = 60  # the temporary name stays short whatever the final name's length
+#: Names of the files nianbao writes (workbooks, reports), in UTF-8 bytes (a Chinese character is 3): well under
+#: the usual 255-byte limit, with room for the temporary name.
+MAX_FILE_NAME_BYTES = 180
 
 
 class OutputError(Exception):

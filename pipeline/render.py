@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import ooxml, parallel, spec
 from .model import AgencyData, FeeTotals, Number, Rollup
-from .ooxml import sanitise
+from .ooxml import MAX_FILE_NAME_BYTES, sanitise
 from .workspace import Agency, County
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -167,7 +167,8 @@ def opening_paragraph(title: str, year: int, *, office: str, channel: str, url: 
     s += f"由{_six_parts()}组成。报告中所列数据统计期限为{year}年1月1日到12月31日。"
     where = f"{channel}（{url}）" if channel and url else (channel or url)
     contact = "，".join(
-        f"{k}：{v}" for k, v in (("联系地址", address), ("邮编", postcode), ("联系电话", phone)) if v
+        f"{k}：{v}" for k, v in ((spec.FIELD["INFO_address"].label, address), ("邮编", postcode),
+                                 (spec.FIELD["INFO_phone"].label, phone)) if v
     )
     if where:
         s += f"本年度报告可在{where}查阅或下载"
@@ -282,34 +283,46 @@ def county_data_paragraphs(r: Rollup) -> dict[str, tuple[str, ...]]:
     t, k = r.totals, r.key
     n = len(r.agencies)
     scope = _category_scope(r)
+    # the labels the paragraphs name, from the format's nodes
+    row, col = spec.row_node, spec.column_node
+    recon, litigation = row("四", "reconsideration"), row("四", "litigation")
+    direct, after = litigation.children
+    corrected, t4_total = col("四", "corrected"), col("四", "total")
+    carried_in, carried_over = row("三", "carried_in"), row("三", "carried_over")
+    t3_total = next(leaf for top in spec.current().definition.t3_columns for leaf in top.leaves() if leaf.total_of)
     overview = (
         f"{r.year}年，全县共有{n}个单位报送政府信息公开工作年度报告并通过审核"
         + (f"（{scope}）" if scope else "")
-        + "，本报告汇总了上述单位的主动公开、依申请公开和行政复议、行政诉讼数据。",
+        + f"，本报告汇总了上述单位的主动公开、依申请公开和{recon.label}、{litigation.label}数据。",
     )
     g = spec.CELL
+    c2 = spec.cell_name
+    docs, fees = g[c2("二", "normative_documents", "issued")], g[c2("二", "fees", "amount")]
+    issued, in_force = col("二", "issued"), col("二", "in_force")
     proactive = ((
-        f"全县共主动公开{g['T2_normative_documents_issued'].row}：本年制发{fmt(t['T2_normative_documents_issued'])}件、"
-        f"废止{fmt(t['T2_normative_documents_repealed'])}件，现行有效{fmt(t['T2_normative_documents_in_force'])}件；"
+        f"全县共主动公开{docs.row}：{issued.short}{fmt(t[docs.name])}件、"
+        f"废止{fmt(t[c2('二', 'normative_documents', 'repealed')])}件，"
+        f"{in_force.short}{fmt(t[c2('二', 'normative_documents', 'in_force')])}件；"
         f"作出{g['T2_licensing_decisions'].row}决定{fmt(t['T2_licensing_decisions'])}件、"
         f"{g['T2_penalties_decisions'].row}决定{fmt(t['T2_penalties_decisions'])}件、"
         f"{g['T2_enforcement_decisions'].row}决定{fmt(t['T2_enforcement_decisions'])}件；"
-        f"{g['T2_fees_amount'].row}{fmt(t['T2_fees_amount'])}万元。"
+        f"{fees.row}{fmt(t[fees.name])}{fees.unit}。"
     ),)
     new = k["new"]
     s = f"全县共收到政府信息公开申请{fmt(new)}件"
     if r.previous_key is not None:
         s += f"，{_change_phrase(new, r.previous_key['new'])}"
-    s += f"；上年结转{fmt(t['T3_carried_in_total'])}件。"
+    s += f"；{carried_in.short}{fmt(t[c2('三', carried_in.key, t3_total.key)])}件。"
     labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
     outcome = "、".join(f"{labels[o]}{fmt(k[o])}件" for o in spec.OUTCOME_KEYS)
-    s2 = f"办理结果：{outcome}，{labels['carried_over']}继续办理{fmt(k['carried_over'])}件。"
+    s2 = f"办理结果：{outcome}，{carried_over.bare}{fmt(k['carried_over'])}件。"
     on_request = (s, s2)
     rec, lit = k["reconsideration"], k["litigation"]
     appeals = ((
-        f"全县因政府信息公开被申请行政复议{fmt(rec)}件，其中结果纠正{fmt(k['reconsideration_corrected'])}件；"
-        f"被提起行政诉讼{fmt(lit)}件（未经复议直接起诉{fmt(t['T4_litigation_direct_total'])}件、"
-        f"复议后起诉{fmt(t['T4_litigation_after_total'])}件），其中结果纠正{fmt(k['litigation_corrected'])}件。"
+        f"全县因政府信息公开被申请{recon.label}{fmt(rec)}件，其中{corrected.label}{fmt(k['reconsideration_corrected'])}件；"
+        f"被提起{litigation.label}{fmt(lit)}件（{direct.label}{fmt(t[c2('四', direct.key, t4_total.key)])}件、"
+        f"{after.label}{fmt(t[c2('四', after.key, t4_total.key)])}件），"
+        f"其中{corrected.label}{fmt(k['litigation_corrected'])}件。"
     ),)
     return {"overview": overview, "proactive": proactive, "on_request": on_request, "appeals": appeals}
 
@@ -437,7 +450,7 @@ def county_charts(r: Rollup) -> tuple[Chart, ...]:
     shown, caption = r.agencies, L["chart_applications"]
     if len(shown) > CHART_MAX_AGENCIES:
         shown = sorted(shown, key=lambda a: -a.key["new"])[:CHART_MAX_AGENCIES]  # ties: roster order
-        caption += f"（新收申请最多的{CHART_MAX_AGENCIES}个单位）"
+        caption += f"（{labels['new']}最多的{CHART_MAX_AGENCIES}个单位）"
     charts = [
         Chart("applications", caption, "barh",
               tuple(sanitise(a.name) for a in shown),
@@ -596,10 +609,6 @@ def _draw(chart: Chart) -> bytes:
 # ------------------------------------------------------------------------------------------------- files
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
-
-
-#: Report file names stay well under the usual 255-byte limit (UTF-8), with room for the temporary name.
-MAX_FILE_NAME_BYTES = 180
 
 
 def safe_filename(name: str) -> str:

@@ -56,13 +56,14 @@ def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Nu
     """
     from . import read
 
+    carried_in = spec.row_node("三", "carried_in").short
     files = ws.files(year - 1)
     if not files:
-        return {}, [f"未找到 {year - 1} 年度报表文件夹，“上年结转”未预填，请各单位据实填写。"]
+        return {}, [f"未找到 {year - 1} 年度报表文件夹，“{carried_in}”未预填，请各单位据实填写。"]
     batch = read.read_batch(files, year - 1, ws)
     values = {a.code: a.values for a in batch.agency_data()}
     notes = [
-        f"{a.name}（{a.code}）没有可读取的 {year - 1} 年度报表，“上年结转”未预填。"
+        f"{a.name}（{a.code}）没有可读取的 {year - 1} 年度报表，“{carried_in}”未预填。"
         for a in ws.agencies
         if a.code not in values
     ]
@@ -454,7 +455,7 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
         if v.status == "ignored":
             console.print(f"  已忽略：{v.file}（{v.reason}）")
     if not has_previous:
-        console.print(f"  提示：未找到 {year - 1} 年度报表，未做跨年度核对（上年结转、同比）。")
+        console.print(f"  提示：未找到 {year - 1} 年度报表，未做跨年度核对（{spec.row_node('三', 'carried_in').short}、同比）。")
     if rendered is not None:
         console.print(f"已生成 {len(rendered.agency_reports)} 份单位年度报告"
                       + ("和全县汇总报告" if rendered.county_report else "") + f"：{out_dir}")

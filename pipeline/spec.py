@@ -95,6 +95,8 @@ class Node:
 
     ``total_of`` marks a total: the key of the group whose other leaves it sums (``"*"``: all sibling leaves
     of the whole axis). ``flow`` marks the rows of the stated identity 一+二 = （七）+四 ("in" / "out").
+    ``short`` is the short form messages and the county summary's paragraphs use (上年结转 for
+    二、上年结转政府信息公开申请数量); ``number`` and ``bare`` are the label's numbering and the label without it.
     """
 
     key: str
@@ -102,10 +104,27 @@ class Node:
     children: tuple[Node, ...] = ()
     total_of: str | None = None
     flow: Literal["in", "out", None] = None
+    short: str = ""
 
     @property
     def is_group(self) -> bool:
         return bool(self.children)
+
+    @property
+    def number(self) -> str:
+        """The label's numbering: 二、 / （六） / 3. ('' for none)."""
+        m = _NUMBERING.match(self.label)
+        return m.group(0) if m else ""
+
+    @property
+    def bare(self) -> str:
+        """The label without its numbering: 结转下年度继续办理."""
+        return self.label[len(self.number):]
+
+    @property
+    def brief(self) -> str:
+        """The short form, else the bare label up to its first （ or 、 (申请人逾期未按收费通知要求缴纳费用)."""
+        return self.short or _BRIEF_END.split(self.bare, maxsplit=1)[0]
 
     def leaves(self) -> Iterator[Node]:
         if self.children:
@@ -113,6 +132,10 @@ class Node:
                 yield from child.leaves()
         else:
             yield self
+
+
+_NUMBERING = re.compile(r"[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+\.")
+_BRIEF_END = re.compile(r"[（、]")
 
 
 def _leaf(key: str, label: str, **kw) -> Node:
@@ -135,7 +158,11 @@ T2_HEADER = "信息内容"
 T2_BLOCKS: tuple[Block, ...] = (
     Block(
         "第二十条第（一）项",
-        (_leaf("issued", "本年制发件数"), _leaf("repealed", "本年废止件数"), _leaf("in_force", "现行有效件数")),
+        (
+            _leaf("issued", "本年制发件数", short="本年制发"),
+            _leaf("repealed", "本年废止件数", short="本年废止"),
+            _leaf("in_force", "现行有效件数", short="现行有效"),
+        ),
         (_leaf("regulations", "规章"), _leaf("normative_documents", "行政规范性文件")),
     ),
     Block(
@@ -176,7 +203,9 @@ def unit_of(label: str, kind: str) -> str:
     return m.group(1)
 
 # Table 三 (FORMAT-2021.md §5)
-T3_CORNER = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+#: The identity the format prints in table 三's corner (R1).
+R1_STATEMENT = "第一项加第二项之和，等于第三项加第四项之和"
+T3_CORNER = f"（本列数据的勾稽关系为：{R1_STATEMENT}）"
 T3_COLUMNS: tuple[Node, ...] = (
     _group(
         "applicants",
@@ -196,7 +225,7 @@ T3_COLUMNS: tuple[Node, ...] = (
 )
 T3_ROWS: tuple[Node, ...] = (
     _leaf("new", "一、本年新收政府信息公开申请数量", flow="in"),
-    _leaf("carried_in", "二、上年结转政府信息公开申请数量", flow="in"),
+    _leaf("carried_in", "二、上年结转政府信息公开申请数量", flow="in", short="上年结转"),
     _group(
         "results",
         "三、本年度办理结果",
@@ -245,7 +274,7 @@ T3_ROWS: tuple[Node, ...] = (
         ),
         _leaf("total", "（七）总计", total_of="results", flow="out"),
     ),
-    _leaf("carried_over", "四、结转下年度继续办理", flow="out"),
+    _leaf("carried_over", "四、结转下年度继续办理", flow="out", short="结转下年度"),
 )
 
 # Table 四 (FORMAT-2021.md §6): one data row; the "rows" of the spec are the three groups.
@@ -780,21 +809,25 @@ def _rules(f: Format) -> tuple[Rule, ...]:
                 "R1",
                 f"R1.{col.key}",
                 "三",
-                f"表三“{col.label}”列：第一项加第二项之和，等于第三项加第四项之和",
+                f"表三“{col.label}”列：{R1_STATEMENT}",
                 tuple(cell_at[("三", r.key, col.key)] for r in rows_in),
                 tuple(cell_at[("三", r.key, col.key)] for r in rows_out),
             )
         )
     # R2 / R3 / R5: every computed cell equals the sum of its addends
+    col_total = next(leaf for leaf in col_leaves if leaf.total_of)
+    row_total_node = next(n for n in _walk(d.t3_rows) if n.total_of)
+    t4_total = next(r for r in d.t4_results if r.total_of)
+    t4_parts = "、".join(r.label for r in d.t4_results if r is not t4_total)
     for c in f.CELLS:
         if not c.computed:
             continue
-        if c.table == "三" and c.column_key == "total":
-            rid, title = "R2", f"表三“{_short(c.row)}”行：总计等于各类申请人之和"
+        if c.table == "三" and c.column_key == col_total.key:
+            rid, title = "R2", f"表三“{clip(c.row, RULE_TITLE_LABEL_CHARS)}”行：{col_total.label}等于各类申请人之和"
         elif c.table == "三":
-            rid, title = "R3", f"表三“{c.column}”列：（七）总计等于各项办理结果之和"
+            rid, title = "R3", f"表三“{c.column}”列：{row_total_node.label}等于各项办理结果之和"
         else:
-            rid, title = "R5", f"表四“{c.row}”：总计等于结果维持、结果纠正、其他结果、尚未审结之和"
+            rid, title = "R5", f"表四“{c.row}”：{t4_total.label}等于{t4_parts}之和"
         key = f"{rid}.{c.row_key}" if rid != "R3" else f"R3.{c.column_key}"
         rules.append(Rule(rid, key, c.table, title, (c.name,), c.addends))
     # R3 for the corner cell (（七）总计 × 总计) too: its formula sums the row, R3 checks the column
@@ -804,19 +837,20 @@ def _rules(f: Format) -> tuple[Rule, ...]:
             "R3",
             "R3.total",
             "三",
-            "表三“总计”列：（七）总计等于各项办理结果之和",
+            f"表三“{col_total.label}”列：{row_total_node.label}等于各项办理结果之和",
             (cell_at[("三", row_total, "total")],),
             tuple(cell_at[("三", rk, "total")] for rk in row_parts),
         )
     )
     # R8: this year's 上年结转 = last year's 结转下年度 (lhs this year, rhs last year)
+    carried_in, carried_over = (next(n for n in _walk(d.t3_rows) if n.key == k) for k in ("carried_in", "carried_over"))
     for col in col_leaves:
         rules.append(
             Rule(
                 "R8",
                 f"R8.{col.key}",
                 "三",
-                f"表三“{col.label}”列：本年“二、上年结转”应等于上年报告“四、结转下年度继续办理”",
+                f"表三“{col.label}”列：本年“{carried_in.number}{carried_in.short}”应等于上年报告“{carried_over.label}”",
                 (cell_at[("三", "carried_in", col.key)],),
                 (),
                 last_year=(cell_at[("三", "carried_over", col.key)],),
@@ -824,13 +858,15 @@ def _rules(f: Format) -> tuple[Rule, ...]:
             )
         )
     # R6: last year's 现行有效 + 本年制发 − 本年废止 = 本年现行有效 (soft)
+    t2_cols = {c.key: c.label for c in d.t2_blocks[0].columns}
     for row in d.t2_blocks[0].rows:
         rules.append(
             Rule(
                 "R6",
                 f"R6.{row.key}",
                 "二",
-                f"表二“{row.label}”：上年现行有效件数 + 本年制发件数 − 本年废止件数 = 本年现行有效件数",
+                f"表二“{row.label}”：上年{t2_cols['in_force']} + {t2_cols['issued']} − {t2_cols['repealed']} = "
+                f"本年{t2_cols['in_force']}",
                 (f.cell_name("二", row.key, "in_force"),),
                 (f.cell_name("二", row.key, "issued"),),
                 minus=(f.cell_name("二", row.key, "repealed"),),
@@ -842,9 +878,193 @@ def _rules(f: Format) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _short(label: str) -> str:
-    """A row label short enough for a message: 'N.xxx' and long labels cut at the first （ or 、."""
-    return label if len(label) <= 16 else label[:16] + "…"
+#: Long row labels are clipped to this many characters in rule titles (表三“…”行：…) …
+RULE_TITLE_LABEL_CHARS = 16
+#: … and to this many where a message names a cell (表三“…”·“总计”) or a rule's terms.
+MESSAGE_LABEL_CHARS = 18
+
+
+def clip(label: str, chars: int = MESSAGE_LABEL_CHARS) -> str:
+    """A label short enough for a message: cut after ``chars`` characters, with an ellipsis."""
+    return label if len(label) <= chars else label[:chars] + "…"
+
+
+# --------------------------------------------------------------------------------------------------
+# Plausibility checks (R9, R11, （六）3.其他) and the numbers texts quote (R10), generated per format
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class PlausibilityCheck:
+    """A soft check across one workbook's cells (and fields), as data: what it reads, its thresholds, the
+    finding it reports (``code``) with its severity, and ``label``, the checked row as the message names it.
+
+    - R9: ``cells[0]`` (（六）2 总计) above 0 means fee notices were sent: ``fields[0]`` (本年是否收取信息处理费)
+      should be YES and ``fields[1]`` (发出收费通知件数) at least that count.
+    - R11: every one of ``cells`` (the 规章 row) is 0 (county bodies make no 规章).
+    - OTHER_HIGH: ``cells[0]`` (（六）3.其他 总计) is high when it is at least ``min_count`` and more than
+      ``max_share`` of ``cells[1]`` (（七）总计 总计).
+    """
+
+    key: str
+    code: str
+    label: str
+    cells: tuple[str, ...]
+    fields: tuple[str, ...] = ()
+    severity: Severity = "warning"
+    min_count: int = 0
+    max_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class NumberClaim:
+    """A figure an agency's text may quote (R10): ``pattern`` has one number group (empty: the text says there
+    were none), ``label`` says what the number is, and ``readings`` are the sums of cells it may mean."""
+
+    key: str
+    pattern: re.Pattern[str]
+    label: str
+    readings: tuple[tuple[str, ...], ...]
+    severity: Severity = "warning"
+    code: str = "TEXT_NUMBER_MISMATCH"
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for reading in self.readings for c in reading))
+
+
+def _parent(nodes: tuple[Node, ...], key: str) -> Node | None:
+    """The group whose child has ``key`` (None at the top)."""
+    for n in _walk(nodes):
+        if any(c.key == key for c in n.children):
+            return n
+    return None
+
+
+def _plausibility_checks(f: Format) -> tuple[PlausibilityCheck, ...]:
+    d = f.definition
+    t3_total = next(leaf for top in d.t3_columns for leaf in top.leaves() if leaf.total_of).key
+    row_total = next(n for n in _walk(d.t3_rows) if n.total_of).key
+    fee, other = f.row_node("三", "other_fee_unpaid"), f.row_node("三", "other_other")
+    regulations = f.row_node("二", "regulations")
+    return (
+        PlausibilityCheck(
+            "R9", "R9_FEE", f"{_parent(d.t3_rows, fee.key).number}{fee.number}{fee.brief}",
+            (f.cell_name("三", fee.key, t3_total),), fields=("FEE_fee_charged", "FEE_fee_notices"),
+        ),
+        PlausibilityCheck(
+            "R11", "R11_REGULATIONS", regulations.label,
+            tuple(c.name for c in f.CELLS if c.table == "二" and c.row_key == regulations.key),
+        ),
+        PlausibilityCheck(
+            "OTHER_HIGH", "OTHER_HIGH", f"{_parent(d.t3_rows, other.key).label} {other.label}",
+            (f.cell_name("三", other.key, t3_total), f.cell_name("三", row_total, t3_total)),
+            min_count=5, max_share=0.3,
+        ),
+    )
+
+
+def _number_claims(f: Format) -> tuple[NumberClaim, ...]:
+    d = f.definition
+    row, col, cell = f.row_node, f.column_node, f.cell_name
+    t3_total = next(leaf for top in d.t3_columns for leaf in top.leaves() if leaf.total_of)
+    t4_total = next(r for r in d.t4_results if r.total_of)
+    row_total = next(n for n in _walk(d.t3_rows) if n.total_of)
+    results = row("三", row_total.total_of)
+    new = (cell("三", "new", t3_total.key),)
+    new_plus = new + (cell("三", "carried_in", t3_total.key),)
+    recon, litigation = row("四", "reconsideration"), row("四", "litigation")
+    litigation_cells = tuple(cell("四", g.key, t4_total.key) for g in litigation.children)
+    issued, normative = col("二", "issued"), row("二", "normative_documents")
+
+    def decisions(key: str) -> NumberClaim:
+        r = row("二", key)
+        c = col("二", "decisions")
+        return NumberClaim(key, re.compile(rf"{re.escape(r.label)}(?:决定)?(\d+)件"), f"{r.label}{c.label}",
+                           ((cell("二", key, c.key),),))
+
+    return (
+        NumberClaim(
+            "received",
+            re.compile(r"(?:共|累计|总计|合计)?(?:收到|受理)(?:各类)?(?:政府信息公开|依申请公开)?申请(?:共|累计|总计|合计)?(\d+)"
+                       r"(?:件|个|条|份)"),
+            "本年新收（或新收加上年结转）申请数", (new, new_plus)),
+        NumberClaim("new", re.compile(r"新收(?:政府信息公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"),
+                    "本年新收申请数", (new,)),
+        NumberClaim("none_received", re.compile(r"(?:未|没有)(?:收到|受理)(?:任何)?(?:政府信息公开|依申请公开)?申请()"),
+                    "本年新收申请数", (new,)),
+        NumberClaim("reconsideration", re.compile(rf"{re.escape(recon.label)}(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"),
+                    f"{recon.label}{t4_total.label}", ((cell("四", recon.key, t4_total.key),),)),
+        NumberClaim("litigation", re.compile(rf"{re.escape(litigation.label)}(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"),
+                    f"{litigation.label}{t4_total.label}（直接起诉与{litigation.children[-1].label}）",
+                    (litigation_cells,)),
+        NumberClaim("carried_in", re.compile(r"上年结转(?:的)?(?:政府信息公开)?(?:申请)?(\d+)件"),
+                    f"{row('三', 'carried_in').short}申请数", ((cell("三", "carried_in", t3_total.key),),)),
+        NumberClaim("carried_over", re.compile(r"结转下年度(?:继续办理)?(?:的)?(?:申请)?(\d+)件"),
+                    f"{row('三', 'carried_over').bare}数", ((cell("三", "carried_over", t3_total.key),),)),
+        NumberClaim("done", re.compile(r"办结(?:政府信息公开)?(?:申请)?(?:共|累计|总计|合计)?(\d+)件"),
+                    f"{results.bare}{t3_total.label}", ((cell("三", row_total.key, t3_total.key),),)),
+        NumberClaim("issued", re.compile(r"(?:制发|印发|出台)(?:行政)?规范性文件(\d+)件"),
+                    f"{issued.short}{normative.label}件数", ((cell("二", normative.key, issued.key),),)),
+        decisions("licensing"),
+        decisions("penalties"),
+        decisions("enforcement"),
+    )
+
+
+def _severities(f: Format) -> dict[str, Severity]:
+    """The severity of each finding code the format's rules and checks report (the findings registry reads it)."""
+    out: dict[str, Severity] = {}
+    for code, severity in ([(r.id, r.severity) for r in f.RULES] + [(c.code, c.severity) for c in f.PLAUSIBILITY_CHECKS]
+                           + [(c.code, c.severity) for c in f.NUMBER_CLAIMS]):
+        if out.setdefault(code, severity) != severity:
+            raise AssertionError(f"{code}: one finding code, two severities")
+    return out
+
+
+def _message_labels(f: Format) -> dict[str, str]:
+    """The labels finding messages name (``{L.carried_in}`` in a template of pipeline/findings.py), derived from
+    the format's trees, sections and fields."""
+    d = f.definition
+    row, col = f.row_node, f.column_node
+    carried_in, carried_over = row("三", "carried_in"), row("三", "carried_over")
+    other = row("三", "other_other")
+    categories = {c.key: c.label for c in CATEGORIES}
+    overview = SECTION[f.FIELD["TXT_overview"].section]
+    return {
+        "r1": R1_STATEMENT,
+        "carried_in": f"{carried_in.number}{carried_in.short}",
+        "carried_in_short": carried_in.short,
+        "carried_over": carried_over.label,
+        "carried_over_short": carried_over.short,
+        "row_total": next(n for n in _walk(d.t3_rows) if n.total_of).label,
+        "t3_total": next(leaf for top in d.t3_columns for leaf in top.leaves() if leaf.total_of).label,
+        "t4_total": next(r for r in d.t4_results if r.total_of).label,
+        "in_force": col("二", "in_force").label,
+        "in_force_short": col("二", "in_force").short,
+        "issued_short": col("二", "issued").short,
+        "repealed_short": col("二", "repealed").short,
+        "regulations": f.PLAUSIBILITY["R11"].label,
+        "normative_documents": row("二", "normative_documents").label,
+        "department": categories["department"],
+        "township": categories["township"],
+        "fee_row": f.PLAUSIBILITY["R9"].label,
+        "fee_section": f.FIELD["FEE_fee_charged"].section or "",
+        "other_row": f.PLAUSIBILITY["OTHER_HIGH"].label,
+        "other_row_short": f"{_parent(d.t3_rows, other.key).number}{other.label}",
+        "overview": overview.heading,
+        "overview_title": overview.title,
+        "money_unit": next(c.unit for c in f.CELLS if c.kind == "money"),
+        "money_max_decimals": str(MONEY_MAX_DECIMALS),
+        "format_document": f.FORMAT_DOCUMENT,
+        "old_format_document": OLD_FORMAT_DOCUMENT,
+        "format_version": f.FIELD["META_format_version"].label,
+        "report_year": f.FIELD["INFO_report_year"].label,
+        "agency_code": f.FIELD["INFO_agency_code"].label,
+        "agency_name": f.FIELD["INFO_agency_name"].label,
+        "info_sheet": SHEET_INFO,
+    }
 
 
 def defined_name_formula(sheet: str, ref: str) -> str:
@@ -1353,12 +1573,29 @@ class Format:
         self.CELL: dict[str, CellSpec] = {c.name: c for c in cells}
         self.FIELD: dict[str, FieldSpec] = {f.name: f for f in fields}
         self._cell_by_key = {(c.table, c.row_key, c.column_key): c.name for c in cells}
+        self._rows: dict[tuple[str, str], Node] = {}
+        self._columns: dict[tuple[str, str], Node] = {}
+        for block in d.t2_blocks:
+            for n in block.rows:
+                self._rows.setdefault(("二", n.key), n)
+            for n in block.columns:
+                self._columns.setdefault(("二", n.key), n)
+        for table, rows, columns in (("三", d.t3_rows, d.t3_columns), ("四", d.t4_groups, d.t4_results)):
+            for n in _walk(rows):
+                self._rows.setdefault((table, n.key), n)
+            for n in _walk(columns):
+                self._columns.setdefault((table, n.key), n)
         self.INPUT_CELLS: tuple[CellSpec, ...] = tuple(c for c in cells if not c.computed)
         self.RULES: tuple[Rule, ...] = _rules(self)
         self.RULE: dict[str, Rule] = {r.key: r for r in self.RULES}
         self.KEY_FIGURES: tuple[KeyFigure, ...] = _key_figures(self)
         self.RULE_SUMMARIES: dict[str, str] = _rule_summaries(self)
         self.CLAIM_VOCABULARY: ClaimVocabulary = _claim_vocabulary(self)
+        self.PLAUSIBILITY_CHECKS: tuple[PlausibilityCheck, ...] = _plausibility_checks(self)
+        self.PLAUSIBILITY: dict[str, PlausibilityCheck] = {c.key: c for c in self.PLAUSIBILITY_CHECKS}
+        self.NUMBER_CLAIMS: tuple[NumberClaim, ...] = _number_claims(self)
+        self.SEVERITIES: dict[str, Severity] = _severities(self)
+        self.MESSAGE_LABELS: dict[str, str] = _message_labels(self)
         self._derived: dict[Callable, object] = {}
         self._json: dict | None = None
 
@@ -1371,6 +1608,14 @@ class Format:
     def cell_name(self, table: str, row_key: str, column_key: str) -> str:
         """The defined name of a table cell by its keys, e.g. ("三", "new", "total") → T3_new_total."""
         return self._cell_by_key[(table, row_key, column_key)]
+
+    def row_node(self, table: str, key: str) -> Node:
+        """A row of a table by its key (table 四: a group), e.g. ("三", "carried_in") → 二、上年结转…."""
+        return self._rows[(table, key)]
+
+    def column_node(self, table: str, key: str) -> Node:
+        """A column of a table by its key, e.g. ("四", "corrected") → 结果纠正."""
+        return self._columns[(table, key)]
 
     def table_cells(self, table: str) -> tuple[CellSpec, ...]:
         return tuple(c for c in self.CELLS if c.table == table)
@@ -1464,8 +1709,9 @@ def per_format(fn: Callable[[], object]) -> Callable[[], object]:
 #: What a Format holds, read as module attributes of the current format (spec.CELLS, spec.cell_name(…)).
 _PER_FORMAT = frozenset({
     "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
-    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "CLAIM_VOCABULARY", "cell_name", "table_cells", "fields", "all_defined_names",
-    "as_json",
+    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
+    "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "NUMBER_CLAIMS", "SEVERITIES", "MESSAGE_LABELS", "row_node",
+    "column_node", "CLAIM_VOCABULARY",
 })
 
 

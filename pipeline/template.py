@@ -28,6 +28,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import ooxml, spec
+from .ooxml import MAX_FILE_NAME_BYTES
 from .workspace import Agency, Workspace
 
 #: The blank workbook's file name (in input_templates/).
@@ -60,8 +61,15 @@ PREFILLED_NOTE = f"本项由{OFFICE}根据单位名册预填并锁定。如有�
 
 _COUNT_ERROR = "请输入不小于0的整数（件数）。不能填写文字、小数或负数；没有发生的填0。"
 _COUNT_PROMPT = "填写不小于0的整数；没有发生的填0（空白按0处理）。"
-_MONEY_ERROR = f"请输入不小于0的金额（单位：万元），最多保留{spec.MONEY_MAX_DECIMALS}位小数。不能填写文字或负数。"
-_MONEY_PROMPT = f"单位：万元，最多保留{spec.MONEY_MAX_DECIMALS}位小数；没有的填0。"
+
+
+def _money_texts() -> tuple[str, str, str]:
+    """(error, prompt title, prompt) of the money cells' data validation, in the format's money unit."""
+    unit = next(c.unit for c in spec.CELLS if c.kind == "money")
+    return (f"请输入不小于0的金额（单位：{unit}），最多保留{spec.MONEY_MAX_DECIMALS}位小数。不能填写文字或负数。",
+            f"金额（{unit}）", f"单位：{unit}，最多保留{spec.MONEY_MAX_DECIMALS}位小数；没有的填0。")
+
+
 _YUAN_ERROR = "请输入不小于0的金额（单位：元）。不能填写文字或负数。"
 _YUAN_PROMPT = "单位：元；不涉及的可留空。"
 
@@ -212,8 +220,6 @@ def prefilled_file_name(agency: Agency, year: int) -> str:
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
-#: In UTF-8 bytes (a Chinese character is 3): leaves room under the usual 255-byte limit for the temp-file name.
-MAX_FILE_NAME_BYTES = 180
 
 
 def sanitise_file_name(name: str, max_bytes: int = MAX_FILE_NAME_BYTES) -> str:
@@ -324,7 +330,7 @@ def _guide_sheet(ws: Worksheet, year: int) -> None:
     shown = [i for i in ids if i != "R6"]
     money_label = next(c.column for c in spec.CELLS if c.kind == "money")
     lines: list[tuple[str, str]] = [
-        ("title", f"{year}{spec.REPORT_TITLE_SUFFIX}填报说明"),
+        ("title", f"{year}{spec.REPORT_TITLE_SUFFIX}{spec.SHEET_GUIDE}"),
         ("head", "一、填报依据"),
         ("text", f"本表按《{spec.FORMAT_TITLE}》（{spec.FORMAT_DOCUMENT}）制作，格式版本 {spec.FORMAT_VERSION}。"),
         ("text", f"报告年度：{year}年，统计期限为{year}年1月1日至12月31日；主动公开数据以{year}年12月31日为准。"),
@@ -596,11 +602,9 @@ def _number_validations(wb: Workbook) -> None:
             dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
                                 errorTitle="件数填写有误", error=_COUNT_ERROR, promptTitle="件数", prompt=_COUNT_PROMPT)
         else:
-            money = kind == "money"
+            error, title, prompt = _money_texts() if kind == "money" else (_YUAN_ERROR, "金额（元）", _YUAN_PROMPT)
             dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
-                                errorTitle="金额填写有误", error=_MONEY_ERROR if money else _YUAN_ERROR,
-                                promptTitle="金额（万元）" if money else "金额（元）",
-                                prompt=_MONEY_PROMPT if money else _YUAN_PROMPT)
+                                errorTitle="金额填写有误", error=error, promptTitle=title, prompt=prompt)
         dv.showErrorMessage = True
         dv.showInputMessage = True
         dv.errorStyle = "stop"

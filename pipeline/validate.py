@@ -30,13 +30,11 @@ from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, Ag
 from .read import Batch, Record, identify
 from .workspace import Workspace
 
-# ---- thresholds of the soft (提示) checks; policy, not format --------------------------------------------
-MONEY_MAX_DECIMALS = 4
+# ---- thresholds of the soft (提示) checks; policy, not format (R9, R11, （六）3.其他 and the numbers texts quote
+# are the format's: spec.PLAUSIBILITY_CHECKS, spec.NUMBER_CLAIMS; money decimals: spec.MONEY_MAX_DECIMALS) -------
 YOY_FACTOR = 5  # a figure that grew or shrank five-fold …
 YOY_MIN_DIFF = 50  # … by at least 50 (counts) …
 YOY_MIN_DIFF_MONEY = Decimal(50)  # … or 50 万元
-OTHER_HIGH_MIN = 5  # （六）3.其他: at least 5 and …
-OTHER_HIGH_SHARE = 0.3  # … more than 30 % of （七）总计
 SIMILAR_MIN_CHARS = 40  # texts shorter than this are not compared (“无。”)
 SIMILAR_THRESHOLD = 0.9  # 3-gram Jaccard similarity counted as 雷同
 YEAR_MIN, YEAR_MAX = 2000, 2099
@@ -166,13 +164,9 @@ class _Context:
         sheet, cell = self.pos(rec).get(name, ("", ""))
         if name in spec.CELL:
             c = spec.CELL[name]
-            return f"工作表“{sheet}”{cell} 单元格（表{c.table}“{_short(c.row)}”·“{c.column}”）"
+            return f"工作表“{sheet}”{cell} 单元格（表{c.table}“{spec.clip(c.row)}”·“{c.column}”）"
         f = spec.FIELD.get(name)
         return f"工作表“{sheet}”{cell} 单元格（{f.label if f else name}）"
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= 18 else label[:18] + "…"
 
 
 def _dedupe(items: list[F.Finding]) -> list[F.Finding]:
@@ -486,23 +480,21 @@ def _schema(checks_on_frame: list[pa.Check]) -> pa.DataFrameSchema:
             cols[_FOUND + c.name] = pa.Column(float, nullable=True)
         if c.kind == "money":
             cols[_DECIMALS + c.name] = pa.Column(
-                float, pa.Check(lambda s: s.isna() | (s <= MONEY_MAX_DECIMALS), name="precision"), nullable=True
+                float, pa.Check(lambda s: s.isna() | (s <= spec.MONEY_MAX_DECIMALS), name="precision"), nullable=True
             )
     return pa.DataFrameSchema(cols, checks=checks_on_frame, strict=False, coerce=False)
-
-
-_T3 = spec.cell_name
 
 
 def _frame_checks() -> list[pa.Check]:
     checks = [pa.Check(_rule_check(r), name=f"rule:{r.key}") for r in spec.RULES]
     checks += [pa.Check(_yoy_check(n), name=f"yoy:{n}") for n in _yoy_cells()]
-    regs = [c.name for c in spec.CELLS if c.table == "二" and c.row_key == "regulations"]
+    regs = list(spec.PLAUSIBILITY["R11"].cells)
     checks.append(pa.Check(lambda df: df[regs].fillna(0).eq(0).all(axis=1), name="R11"))
-    other, total = _T3("三", "other_other", "total"), _T3("三", "total", "total")
+    high = spec.PLAUSIBILITY["OTHER_HIGH"]
+    other, total = high.cells
     checks.append(pa.Check(
-        lambda df: ~((df[other] >= OTHER_HIGH_MIN) & (df[other] > OTHER_HIGH_SHARE * df[total])), name="OTHER_HIGH"))
-    fee_row = _T3("三", "other_fee_unpaid", "total")
+        lambda df: ~((df[other] >= high.min_count) & (df[other] > high.max_share * df[total])), name="OTHER_HIGH"))
+    fee_row = spec.PLAUSIBILITY["R9"].cells[0]
 
     def r9(df: pd.DataFrame) -> pd.Series:
         n = df[fee_row]
@@ -569,7 +561,7 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
             typed, st = raw.get((rec, name), ("", ""))
             actual = _fmt(df.at[rec, name], "money") if st == "converted" else typed  # in 万元, as the message says
             out.append(ctx.finding("MONEY_PRECISION", rec, [name], where=ctx.where(rec, name),
-                                   expected=f"≤ {MONEY_MAX_DECIMALS} 位小数", actual=actual))
+                                   expected=f"≤ {spec.MONEY_MAX_DECIMALS} 位小数", actual=actual))
         elif check.startswith("rule:"):
             out.append(_rule_finding(spec.RULE[check[5:]], rec, df, ctx))
         elif check.startswith("yoy:"):
@@ -578,24 +570,29 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
             out.append(ctx.finding("YOY_JUMP", rec, [name], where=ctx.where(rec, name),
                                    expected=_fmt(df.at[rec, _PREV + name], kind), actual=_fmt(df.at[rec, name], kind)))
         elif check == "R11":
-            regs = [c.name for c in spec.CELLS if c.table == "二" and c.row_key == "regulations"]
-            out.append(ctx.finding("R11_REGULATIONS", rec, regs, expected="0",
+            r11 = spec.PLAUSIBILITY["R11"]
+            regs = list(r11.cells)
+            out.append(ctx.finding(r11.code, rec, regs, expected="0",
                                    actual="/".join(_fmt(df.at[rec, n], "count") for n in regs)))
         elif check == "OTHER_HIGH":
-            other, total = _T3("三", "other_other", "total"), _T3("三", "total", "total")
+            high = spec.PLAUSIBILITY["OTHER_HIGH"]
+            other, total = high.cells
             share = df.at[rec, other] / df.at[rec, total] if df.at[rec, total] else 1.0
-            out.append(ctx.finding("OTHER_HIGH", rec, [other], actual=f"{_fmt(df.at[rec, other], 'count')}（{share:.0%}）",
+            out.append(ctx.finding(high.code, rec, [other], actual=f"{_fmt(df.at[rec, other], 'count')}（{share:.0%}）",
                                    total=_fmt(df.at[rec, total], "count"),
-                                   expected=f"≤ {int(OTHER_HIGH_SHARE * 100)}%"))
+                                   expected=f"≤ {int(high.max_share * 100)}%"))
         elif check == "R9":
-            fee_row = _T3("三", "other_fee_unpaid", "total")
+            r9_check = spec.PLAUSIBILITY["R9"]
+            fee_row = r9_check.cells[0]
+            charged_label, notices_label = (spec.FIELD[f].label for f in r9_check.fields)
             n = df.at[rec, fee_row]
             notices = df.at[rec, "fee_notices"]
             if df.at[rec, "fee_charged"] != spec.YES:
-                detail = f"“本年是否收取信息处理费”填为“{df.at[rec, 'fee_charged'] or '（空）'}”"
+                detail = f"“{charged_label}”填为“{df.at[rec, 'fee_charged'] or '（空）'}”"
             else:
-                detail = f"“发出收费通知件数”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，少于 {_fmt(n, 'count')}"
-            out.append(ctx.finding("R9_FEE", rec, [fee_row], count=_fmt(n, "count"), detail=detail,
+                detail = (f"“{notices_label}”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，"
+                          f"少于 {_fmt(n, 'count')}")
+            out.append(ctx.finding(r9_check.code, rec, [fee_row], count=_fmt(n, "count"), detail=detail,
                                    expected=f"发出收费通知 ≥ {_fmt(n, 'count')} 件",
                                    actual=str(df.at[rec, "fee_charged"]) or "（空）"))
     return out
@@ -622,7 +619,7 @@ def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) ->
     rhs = sum(df.at[rec, n] for n in rule.rhs)
 
     def desc(names: tuple[str, ...]) -> str:
-        return " + ".join(f"{_short(spec.CELL[n].row)}（{val(n)}）" for n in names)
+        return " + ".join(f"{spec.clip(spec.CELL[n].row)}（{val(n)}）" for n in names)
 
     return ctx.finding(rule.id, rec, rule.cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
                        expected=_fmt(lhs, "count"), actual=_fmt(rhs, "count"))
@@ -693,35 +690,6 @@ def _text_fields() -> list[spec.FieldSpec]:
     return [f for f in spec.FIELDS if f.kind == "text" and f.section]
 
 
-def _number_claims() -> list[tuple[re.Pattern[str], str, tuple[tuple[str, ...], ...]]]:
-    """(pattern with one number group, what the number is, accepted readings as sums of cells)."""
-    new = (_T3("三", "new", "total"),)
-    new_plus = (_T3("三", "new", "total"), _T3("三", "carried_in", "total"))
-    recon = (_T3("四", "reconsideration", "total"),)
-    litig = (_T3("四", "litigation_direct", "total"), _T3("四", "litigation_after", "total"))
-    carried_in = (_T3("三", "carried_in", "total"),)
-    carried_over = (_T3("三", "carried_over", "total"),)
-    done = (_T3("三", "total", "total"),)
-    issued = (_T3("二", "normative_documents", "issued"),)
-    return [
-        (re.compile(r"(?:共|累计|总计|合计)?(?:收到|受理)(?:各类)?(?:政府信息公开|依申请公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"),
-         "本年新收（或新收加上年结转）申请数", (new, new_plus)),
-        (re.compile(r"新收(?:政府信息公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"), "本年新收申请数", (new,)),
-        (re.compile(r"(?:未|没有)(?:收到|受理)(?:任何)?(?:政府信息公开|依申请公开)?申请()"), "本年新收申请数",
-         (new,)),
-        (re.compile(r"行政复议(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政复议总计", (recon,)),
-        (re.compile(r"行政诉讼(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"), "行政诉讼总计（直接起诉与复议后起诉）",
-         (litig,)),
-        (re.compile(r"上年结转(?:的)?(?:政府信息公开)?(?:申请)?(\d+)件"), "上年结转申请数", (carried_in,)),
-        (re.compile(r"结转下年度(?:继续办理)?(?:的)?(?:申请)?(\d+)件"), "结转下年度继续办理数", (carried_over,)),
-        (re.compile(r"办结(?:政府信息公开)?(?:申请)?(?:共|累计|总计|合计)?(\d+)件"), "本年度办理结果总计", (done,)),
-        (re.compile(r"(?:制发|印发|出台)(?:行政)?规范性文件(\d+)件"), "本年制发行政规范性文件件数", (issued,)),
-        (re.compile(r"行政许可(?:决定)?(\d+)件"), "行政许可本年处理决定数量", ((_T3("二", "licensing", "decisions"),),)),
-        (re.compile(r"行政处罚(?:决定)?(\d+)件"), "行政处罚本年处理决定数量", ((_T3("二", "penalties", "decisions"),),)),
-        (re.compile(r"行政强制(?:决定)?(\d+)件"), "行政强制本年处理决定数量", ((_T3("二", "enforcement", "decisions"),),)),
-    ]
-
-
 class _Norm:
     """NFKC and whitespace-free forms of texts, each computed once (normalising was most of the text checks)."""
 
@@ -780,7 +748,7 @@ def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
         row_of = {rec: i for i, rec in enumerate(numbers.index.tolist())}
         col_of = {name: j for j, name in enumerate(numbers.columns.tolist())}
     norm = _Norm()
-    claims = _number_claims()
+    claims = spec.NUMBER_CLAIMS
     overview = [f.name for f in spec.fields(section="一") if f.kind == "text"]
     for rec, by_name in texts.items():
         for name, text in by_name.items():
@@ -801,18 +769,18 @@ def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
             row = grid[row_of[rec]]
             for name in overview:
                 text = norm.norm(by_name.get(name, ""))
-                for pattern, what, readings in claims:
-                    for m in pattern.finditer(text):
+                for claim in claims:
+                    for m in claim.pattern.finditer(text):
                         said = int(m.group(1)) if m.group(1) else 0
                         sums = []
-                        for cells in readings:
+                        for cells in claim.readings:
                             vals = row[[col_of[c] for c in cells]]
                             sums.append(np.float64(np.nan) if np.isnan(vals).any() else vals.sum())
                         if any(np.isnan(s) for s in sums) or any(s == said for s in sums):
                             continue
                         out.append(ctx.finding(
-                            "TEXT_NUMBER_MISMATCH", rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
-                            what=what, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
+                            claim.code, rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
+                            what=claim.label, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
                             actual=str(said)))
     out += _similar_texts(batch, previous, texts, ctx, norm, similar)
     return out

@@ -531,7 +531,9 @@ def machine() -> str:
         mem = f"{kb / 1024 / 1024:.1f} GB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from pipeline.parallel import default_jobs
+
+    cpus = default_jobs()
     return f"{cpus} cores ({model or platform.processor()}), {mem}, Python {platform.python_version()}"
 
 

@@ -51,7 +51,6 @@ def test_a_body_moved_into_the_document_gives_the_same_bytes(tmp_path, sample, m
 
 def test_jobs_do_not_change_the_reports(tmp_path, sample):
     ws, agencies = sample
-    codes = [a.code for a in agencies]
     outs = {}
     for jobs in (1, 2):
         paths = render.render_agencies([(a, ws.agency(a.code)) for a in agencies], tmp_path / str(jobs), jobs=jobs)
