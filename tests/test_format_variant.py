@@ -1,0 +1,89 @@
+"""The format is a value: a second format sits beside 2021 in one process, and every stage works for it.
+
+The variant is test-only: the 2021 definition with one more applicant column in table 三 (基金会, under
+法人或其他组织). Nothing outside its definition below changes; the template follows it and 2021 is untouched in
+the same process. (read → validate → render under the variant: issue 11, still open.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from pipeline import ooxml, read, spec, template, workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "sample_county"
+YEAR = 2024
+
+
+def _with_foundation_column(d: spec.Definition) -> spec.Definition:
+    def add(node: spec.Node) -> spec.Node:
+        if node.key == "organisations":
+            children = node.children[:-1] + (spec.Node("foundation", "基金会"),) + node.children[-1:]
+            return dataclasses.replace(node, children=children)
+        return dataclasses.replace(node, children=tuple(add(c) for c in node.children))
+
+    return dataclasses.replace(d, version="2021-test-foundation", t3_columns=tuple(add(n) for n in d.t3_columns))
+
+
+VARIANT = spec.register(_with_foundation_column(spec.DEFINITION_2021))
+BASE = spec.load("2021")
+
+
+def test_both_formats_sit_side_by_side():
+    assert spec.load("2021") is BASE and spec.load(VARIANT.FORMAT_VERSION) is VARIANT
+    rows = len([leaf for top in BASE.definition.t3_rows for leaf in top.leaves()])
+    assert len(VARIANT.CELLS) == len(BASE.CELLS) + rows
+    assert len([r for r in VARIANT.RULES if r.id == "R1"]) == len([r for r in BASE.RULES if r.id == "R1"]) + 1
+    total = VARIANT.CELL[VARIANT.cell_name("三", "new", "total")]
+    assert VARIANT.cell_name("三", "new", "foundation") in total.addends
+    assert total.formula() != BASE.CELL[BASE.cell_name("三", "new", "total")].formula()
+    # 2021 is the current format outside a stage, whatever else was registered
+    assert spec.current() is BASE and len(spec.CELLS) == len(BASE.CELLS)
+    with spec.using(VARIANT):
+        assert spec.CELLS is VARIANT.CELLS and spec.FORMAT_VERSION == VARIANT.FORMAT_VERSION
+    assert spec.CELLS is BASE.CELLS
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    """One agency of the sample county, its 2024 figures and texts written into the variant's workbook, with
+    the new column filled (3 new requests of foundations, all 予以公开)."""
+    ws0 = workspace.load(SAMPLE)
+    first = ws0.files(YEAR)[0]
+    a = read.read_batch([first], YEAR, ws0).agency_data()[0]
+    roster = ws0.agency(a.code)
+    root = tmp_path_factory.mktemp("variant")
+    (root / str(YEAR)).mkdir()
+    for name in ("county.toml", "agencies.csv"):
+        (root / name).write_bytes((SAMPLE / name).read_bytes())
+    ws = workspace.load(root)
+    with spec.using(VARIANT):
+        wb = template.build_workbook(YEAR, roster)
+        inputs = {c.name: a.values[c.name] for c in spec.INPUT_CELLS if c.name in a.values
+                  and not (c.table == "三" and c.row_key == "carried_in")}
+        inputs[spec.cell_name("三", "new", "foundation")] = 3
+        inputs[spec.cell_name("三", "granted", "foundation")] = 3
+        inputs[spec.cell_name("三", "carried_in", "foundation")] = 0
+        for c in spec.INPUT_CELLS:
+            if c.table == "三" and c.row_key == "carried_in" and c.name not in inputs:
+                inputs[c.name] = a.values[c.name]
+        fields = {f.name: a.fields[f.name] for f in spec.FIELDS
+                  if not f.prefilled and a.fields.get(f.name) not in (None, "")}
+        template.fill(wb, {**inputs, **fields})
+        path = ooxml.save_workbook(wb, root / str(YEAR) / first.name)
+    return ws, a, path
+
+
+def test_the_variant_workbook_has_the_new_column(county):
+    _, _, path = county
+    wb = load_workbook(path)
+    cell = VARIANT.CELL[VARIANT.cell_name("三", "new", "foundation")]
+    assert wb[cell.sheet][cell.ref].value == 3
+    labels = {wb[lab.sheet][lab.ref].value for lab in VARIANT.LABELS if lab.sheet == cell.sheet}
+    assert "基金会" in labels
+    assert VARIANT.cell_name("三", "new", "foundation") in wb.defined_names
