@@ -446,7 +446,8 @@ _REGULAR_STYLES = ("regular", "book", "normal", "roman")
 #: Font files worth opening to look at their faces (opening every system font would take seconds).
 _CJK_FILE = re.compile(r"cjk|sourcehan|wqy|wenquanyi|droidsansfallback|simhei|yahei|msyh|notosanssc|notoserifsc"
                        r"|notosans-?sc|notoserif-?sc|[-_]sc[-_.]", re.IGNORECASE)
-#: The family name under which the chosen face is registered with matplotlib, and used for every text of a chart.
+#: The chosen face is registered with matplotlib under this family name followed by a digest of its file and face
+#: index (``chart_font_family``), and used for every text of a chart.
 CHART_FONT_NAME = "nianbao chart font"
 
 
@@ -499,23 +500,31 @@ def cjk_font_path() -> str | None:
     return None if font is None else font[0]
 
 
-def _use_chart_font() -> str:
-    """Register the chart font under ``CHART_FONT_NAME`` as matplotlib's only face of that name; return the name.
+def chart_font_family() -> str:
+    """The family name the charts are drawn with: the chart font (``chart_font``) registered with matplotlib as
+    the only face of that name; without a CJK font, matplotlib's own DejaVu Sans (not a system copy of it).
 
-    Without a CJK font, matplotlib's own DejaVu Sans (not a system copy of it, whichever the cache lists first).
+    matplotlib's public API only: a ``FontEntry`` in ``fontManager.ttflist`` and the name in rcParams. The name
+    carries a digest of the face's file and index, so a name always means one face and ``findfont``'s cache can
+    never answer for it with another (no cache to clear). ``addfont`` would register the face under its own
+    family, which another file on the machine may share (then the cache's order would choose), and
+    ``FontProperties(fname=…)`` reaches only the texts it is given (tick labels are made again when drawn).
     """
+    import hashlib
+
     import matplotlib
     from matplotlib import font_manager
 
     path, index = chart_font() or (os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), 0)
-    fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
-    entry = font_manager.FontEntry(fname=path, name=CHART_FONT_NAME, style="normal", variant="normal", weight=400,
-                                   stretch="normal", size="scalable", **({"index": index} if "index" in fields else {}))
+    name = f"{CHART_FONT_NAME} {hashlib.sha256(f'{path}|{index}'.encode()).hexdigest()[:16]}"
     fm = font_manager.fontManager
-    if [f for f in fm.ttflist if f.name == CHART_FONT_NAME] != [entry]:
-        fm.ttflist = [f for f in fm.ttflist if f.name != CHART_FONT_NAME] + [entry]
-        fm._findfont_cached.cache_clear()  # as FontManager.addfont does
-    return CHART_FONT_NAME
+    if not any(f.name == name for f in fm.ttflist):
+        fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
+        entry = font_manager.FontEntry(fname=path, name=name, style="normal", variant="normal", weight=400,
+                                       stretch="normal", size="scalable",
+                                       **({"index": index} if "index" in fields else {}))
+        fm.ttflist = [f for f in fm.ttflist if not f.name.startswith(CHART_FONT_NAME)] + [entry]
+    return name
 
 
 def chart_png(chart: Chart) -> bytes:
@@ -535,7 +544,7 @@ def _draw(chart: Chart) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [_use_chart_font()],
+    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [chart_font_family()],
           "font.weight": "normal", "font.style": "normal", "font.stretch": "normal", "font.variant": "normal"}
     with plt.rc_context(rc):
         n = len(chart.labels)
