@@ -109,13 +109,14 @@ def fill(template: str | Path, context: Mapping[str, object]) -> bytes:
     return plain(template, context) if fast is None else fast.fill(context)
 
 
-_PREPARED: dict[tuple[str, int, int], Prepared] = {}  # this process's loaded templates (inherited by forks)
+#: This process's loaded templates (forked workers inherit them), or why a template could not be prepared.
+_PREPARED: dict[tuple[str, int, int], Prepared | str] = {}
 
 
 def prepare(template: str | Path) -> Prepared | None:
     """This process's prepared ``template`` (loaded and compiled on first use), or None when the fast path cannot
-    be used: ``problems()``, or the template's own check (see ``Prepared``) failed. Call it before forking
-    workers and they inherit the loaded template."""
+    be used: ``problems()``, the template could not be prepared, or its check (see ``Prepared``) failed. Call it
+    before forking workers and they inherit the loaded template."""
     if problems():
         return None
     path = Path(template)
@@ -123,8 +124,13 @@ def prepare(template: str | Path) -> Prepared | None:
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
     fast = _PREPARED.get(key)
     if fast is None:
-        fast = _PREPARED[key] = Prepared(path)
-    return None if fast.broken else fast
+        try:
+            fast = Prepared(path)
+        except Exception as e:  # a template the fast path does not know how to take apart: plain docxtpl's
+            fast = f"{type(e).__name__}: {e}"
+            _log.info("%s cannot prepare %s (%s); plain docxtpl renders it", __name__, path, fast)
+        _PREPARED[key] = fast
+    return fast if isinstance(fast, Prepared) and not fast.broken else None
 
 
 # ---- the prepared template
@@ -327,7 +333,7 @@ class Prepared:
         if data != reference:
             self.broken = (f"the fast path failed ({type(error).__name__}: {error})" if error is not None
                            else "the fast path's bytes differ from plain docxtpl's")
-            _log.warning("%s: %s for %s; plain docxtpl renders the rest", __name__, self.broken, self.path)
+            _log.info("%s: %s for %s; plain docxtpl renders the rest", __name__, self.broken, self.path)
         self.verified = True
         return reference
 

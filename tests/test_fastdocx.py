@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import tomllib
 import zipfile
 from importlib import metadata
@@ -186,6 +187,7 @@ def test_the_first_report_of_a_process_is_checked_against_plain_docxtpl(fresh, m
 
 
 def test_fast_bytes_that_differ_switch_the_process_to_plain_docxtpl(fresh, monkeypatch, sample, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline.fastdocx")
     ws, agencies = sample
     monkeypatch.setattr(fastdocx.Prepared, "render", lambda self, ctx: b"PK not quite")
     outs = [fastdocx.fill(render.AGENCY_TEMPLATE, context(a, ws.agency(a.code))) for a in agencies[:3]]
@@ -205,6 +207,20 @@ def test_an_error_only_the_fast_path_has_switches_to_plain_docxtpl(fresh, monkey
     got = fastdocx.fill(render.AGENCY_TEMPLATE, context(a, ws.agency(a.code)))
     assert got == fastdocx.plain(render.AGENCY_TEMPLATE, context(a, ws.agency(a.code)))
     assert fastdocx.prepare(render.AGENCY_TEMPLATE) is None
+
+
+def test_a_template_the_fast_path_cannot_take_apart_is_rendered_by_plain_docxtpl(fresh, monkeypatch, sample):
+    ws, agencies = sample
+
+    def unknown(self, template):
+        raise ValueError("no <w:body")
+
+    monkeypatch.setattr(fastdocx.Prepared, "__init__", unknown)
+    assert fastdocx.prepare(render.AGENCY_TEMPLATE) is None
+    a = agencies[2]
+    got = fastdocx.fill(render.AGENCY_TEMPLATE, context(a, ws.agency(a.code)))
+    assert got == fastdocx.plain(render.AGENCY_TEMPLATE, context(a, ws.agency(a.code)))
+    assert list(fastdocx._PREPARED.values()) == ["ValueError: no <w:body"]  # tried once
 
 
 def test_an_error_plain_docxtpl_shares_is_raised_and_the_fast_path_kept(fresh):
