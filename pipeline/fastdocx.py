@@ -7,8 +7,8 @@ captured, patched and compiled once, the parts rendering never changes are seria
 out as last time is not deflated again (``ooxml.zip_members``: zlib and the zip format, public API): ~7 ms a
 report.
 
-This module is the one place that reaches into a library's internals for that speed: the docxtpl methods
-``_Template`` overrides and python-docx's package writer (``REACHED_INTO``). So the fast path runs only under
+This module is the one place that reaches into a library's internals for that speed: the docxtpl methods its
+``DocxTemplate`` subclass overrides and python-docx's package writer (``REACHED_INTO``). So the fast path runs only under
 the exact versions it was written and tested against (``PINS``; pyproject.toml pins the same, and
 tests/test_fastdocx.py fails loudly when another version is installed) and while ``problems()`` finds nothing;
 and the first report a prepared template fills in a process is rendered by plain docxtpl as well and compared
@@ -37,7 +37,7 @@ from . import ooxml
 PINS = {"docxtpl": "0.20.2", "python-docx": "1.2.0"}
 
 #: What the fast path overrides or calls that is not docxtpl's or python-docx's documented API: (module, name,
-#: signature) — the signature of a method ``_Template`` overrides must stay the one it overrides.
+#: signature) — the signature of a method the fast path overrides must stay the one it overrides.
 REACHED_INTO = (
     ("docxtpl.template", "DocxTemplate.get_xml", "(self)"),
     ("docxtpl.template", "DocxTemplate.get_part_xml", "(self, part)"),
@@ -52,6 +52,11 @@ REACHED_INTO = (
     ("docx.opc.pkgwriter", "PackageWriter._write_pkg_rels", "(phys_writer, pkg_rels)"),
     ("docx.opc.oxml", "serialize_part_xml", None),
     ("docx.opc.part", "Part.before_marshal", "(self)"),
+    ("docx.opc.part", "Part.blob", None),
+    ("docx.opc.part", "Part.rels", None),
+    ("docx.opc.rel", "Relationships.xml", None),
+    ("docx.opc.package", "OpcPackage.parts", None),
+    ("docx.opc.package", "OpcPackage.rels", None),
     ("docx.opc.packuri", "PackURI.membername", None),
     ("docx.opc.packuri", "PackURI.rels_uri", None),
     ("docx.opc.constants", "CONTENT_TYPE.OPC_CORE_PROPERTIES", None),
