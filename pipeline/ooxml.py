@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import re
+import struct
+import sys
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 #: Every zip entry and document property gets this timestamp, so a re-run gives byte-identical files.
@@ -149,6 +154,96 @@ def normalise_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+# ---- zipping members whose deflate streams are known -----------------------------------------------------------
+#
+# zipfile has no public way to write a member deflated earlier, and deflating ~1 MB of unchanged styles for every
+# report costs more than rendering it. The archive normalise_zip writes is simple (APPNOTE.TXT: local headers,
+# central directory, end record; no extra fields, data descriptors or zip64), so it is written here with struct
+# and zlib; ``zip_layout_problem`` compares it with zipfile's on every interpreter, and zipfile writes it when they
+# differ.
+
+_DEFLATED = 8
+_VERSION = 20  # zipfile's DEFAULT_VERSION: "version needed to extract" and "made by" for deflated members
+_UTF8_NAME = 0x800
+_CREATE_SYSTEM = 0 if sys.platform == "win32" else 3  # as zipfile.ZipInfo sets it
+_EXTERNAL_ATTR = 0o644 << 16
+_LIMIT = (1 << 31) - 1  # zipfile's ZIP64_LIMIT: beyond it (and beyond 65,535 members) zipfile writes zip64 records
+_DOS_DATE = (FIXED_ZIP_TIME[0] - 1980) << 9 | FIXED_ZIP_TIME[1] << 5 | FIXED_ZIP_TIME[2]
+_DOS_TIME = FIXED_ZIP_TIME[3] << 11 | FIXED_ZIP_TIME[4] << 5 | FIXED_ZIP_TIME[5] // 2
+
+
+def _deflate(body: bytes) -> bytes:
+    """The raw deflate stream zipfile writes for a ZIP_DEFLATED member (default level, no zlib header)."""
+    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return c.compress(body) + c.flush()
+
+
+def _zipfile_members(members: Sequence[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, body in members:
+            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = _EXTERNAL_ATTR
+            dst.writestr(info, body)
+    return out.getvalue()
+
+
+def _struct_members(members: Sequence[tuple[str, bytes]], cache: dict | None) -> bytes | None:
+    """The archive laid out here, or None when it would need what this writer does not write (zip64)."""
+    local: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, body in members:
+        if zipfile.ZipInfo(name).filename != name:  # a name zipfile would change ("\0", os.sep)
+            return None
+        last = None if cache is None else cache.get(name)
+        if last is not None and (last[0] is body or last[0] == body):
+            stream, crc = last[1], last[2]
+        else:
+            stream, crc = _deflate(body), zlib.crc32(body)
+            if cache is not None:
+                cache[name] = (body, stream, crc)
+        if len(body) * 1.05 > _LIMIT or len(stream) > _LIMIT or offset > _LIMIT:
+            return None
+        if name.isascii():
+            raw, flags = name.encode("ascii"), 0
+        else:
+            raw, flags = name.encode("utf-8"), _UTF8_NAME
+        sizes = (_DEFLATED, _DOS_TIME, _DOS_DATE, crc, len(stream), len(body), len(raw))
+        local += (struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", _VERSION, 0, flags, *sizes, 0), raw, stream)
+        central += (struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", _VERSION, _CREATE_SYSTEM, _VERSION, 0, flags,
+                                *sizes, 0, 0, 0, 0, _EXTERNAL_ATTR, offset), raw)
+        offset += 30 + len(raw) + len(stream)
+    directory = b"".join(central)
+    if len(members) > 0xFFFF or offset > _LIMIT or len(directory) > _LIMIT:
+        return None
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), offset, 0)
+    return b"".join(local) + directory + end
+
+
+@functools.cache
+def zip_layout_problem() -> str:
+    """'' when the archives written here are byte for byte zipfile's on this interpreter, else what differs."""
+    sample = [("[Content_Types].xml", b"<Types/>" * 700), ("word/document.xml", bytes(range(256)) * 40),
+              ("docProps/empty.xml", b""), ("word/media/图.png", b"\x89PNG" + b"\0" * 100)]
+    mine, theirs = _struct_members(sample, None), _zipfile_members(sample)
+    return "" if mine == theirs else f"zip layout differs from zipfile's ({len(mine or b'')} vs {len(theirs)} bytes)"
+
+
+def zip_members(members: Sequence[tuple[str, bytes]], cache: dict | None = None) -> bytes:
+    """The archive ``normalise_zip`` writes for ``members`` ((name, bytes), in order): the same bytes.
+
+    ``cache`` (name → (bytes, deflate stream, CRC), filled here) keeps each member's deflate stream: a member
+    given again with the same bytes is not deflated again.
+    """
+    if not zip_layout_problem():
+        data = _struct_members(members, cache)
+        if data is not None:
+            return data
+    return _zipfile_members(members)
+
+
 def save_workbook(wb, path: str | Path) -> Path:
     """Save an openpyxl workbook atomically, with fixed document times and zip timestamps."""
     import datetime as _dt
@@ -161,8 +256,8 @@ def save_workbook(wb, path: str | Path) -> Path:
     return atomic_write_bytes(path, normalise_zip(buf.getvalue()))
 
 
-def save_document(doc, path: str | Path) -> Path:
-    """Save a python-docx / docxtpl document atomically and reproducibly."""
+def document_bytes(doc) -> bytes:
+    """The .docx bytes of a python-docx / docxtpl document, reproducibly (fixed document times and zip entries)."""
     import datetime as _dt
 
     target = getattr(doc, "docx", None) or doc  # docxtpl wraps a python-docx Document
@@ -173,7 +268,12 @@ def save_document(doc, path: str | Path) -> Path:
     core.last_printed = fixed
     buf = io.BytesIO()
     doc.save(buf)
-    return atomic_write_bytes(path, normalise_zip(buf.getvalue()))
+    return normalise_zip(buf.getvalue())
+
+
+def save_document(doc, path: str | Path) -> Path:
+    """Save a python-docx / docxtpl document atomically and reproducibly."""
+    return atomic_write_bytes(path, document_bytes(doc))
 
 
 # ---- text a part can hold --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
-from . import ooxml, parallel, spec
+from . import fastdocx, ooxml, parallel, spec
 from .model import AgencyData, FeeTotals, Number, Rollup
 from .ooxml import MAX_FILE_NAME_BYTES, sanitise
 from .workspace import Agency, County
@@ -483,7 +483,8 @@ _REGULAR_STYLES = ("regular", "book", "normal", "roman")
 #: Font files worth opening to look at their faces (opening every system font would take seconds).
 _CJK_FILE = re.compile(r"cjk|sourcehan|wqy|wenquanyi|droidsansfallback|simhei|yahei|msyh|notosanssc|notoserifsc"
                        r"|notosans-?sc|notoserif-?sc|[-_]sc[-_.]", re.IGNORECASE)
-#: The family name under which the chosen face is registered with matplotlib, and used for every text of a chart.
+#: The chosen face is registered with matplotlib under this family name followed by a digest of its file and face
+#: index (``chart_font_family``), and used for every text of a chart.
 CHART_FONT_NAME = "nianbao chart font"
 
 
@@ -536,23 +537,31 @@ def cjk_font_path() -> str | None:
     return None if font is None else font[0]
 
 
-def _use_chart_font() -> str:
-    """Register the chart font under ``CHART_FONT_NAME`` as matplotlib's only face of that name; return the name.
+def chart_font_family() -> str:
+    """The family name the charts are drawn with: the chart font (``chart_font``) registered with matplotlib as
+    the only face of that name; without a CJK font, matplotlib's own DejaVu Sans (not a system copy of it).
 
-    Without a CJK font, matplotlib's own DejaVu Sans (not a system copy of it, whichever the cache lists first).
+    matplotlib's public API only: a ``FontEntry`` in ``fontManager.ttflist`` and the name in rcParams. The name
+    carries a digest of the face's file and index, so a name always means one face and ``findfont``'s cache can
+    never answer for it with another (no cache to clear). ``addfont`` would register the face under its own
+    family, which another file on the machine may share (then the cache's order would choose), and
+    ``FontProperties(fname=…)`` reaches only the texts it is given (tick labels are made again when drawn).
     """
+    import hashlib
+
     import matplotlib
     from matplotlib import font_manager
 
     path, index = chart_font() or (os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), 0)
-    fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
-    entry = font_manager.FontEntry(fname=path, name=CHART_FONT_NAME, style="normal", variant="normal", weight=400,
-                                   stretch="normal", size="scalable", **({"index": index} if "index" in fields else {}))
+    name = f"{CHART_FONT_NAME} {hashlib.sha256(f'{path}|{index}'.encode()).hexdigest()[:16]}"
     fm = font_manager.fontManager
-    if [f for f in fm.ttflist if f.name == CHART_FONT_NAME] != [entry]:
-        fm.ttflist = [f for f in fm.ttflist if f.name != CHART_FONT_NAME] + [entry]
-        fm._findfont_cached.cache_clear()  # as FontManager.addfont does
-    return CHART_FONT_NAME
+    if not any(f.name == name for f in fm.ttflist):
+        fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
+        entry = font_manager.FontEntry(fname=path, name=name, style="normal", variant="normal", weight=400,
+                                       stretch="normal", size="scalable",
+                                       **({"index": index} if "index" in fields else {}))
+        fm.ttflist = [f for f in fm.ttflist if not f.name.startswith(CHART_FONT_NAME)] + [entry]
+    return name
 
 
 def chart_png(chart: Chart) -> bytes:
@@ -572,7 +581,7 @@ def _draw(chart: Chart) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [_use_chart_font()],
+    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [chart_font_family()],
           "font.weight": "normal", "font.style": "normal", "font.stretch": "normal", "font.variant": "normal"}
     with plt.rc_context(rc):
         n = len(chart.labels)
@@ -662,277 +671,7 @@ def fill(template: Path, context: Mapping[str, object], path: Path) -> Path:
     return ooxml.save_document(tpl, path)
 
 
-# ---- agency reports, many at a time
-#
-# docxtpl reloads the .docx, re-patches its XML and recompiles it with Jinja on every render (~70 of the ~90 ms a
-# report took) and python-docx then re-serialises and re-deflates every part, ~800 KB of unchanged styles among
-# them. _ReusableTemplate keeps one loaded template per process: its pristine XML is captured once, patched and
-# compiled once, and the parts that come out byte for byte as last time are not deflated again. The bytes are
-# those of ``fill`` + ``ooxml.save_document`` (tests/test_parallel.py checks it), whatever the process.
-
-
-class _Replay:
-    """Stands in for zipfile's compressor and gives a part's deflate stream computed earlier: for the data
-    written (zipfile then computes CRC and size), or at the end when nothing was written (CRC and size given)."""
-
-    def __init__(self, deflated: bytes):
-        self._deflated = deflated
-
-    def compress(self, _data) -> bytes:
-        out, self._deflated = self._deflated, b""
-        return out
-
-    def flush(self) -> bytes:
-        out, self._deflated = self._deflated, b""
-        return out
-
-
-class _PartCollector:
-    """A python-docx physical package writer that keeps (member name, bytes) in order instead of zipping."""
-
-    def __init__(self):
-        self.items: list[tuple[str, bytes]] = []
-
-    def write(self, pack_uri, blob: bytes) -> None:
-        self.items.append((pack_uri.membername, blob))
-
-    def close(self) -> None:
-        pass
-
-
-def _no_block_in_a_table(patched_xml: str) -> bool:
-    """No Jinja block ({% … %}) inside a table of the (patched) template: every report has its tables' rows and
-    cells (text cannot add any: it is escaped)."""
-    depth = 0
-    for m in re.finditer(r"<w:tbl[ >]|</w:tbl>|\{%", patched_xml):
-        tok = m.group()
-        if tok == "{%":
-            if depth:
-                return False
-        else:
-            depth += -1 if tok == "</w:tbl>" else 1
-    return True
-
-
-def _tables_fit_their_grids(tree) -> bool:
-    """True when docxtpl's ``fix_tables`` would change nothing: no table has a row with more cells than grid
-    columns, nor more grid columns than its widest row spans (rows counted as docxtpl counts them)."""
-    ns = "{" + tree.nsmap["w"] + "}"
-    grid_tag, col_tag, tr_tag, tc_tag = ns + "tblGrid", ns + "gridCol", ns + "tr", ns + "tc"
-    pr_tag, span_tag, val = ns + "tcPr", ns + "gridSpan", ns + "val"
-    for t in tree.iter(ns + "tbl"):
-        grid = t.find(grid_tag)
-        if grid is None:
-            return False
-        columns = len(grid.findall(col_tag))
-        widest = spanned = 0
-        for r in t.iter(tr_tag):
-            cells = r.findall(tc_tag)
-            widest = max(widest, len(cells))
-            total = 0
-            for c in cells:
-                pr = c.find(pr_tag)
-                span = None if pr is None else pr.find(span_tag)
-                total += 1 if span is None else int(span.get(val))
-            spanned = max(spanned, total)
-        if widest > columns or columns > spanned:
-            return False
-    return True
-
-
-class _ReusableTemplate:
-    """One docxtpl template rendered many times in a process without reloading or recompiling it."""
-
-    PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")  # docxtpl renders these
-
-    def __init__(self, template: Path):
-        import zlib
-
-        from docx.opc.constants import CONTENT_TYPE as CT
-        from docx.opc.oxml import serialize_part_xml
-        from docxtpl import DocxTemplate
-        from jinja2 import Environment
-        from jinja2.exceptions import TemplateError
-
-        class Template(DocxTemplate):
-            patched: dict[str, str] = {}
-            prepared: dict[str, str] = {}
-            parts_xml: dict[str, str] = {}
-            body_tree = None
-            tables_static = False  # no {% %} inside any table of the template
-            tables_fit: bool | None = None
-
-            def get_xml(self):  # the template's body, not the last report's
-                return body_xml
-
-            def get_part_xml(self, part):  # headers and footers as in the template
-                key = str(part.partname)
-                if key not in self.parts_xml:
-                    self.parts_xml[key] = super().get_part_xml(part)
-                return self.parts_xml[key]
-
-            def patch_xml(self, src_xml):
-                if src_xml not in self.patched:
-                    self.patched[src_xml] = super().patch_xml(src_xml)
-                return self.patched[src_xml]
-
-            def resolve_listing(self, xml):  # the identity unless a text holds \t \a \n \f
-                return super().resolve_listing(xml) if any(c in xml for c in "\t\a\n\f") else xml
-
-            def render_xml_part(self, src_xml, part, context, jinja_env=None):
-                # docxtpl's, with its two substitutions of "\n<w:p" memoised / done as plain replacements
-                if jinja_env is None:
-                    return super().render_xml_part(src_xml, part, context, jinja_env)
-                src = self.prepared.get(src_xml)
-                if src is None:
-                    src = self.prepared[src_xml] = re.sub(r"<w:p([ >])", r"\n<w:p\1", src_xml)
-                self.current_rendering_part = part
-                try:
-                    dst_xml = jinja_env.from_string(src).render(context)
-                except TemplateError:  # docxtpl's own path, which says where in the document
-                    return super().render_xml_part(src_xml, part, context, jinja_env)
-                dst_xml = dst_xml.replace("\n<w:p ", "<w:p ").replace("\n<w:p>", "<w:p>")
-                dst_xml = (dst_xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%")
-                           .replace("%_}", "%}"))
-                return self.resolve_listing(dst_xml)
-
-            def map_tree(self, tree):  # kept aside: the document part is written from it (see render below)
-                self.body_tree = tree
-
-            def fix_tables(self, xml):
-                # docxtpl's parse; its table fixing only where it changes something. Tables without a Jinja
-                # block inside come out with the template's rows and cells every time: checked once.
-                from lxml import etree
-
-                tree = etree.fromstring(xml, parser=etree.XMLParser(recover=True))
-                fit = self.tables_fit if self.tables_static else None
-                if fit is None:
-                    fit = self.tables_fit = _tables_fit_their_grids(tree)
-                return tree if fit else super().fix_tables(xml)
-
-        class CompilingEnvironment(Environment):
-            compiled: dict[str, object] = {}
-
-            def from_string(self, source, globals=None, template_class=None):
-                if globals is not None or template_class is not None:
-                    return super().from_string(source, globals, template_class)
-                if source not in self.compiled:
-                    self.compiled[source] = super().from_string(source)
-                return self.compiled[source]
-
-        self.tpl = Template(str(template))
-        self.tpl.init_docx()
-        body_xml = DocxTemplate.get_xml(self.tpl)
-        self.tpl.tables_static = _no_block_in_a_table(self.tpl.patch_xml(body_xml))
-        core = self.tpl.docx.core_properties
-        self.properties = {p: getattr(core, p) for p in self.PROPERTIES}
-        self.env = CompilingEnvironment(autoescape=True)
-        self.deflated: dict[str, tuple[bytes, bytes, int]] = {}  # member → (bytes, deflate stream, CRC), last report
-        self._zlib = zlib
-        # The document part is written as the template's document around the rendered body (moving the body
-        # into the document cost more than rendering it); the parts rendering never changes are serialised once.
-        root = self.tpl.docx._element
-        doc = serialize_part_xml(root)
-        start, end = doc.index(b"<w:body"), doc.rindex(b"</w:body>") + len(b"</w:body>")
-        self.around_body = (doc[:start], doc[end:])
-        # Moved into the document, the rendered body loses its namespace declarations (all the document's own):
-        # written beside it, they are left out the same way. Only for a template without declarations inside the
-        # body and a body without attributes; any other is moved into the document as docxtpl does.
-        self.root_ns = dict(root.nsmap)
-        self.body_alone = not root.body.attrib and all(
-            el.nsmap == el.getparent().nsmap for el in root.body.iter() if el is not root.body
-        ) and root.body.nsmap == root.nsmap
-        self.main = self.tpl.docx.part
-        self.fixed_parts = {id(p): p for p in self.main.package.parts
-                            if p is not self.main and p.content_type != CT.OPC_CORE_PROPERTIES
-                            and not str(p.partname).startswith(("/word/header", "/word/footer"))}
-        self.blobs: dict[int, bytes] = {}
-
-    def render(self, context: Mapping[str, object]) -> bytes:
-        """The .docx bytes of the template filled with ``context`` (as ``fill`` would write them)."""
-        import datetime as _dt
-
-        from docx.opc.pkgwriter import PackageWriter
-
-        tpl = self.tpl
-        tpl.is_rendered = False  # keep the loaded document: render() replaces its body, footers and properties
-        core = tpl.docx.core_properties
-        for p, v in self.properties.items():
-            setattr(core, p, v)
-        tpl.render({k: _plain(v) for k, v in context.items()}, jinja_env=self.env, autoescape=True)
-        fixed = _dt.datetime(*ooxml.FIXED_ZIP_TIME)
-        core.created = core.modified = core.last_printed = fixed
-        from lxml import etree
-
-        pkg = tpl.docx.part.package
-        parts = pkg.parts
-        for part in parts:
-            part.before_marshal()
-        body = tpl.body_tree
-        if self.body_alone and dict(body.nsmap) == self.root_ns and not body.attrib:
-            xml = etree.tostring(body, encoding="UTF-8", xml_declaration=False)
-            document = self.around_body[0] + b"<w:body>" + xml[xml.index(b">") + 1:] + self.around_body[1]
-        else:
-            from docx.opc.oxml import serialize_part_xml
-            from docxtpl import DocxTemplate
-
-            DocxTemplate.map_tree(tpl, body)
-            document = serialize_part_xml(tpl.docx._element)
-        out = _PartCollector()
-        PackageWriter._write_content_types_stream(out, parts)
-        PackageWriter._write_pkg_rels(out, pkg.rels)
-        for part in parts:  # PackageWriter._write_parts, with the blobs above
-            if part is self.main:
-                blob = document
-            elif id(part) in self.fixed_parts:
-                blob = self.blobs.get(id(part))
-                if blob is None:
-                    blob = self.blobs[id(part)] = part.blob
-            else:
-                blob = part.blob
-            out.write(part.partname, blob)
-            if len(part.rels):
-                out.write(part.partname.rels_uri, part.rels.xml)
-        return self._zip(out.items)
-
-    def _zip(self, items: list[tuple[str, bytes]]) -> bytes:
-        """The entries zipped as ``ooxml.normalise_zip`` does (fixed times and attributes, deflated)."""
-        import zipfile
-
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, body in items:
-                info = zipfile.ZipInfo(name, date_time=ooxml.FIXED_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                info.file_size = len(body)
-                last = self.deflated.get(name)
-                with zf.open(info, "w") as fh:
-                    replay = hasattr(fh, "_compressor") and hasattr(fh, "_crc") and hasattr(fh, "_file_size")
-                    if replay and last is not None and (last[0] is body or last[0] == body):
-                        # the same part as last time: its deflate stream, CRC and size as computed then
-                        fh._compressor = _Replay(last[1])
-                        fh._crc, fh._file_size = last[2], len(body)
-                        continue
-                    if len(body) > 4096:
-                        c = self._zlib.compressobj(self._zlib.Z_DEFAULT_COMPRESSION, self._zlib.DEFLATED, -15)
-                        deflated = c.compress(body) + c.flush()
-                        self.deflated[name] = (body, deflated, self._zlib.crc32(body))
-                        if replay:
-                            fh._compressor = _Replay(deflated)
-                    fh.write(body)
-        return buf.getvalue()
-
-
-_TEMPLATES: dict[tuple[str, int, int], _ReusableTemplate] = {}
-
-
-def _reusable(template: Path) -> _ReusableTemplate:
-    st = Path(template).stat()
-    key = (str(Path(template).resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _TEMPLATES:
-        _TEMPLATES[key] = _ReusableTemplate(Path(template))
-    return _TEMPLATES[key]
+# ---- agency reports, many at a time: fastdocx fills one template loaded once per process (plain docxtpl's bytes)
 
 
 def agency_report_name(a: AgencyData, roster: Agency | None = None) -> str:
@@ -945,7 +684,7 @@ def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
     """An agency's report; ``template`` defaults to the current format's (``templates()``)."""
     template = template or templates()[0]
     ctx = agency_context(a, roster)
-    data = _reusable(template).render(ctx.as_dict())
+    data = fastdocx.fill(template, {k: _plain(v) for k, v in ctx.as_dict().items()})
     return ooxml.atomic_write_bytes(Path(out_dir) / (filename or agency_report_name(a, roster)), data)
 
 
@@ -1008,7 +747,7 @@ class _AgencyReports:
         self._job = job
         self._pool = self._done = self._alongside_done = None
         if jobs > 1 and len(tasks) + (alongside is not None) > 1:
-            _reusable(template)  # loaded and compiled before the workers fork: they inherit it
+            fastdocx.prepare(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 16)  # small chunks: the workers finish together
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]

@@ -1,5 +1,5 @@
-"""Rendering many reports: the reusable template gives the bytes of a fresh docxtpl render, and the output does
-not depend on the number of processes (same files, same bytes, same order)."""
+"""Rendering many reports: the output does not depend on the number of processes (same files, same bytes, same
+order). That the fast Word writer gives the bytes of a fresh docxtpl render is tests/test_fastdocx.py's."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from test_render_data import seed_agency
 
-from pipeline import ooxml, read, render, run, workspace
+from pipeline import read, render, run, workspace
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_county"
 
@@ -19,34 +18,6 @@ def sample():
     ws = workspace.load(SAMPLE)
     batch = read.read_batch(ws.files(2024), 2024, ws)
     return ws, batch.agency_data()
-
-
-def reference(a, roster, path: Path) -> bytes:
-    """What render_agency wrote before it reused its template: a fresh DocxTemplate per report."""
-    return render.fill(render.AGENCY_TEMPLATE, render.agency_context(a, roster).as_dict(), path).read_bytes()
-
-
-def test_reused_template_gives_the_bytes_of_a_fresh_render(tmp_path, sample):
-    ws, agencies = sample
-    hostile = dataclasses.replace(
-        seed_agency(),
-        fields={**seed_agency().fields, "TXT_overview": "A & B <c> \"d\" 'e'\x07\ud800 ＆\n第二段\t制表",
-                "TXT_problems": "{{ v }} {% if %} ]]> <w:t>"},
-    )
-    for a in [*agencies, hostile, agencies[0]]:
-        roster = ws.agency(a.code)
-        got = render.render_agency(a, tmp_path / "fast", roster).read_bytes()
-        assert got == reference(a, roster, tmp_path / "ref" / "x.docx"), a.code
-
-
-def test_a_body_moved_into_the_document_gives_the_same_bytes(tmp_path, sample, monkeypatch):
-    """The general path (docxtpl's: the body moved into the document) and the shortcut agree."""
-    ws, agencies = sample
-    tpl = render._reusable(render.AGENCY_TEMPLATE)
-    fast = [tpl.render(render.agency_context(a, ws.agency(a.code)).as_dict()) for a in agencies[:3]]
-    monkeypatch.setattr(tpl, "body_alone", False)
-    slow = [tpl.render(render.agency_context(a, ws.agency(a.code)).as_dict()) for a in agencies[:3]]
-    assert fast == slow
 
 
 def test_jobs_do_not_change_the_reports(tmp_path, sample):
@@ -80,15 +51,6 @@ def test_agencies_whose_names_make_the_same_file_name_keep_both_reports(tmp_path
         paths = render.render_agencies([(a, ws.agency(a.code)), (b, ws.agency(b.code))], tmp_path / str(jobs), jobs=jobs)
         assert len({p.name for p in paths}) == 2 and all(p.is_file() for p in paths)
         assert b.code in paths[1].name
-
-
-def test_zip_of_the_reused_template_matches_normalise_zip(sample):
-    """The replayed deflate streams give exactly the archive ooxml.normalise_zip writes."""
-    ws, agencies = sample
-    tpl = render._reusable(render.AGENCY_TEMPLATE)
-    data = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
-    again = tpl.render(render.agency_context(agencies[0], ws.agency(agencies[0].code)).as_dict())
-    assert data == again == ooxml.normalise_zip(data)
 
 
 def test_validation_in_two_processes_gives_the_same_findings(sample, monkeypatch):
