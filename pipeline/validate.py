@@ -754,13 +754,18 @@ def _T3(table: str, row_key: str, column_key: str) -> str:
     return spec.cell_name(table, row_key, column_key)
 
 
+def _check_key(check: FrameCheck, n: int) -> str:
+    """The pandera name of the ``n``-th check registered: unique, and only ever a key of ``Plan.checks``."""
+    return f"{type(check).__name__}#{n}"
+
+
 @spec.per_format
 def _plan() -> Plan:
     """The schema of the wide frame with its checks, built once per format (hundreds of columns and checks)."""
     checks: dict[str, FrameCheck] = {}
 
     def register(check: FrameCheck) -> pa.Check:
-        name = f"{type(check).__name__}#{len(checks)}"  # unique; only ever a key of ``checks``
+        name = _check_key(check, len(checks))
         checks[name] = check
         return pa.Check(check.holds, name=name)
 
