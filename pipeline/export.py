@@ -3,7 +3,8 @@
 Agency-supplied text is written to Excel as plain strings, never as formulas (a text starting with "=" stays
 text), with characters Excel cannot store removed. Every file is written atomically and reproducibly
 (pipeline.ooxml). Input workbooks are never modified: an annotated copy is built from the input's bytes and
-saved under the output folder.
+saved under the output folder. Everything is written under the format the report was validated against
+(``report.format``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代�
 def write_validation_outputs(report: Report, batch: Batch, out_dir: Path) -> list[Path]:
     """Write 校验结果.xlsx, 校验结果.json and 退回修改/<单位>.xlsx under ``out_dir``; return the paths written."""
     out_dir = Path(out_dir)
-    paths = [write_json(report, out_dir / RESULT_JSON), write_xlsx(report, out_dir / RESULT_XLSX)]
-    paths += write_returns(report, batch, out_dir / RETURN_DIR)
+    with spec.using(report.format):
+        paths = [write_json(report, out_dir / RESULT_JSON), write_xlsx(report, out_dir / RESULT_XLSX)]
+        paths += write_returns(report, batch, out_dir / RETURN_DIR)
     return paths
 
 
@@ -54,7 +56,8 @@ def write_validation_outputs(report: Report, batch: Batch, out_dir: Path) -> lis
 
 
 def findings_json(report: Report) -> list[dict]:
-    return [f.as_json() for f in F.sort_findings(report.findings)]
+    with spec.using(report.format):
+        return [f.as_json() for f in F.sort_findings(report.findings)]
 
 
 def write_json(report: Report, path: Path) -> Path:
@@ -97,6 +100,11 @@ def _sheet(wb: Workbook, title: str, header: tuple[str, ...], rows: list[tuple],
 
 
 def write_xlsx(report: Report, path: Path) -> Path:
+    with spec.using(report.format):
+        return _write_xlsx(report, path)
+
+
+def _write_xlsx(report: Report, path: Path) -> Path:
     wb = Workbook()
     wb.remove(wb.active)
     fs = F.sort_findings(report.findings)
@@ -161,6 +169,11 @@ def return_name(agency_name: str, file: str, taken: set[str]) -> str:
 
 def write_returns(report: Report, batch: Batch, folder: Path) -> list[Path]:
     """One annotated copy per workbook read that has findings: offending cells filled and commented."""
+    with spec.using(report.format):
+        return _write_returns(report, batch, folder)
+
+
+def _write_returns(report: Report, batch: Batch, folder: Path) -> list[Path]:
     by_file: dict[str, list[F.Finding]] = defaultdict(list)
     for f in report.findings:
         if f.file:

@@ -2,9 +2,11 @@
 
 Per-cell checks (R4, text in number cells, blanks, Excel errors, 万元 precision), the cross-footing rules R1–R5,
 the cross-year rules R6/R8, year-on-year jumps and the plausibility rules R9/R11/（六）3.其他 run as one
-pandera pass over a wide frame (one row per workbook, columns derived from spec). Findings are built from
-pandera's ``failure_cases`` (de-duplicated: pandera repeats a whole-frame check once per column).
-File-level, agency-level and text checks are plain Python over the batch's records and texts.
+pandera pass over a wide frame (one row per workbook, columns derived from spec). Each pandera check is a typed
+value (``FrameCheck``) registered under its pandera name; a row of pandera's ``failure_cases`` (de-duplicated:
+pandera repeats a whole-frame check once per column) becomes the finding of the check its name looks up.
+File-level, agency-level and text checks are plain Python over the batch's records and texts. Everything runs
+under the format the batch was read under (``spec.using``); tables derived from it are ``spec.per_format``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
-from functools import lru_cache
+from dataclasses import dataclass
 from operator import itemgetter
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -67,27 +70,30 @@ PARALLEL_MIN_RECORDS = 200
 
 
 def _frame_job(job: tuple) -> list[F.Finding]:
-    batch, previous, numbers = job
-    return _check_frame(batch, previous, _Context(batch), numbers)
+    batch, previous, numbers, fmt = job
+    with spec.using(fmt):  # a forked process inherits the format too; said here, not left to the fork
+        return _check_frame(batch, previous, _Context(batch), numbers)
 
 
 def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
              jobs: int = 1) -> Report:
-    out: list[F.Finding] = list(batch.findings)
-    ctx = _Context(batch)
-    numbers = _numbers(batch) if batch.records else None
-    text_numbers = numbers if len(batch.values) else None
-    second = 1 if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS else 0
-    # the pandera pass first: in the second process while the field, agency and text checks run here
-    with parallel.Pool(second, (batch, previous, numbers)) as pool:
-        frame = pool.submit(_frame_job)
-        out += _check_fields(batch, ctx)
-        out += _check_agencies(batch, workspace, ctx)
-        out += _check_unfilled(batch, ctx)
-        out += _check_texts(batch, previous, ctx, text_numbers)
-        out += frame.result()
-    out = F.sort_findings(_dedupe(out))
-    return _report(batch, workspace, out)
+    """Every finding of the batch, under the format it was read under (``batch.format``; 2021 without one)."""
+    with spec.using(getattr(batch, "format", None)) as fmt:
+        out: list[F.Finding] = list(batch.findings)
+        ctx = _Context(batch)
+        numbers = _numbers(batch) if batch.records else None
+        text_numbers = numbers if len(batch.values) else None
+        second = 1 if jobs > 1 and len(batch.records) >= PARALLEL_MIN_RECORDS else 0
+        # the pandera pass first: in the second process while the field, agency and text checks run here
+        with parallel.Pool(second, (batch, previous, numbers, fmt)) as pool:
+            frame = pool.submit(_frame_job)
+            out += _check_fields(batch, ctx)
+            out += _check_agencies(batch, workspace, ctx)
+            out += _check_unfilled(batch, ctx)
+            out += _check_texts(batch, previous, ctx, text_numbers)
+            out += frame.result()
+        out = F.sort_findings(_dedupe(out))
+        return _report(batch, workspace, out)
 
 
 class _Rows:
@@ -180,7 +186,10 @@ def _dedupe(items: list[F.Finding]) -> list[F.Finding]:
     return out
 
 
-_FORMAT_IDS = {spec.normalise_label(spec.FORMAT_VERSION), spec.normalise_label(spec.FORMAT_DOCUMENT)}
+@spec.per_format
+def _format_ids() -> frozenset[str]:
+    """What 格式版本 may say: the format's version or its document (normalised)."""
+    return frozenset({spec.normalise_label(spec.FORMAT_VERSION), spec.normalise_label(spec.FORMAT_DOCUMENT)})
 
 
 # ---- fields: report year, format version, choices, fee figures -------------------------------------------
@@ -198,7 +207,7 @@ def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
                 out.append(ctx.finding("REPORT_YEAR", rec, [name], expected=batch.year, actual=raw or "（空）"))
             continue
         if name == "META_format_version":
-            if spec.normalise_label(raw) not in _FORMAT_IDS:
+            if spec.normalise_label(raw) not in _format_ids():
                 out.append(ctx.finding("FORMAT_VERSION", rec, [name], expected=spec.FORMAT_VERSION,
                                        actual=raw or "（空）"))
             continue
@@ -226,10 +235,18 @@ def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
 
 # ---- a workbook returned as it was sent out ------------------------------------------------------------
 
-#: Input cells a pre-filled workbook may already hold (上年结转, carried in from last year's report).
-_PREFILLED_CELLS = frozenset(c.name for c in spec.INPUT_CELLS if c.table == "三" and c.row_key == "carried_in")
-_TABLE_INPUTS = frozenset(c.name for c in spec.INPUT_CELLS) - _PREFILLED_CELLS
-_SECTION_FIELDS = frozenset(f.name for f in spec.FIELDS if f.section)
+@spec.per_format
+def _table_inputs() -> frozenset[str]:
+    """The table inputs an agency fills: every input cell but those a pre-filled workbook may already hold
+    (上年结转, carried in from last year's report)."""
+    prefilled = {c.name for c in spec.INPUT_CELLS if c.table == "三" and c.row_key == "carried_in"}
+    return frozenset(c.name for c in spec.INPUT_CELLS) - prefilled
+
+
+@spec.per_format
+def _section_fields() -> frozenset[str]:
+    """The fields of the report's parts (一, 五, 六 …), not of 基本信息."""
+    return frozenset(f.name for f in spec.FIELDS if f.section)
 
 
 def _check_unfilled(batch: Batch, ctx: _Context) -> list[F.Finding]:
@@ -240,14 +257,14 @@ def _check_unfilled(batch: Batch, ctx: _Context) -> list[F.Finding]:
     filled: set[int] = set()
     v = batch.values
     if len(v):
-        sel = v["name"].isin(_TABLE_INPUTS).to_numpy()
+        sel = v["name"].isin(_table_inputs()).to_numpy()
         status = v["status"].astype(str).to_numpy()
         number = v["number"].to_numpy(dtype="float64")
         at_default = np.isin(status, ("ok", "blank")) & (np.isnan(number) | (number == 0))
         filled.update(v["record"].to_numpy()[sel & ~at_default].tolist())
     t = batch.texts
     if len(t):
-        sel = t["name"].isin(_SECTION_FIELDS).to_numpy()
+        sel = t["name"].isin(_section_fields()).to_numpy()
         blank = np.array([_text(x).strip() == "" for x in t["value"].tolist()], dtype=bool)
         blank &= ~np.isin(t["status"].astype(str).to_numpy(), ("text", "excel_error"))
         filled.update(t["record"].to_numpy()[sel & ~blank].tolist())
@@ -334,11 +351,13 @@ _STATUS = "status__"
 _DECIMALS = "decimals__"
 
 
-def _yoy_cells() -> list[str]:
+@spec.per_format
+def _yoy_cells() -> tuple[str, ...]:
+    """The figures compared with last year's: table 二, 三's new requests, 四's totals."""
     names = [c.name for c in spec.CELLS if c.table == "二"]
     names.append(spec.cell_name("三", "new", "total"))
     names += [c.name for c in spec.CELLS if c.table == "四" and c.computed]
-    return names
+    return tuple(names)
 
 
 def _numbers(batch: Batch) -> pd.DataFrame:
@@ -413,12 +432,14 @@ def _wide(batch: Batch, previous: Batch | None, numbers: pd.DataFrame | None = N
         rows = [pi if pi is not None and pi in pnum.index else -1 for pi in rows]
         prev = pnum.reindex(index=rows, columns=prev_names).astype("float64").set_axis(idx, axis=0)
     parts.append(prev.add_prefix(_PREV))
-    fee_src = _by_record(batch.texts, idx, ["FEE_fee_charged", "FEE_fee_notices", "TXT_fee_note"], "value")
+    fields = [f for check in spec.PLAUSIBILITY_CHECKS for f in check.fields]  # the fields the checks read
+    src = _by_record(batch.texts, idx, fields, "value")
     parts.append(pd.DataFrame({
-        "fee_charged": pd.Series([_text(val) for val in fee_src["FEE_fee_charged"]], index=idx, dtype=object),
-        "fee_notices": pd.Series([float(val) if isinstance(val, (int, Decimal)) else np.nan
-                                  for val in fee_src["FEE_fee_notices"]], index=idx, dtype="float64"),
-        "fee_text": pd.Series([_text(val) for val in fee_src["TXT_fee_note"]], index=idx, dtype=object),
+        f: (pd.Series([float(val) if isinstance(val, (int, Decimal)) else np.nan for val in src[f]], index=idx,
+                      dtype="float64")
+            if spec.FIELD[f].kind == "count" else
+            pd.Series([_text(val) for val in src[f]], index=idx, dtype=object))
+        for f in dict.fromkeys(fields)
     }, index=idx))
     return pd.concat(parts, axis=1)
 
@@ -430,79 +451,362 @@ def _sum(df: pd.DataFrame, names: Iterable[str], prefix: str = "") -> pd.Series:
     return df[cols].sum(axis=1, min_count=len(cols))  # NaN when any part is NaN: the rule is skipped
 
 
-def _rule_check(rule: spec.Rule):
-    """A whole-frame check: True where the rule holds or cannot be evaluated (an unreadable cell, no last year)."""
+# ---- the checks of the wide frame, each a typed value ----------------------------------------------------
+#
+# Every pandera check of the pass is one of the frozen dataclasses below: what it tests (``holds``, vectorised
+# over the frame or a column), the spec cells it concerns, the finding code it reports (whose registry entry
+# holds the severity) and how a failing row becomes that finding (``finding``). ``_plan`` registers each check
+# under a generated key, which is its pandera name; a failure case is decoded by looking its check's name up in
+# that registry (the name is never read for meaning).
 
-    def check(df: pd.DataFrame) -> pd.Series:
+
+class _Frame:
+    """What a check's ``finding`` reads: the wide frame and the lookups of the cells as found."""
+
+    def __init__(self, df: pd.DataFrame, ctx: _Context):
+        self.df = df
+        self.ctx = ctx
+
+    def at(self, rec: int, column: str):
+        return self.df.at[rec, column]
+
+    def raw(self, rec: int, name: str) -> tuple[str, str]:
+        """(raw text, status) of a cell as read ('', '' when absent)."""
+        values = self.ctx.values
+        i = values.of(rec).get(name)
+        return ("", "") if i is None else (values.column("raw")[i], values.column("status")[i])
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    """One check of the pandera pass (see the subclasses). ``column`` is the wide frame's column the check runs
+    on, None for a check of the whole frame."""
+
+    code: ClassVar[str] = ""  # the finding code (F.REGISTRY[code] gives the severity); "" for CellStatus
+
+    @property
+    def column(self) -> str | None:
+        return None
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """The spec cells the check reads and its finding names."""
+        raise NotImplementedError
+
+    def holds(self, data: pd.DataFrame | pd.Series) -> pd.Series:
+        """True where the check holds or cannot be evaluated (an unreadable cell, no last year)."""
+        raise NotImplementedError
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding | None:
+        """The finding of record ``rec`` failing the check (``case``: pandera's failure case)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CellNegative(FrameCheck):
+    """R4: a figure is never negative."""
+
+    cell: str
+    kind: str  # the cell's kind (count / money), for the figure shown
+    code: ClassVar[str] = "CELL_NEGATIVE"
+
+    @property
+    def column(self) -> str:
+        return self.cell
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+    def holds(self, s: pd.Series) -> pd.Series:
+        return s.isna() | (s >= 0)
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        return frame.ctx.finding(self.code, rec, [self.cell], where=frame.ctx.where(rec, self.cell), expected="≥ 0",
+                                 actual=_fmt(case, self.kind))
+
+
+@dataclass(frozen=True)
+class CellDecimal(FrameCheck):
+    """R4: a count is a whole number."""
+
+    cell: str
+    code: ClassVar[str] = "CELL_DECIMAL"
+
+    @property
+    def column(self) -> str:
+        return self.cell
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+    def holds(self, s: pd.Series) -> pd.Series:
+        return s.isna() | (s % 1 == 0)
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        return frame.ctx.finding(self.code, rec, [self.cell], where=frame.ctx.where(rec, self.cell), expected="整数",
+                                 actual=_fmt(case, "money"))
+
+
+@dataclass(frozen=True)
+class CellStatus(FrameCheck):
+    """A cell read as typed (status ok) or absent; otherwise the status read gives the code (_STATUS_CODE):
+    blank, coerced, unit converted, text, Excel error."""
+
+    cell: str
+    kind: str
+    unit: str
+
+    @property
+    def column(self) -> str:
+        return _STATUS + self.cell
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+    def holds(self, s: pd.Series) -> pd.Series:
+        return s.isin([_STATUS_NUMBER["ok"], _STATUS_NUMBER["missing"]])
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding | None:
+        code = _STATUS_CODE.get(_STATUSES[int(case)])
+        if code is None:
+            return None
+        value = frame.at(rec, self.cell)
+        expected = "" if np.isnan(value) else _fmt(value, self.kind)
+        if code == "UNIT_CONVERTED" and expected:
+            expected = f"{expected} {self.unit}"
+        return frame.ctx.finding(code, rec, [self.cell], where=frame.ctx.where(rec, self.cell),
+                                 expected=expected or "数字", actual=frame.raw(rec, self.cell)[0], unit=self.unit)
+
+
+@dataclass(frozen=True)
+class MoneyPrecision(FrameCheck):
+    """Money with at most spec.MONEY_MAX_DECIMALS decimals."""
+
+    cell: str
+    code: ClassVar[str] = "MONEY_PRECISION"
+
+    @property
+    def column(self) -> str:
+        return _DECIMALS + self.cell
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+    def holds(self, s: pd.Series) -> pd.Series:
+        return s.isna() | (s <= spec.MONEY_MAX_DECIMALS)
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        typed, st = frame.raw(rec, self.cell)
+        actual = _fmt(frame.at(rec, self.cell), "money") if st == "converted" else typed  # in 万元, as said
+        return frame.ctx.finding(self.code, rec, [self.cell], where=frame.ctx.where(rec, self.cell),
+                                 expected=f"≤ {spec.MONEY_MAX_DECIMALS} 位小数", actual=actual)
+
+
+def _rule_code(rule: spec.Rule) -> str:
+    """The finding code of a rule: its id (R1–R5, R8); the other cross-year rules report R6."""
+    return rule.id if rule.scope != "cross_year" or rule.id == "R8" else "R6"
+
+
+@dataclass(frozen=True)
+class RuleHolds(FrameCheck):
+    """A cross-footing (R1–R5) or cross-year (R6/R8) rule of the format."""
+
+    rule: spec.Rule
+    found: bool  # compare the number shown in the total cell (typed over or cached), not the recomputed one
+
+    @property
+    def code(self) -> str:  # type: ignore[override]
+        return _rule_code(self.rule)
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return self.rule.cells
+
+    def holds(self, df: pd.DataFrame) -> pd.Series:
+        rule = self.rule
         if rule.scope == "cross_year":
             rhs = _sum(df, rule.last_year, _PREV) + _sum(df, rule.rhs) - _sum(df, rule.minus)
             lhs = _sum(df, rule.lhs)
-        elif len(rule.lhs) == 1 and spec.CELL[rule.lhs[0]].computed and rule.id in ("R2", "R3", "R5"):
-            lhs = df[_FOUND + rule.lhs[0]]  # the number shown in the total cell (typed over or cached)
+        elif self.found:
+            lhs = df[_FOUND + rule.lhs[0]]
             rhs = _sum(df, rule.rhs)
         else:
             lhs, rhs = _sum(df, rule.lhs), _sum(df, rule.rhs)
         return lhs.isna() | rhs.isna() | (lhs == rhs)
 
-    return check
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        return _rule_finding(self.rule, rec, frame.df, frame.ctx)
 
 
-def _yoy_check(name: str):
-    money = spec.CELL[name].kind == "money"
-    min_diff = float(YOY_MIN_DIFF_MONEY) if money else YOY_MIN_DIFF
+@dataclass(frozen=True)
+class YearOnYear(FrameCheck):
+    """A figure that grew or shrank YOY_FACTOR-fold by at least YOY_MIN_DIFF (YOY_MIN_DIFF_MONEY 万元)."""
 
-    def check(s_df: pd.DataFrame) -> pd.Series:
-        cur, prev = s_df[name], s_df[_PREV + name]
+    cell: str
+    kind: str
+    code: ClassVar[str] = "YOY_JUMP"
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+    def holds(self, df: pd.DataFrame) -> pd.Series:
+        min_diff = float(YOY_MIN_DIFF_MONEY) if self.kind == "money" else YOY_MIN_DIFF
+        cur, prev = df[self.cell], df[_PREV + self.cell]
         hi, lo = np.maximum(cur, prev), np.minimum(cur, prev)
         jump = ((hi - lo) >= min_diff) & ((lo <= 0) | (hi >= YOY_FACTOR * lo))
         return cur.isna() | prev.isna() | ~jump
 
-    return check
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        return frame.ctx.finding(self.code, rec, [self.cell], where=frame.ctx.where(rec, self.cell),
+                                 expected=_fmt(frame.at(rec, _PREV + self.cell), self.kind),
+                                 actual=_fmt(frame.at(rec, self.cell), self.kind))
 
 
-@lru_cache(maxsize=1)
-def _frame_schema() -> pa.DataFrameSchema:
-    """The schema of the wide frame (built once: hundreds of columns and checks)."""
-    return _schema(_frame_checks())
+@dataclass(frozen=True)
+class Regulations(FrameCheck):
+    """R11: a county's agencies make no 规章 (every figure of that row 0 or blank)."""
+
+    check: spec.PlausibilityCheck
+
+    @property
+    def code(self) -> str:
+        return self.check.code
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return self.check.cells
+
+    def holds(self, df: pd.DataFrame) -> pd.Series:
+        return df[list(self.cells)].fillna(0).eq(0).all(axis=1)
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        return frame.ctx.finding(self.code, rec, self.cells, expected="0",
+                                 actual="/".join(_fmt(frame.at(rec, n), "count") for n in self.cells))
 
 
-def _schema(checks_on_frame: list[pa.Check]) -> pa.DataFrameSchema:
+@dataclass(frozen=True)
+class OtherHigh(FrameCheck):
+    """（六）3.其他 at least ``min_count`` and more than ``max_share`` of （七）总计."""
+
+    check: spec.PlausibilityCheck
+
+    @property
+    def code(self) -> str:
+        return self.check.code
+
+    @property
+    def other(self) -> str:
+        return self.check.cells[0]
+
+    @property
+    def total(self) -> str:
+        return self.check.cells[1]
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.other,)
+
+    def holds(self, df: pd.DataFrame) -> pd.Series:
+        other, total = df[self.other], df[self.total]
+        return ~((other >= self.check.min_count) & (other > self.check.max_share * total))
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        other, total = frame.at(rec, self.other), frame.at(rec, self.total)
+        share = other / total if total else 1.0
+        return frame.ctx.finding(self.code, rec, [self.other], actual=f"{_fmt(other, 'count')}（{share:.0%}）",
+                                 total=_fmt(total, "count"), expected=f"≤ {int(self.check.max_share * 100)}%")
+
+
+@dataclass(frozen=True)
+class FeeNotices(FrameCheck):
+    """R9: requests ended as 信息处理费未缴 need a fee charged (是) and at least as many fee notices sent."""
+
+    check: spec.PlausibilityCheck
+
+    @property
+    def code(self) -> str:
+        return self.check.code
+
+    @property
+    def unpaid(self) -> str:
+        return self.check.cells[0]
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return (self.unpaid,)
+
+    def holds(self, df: pd.DataFrame) -> pd.Series:
+        charged, notices = self.check.fields
+        n = df[self.unpaid]
+        bad = (n > 0) & ((df[charged] != spec.YES) | (df[notices].fillna(0) < n))
+        return ~bad.fillna(False)
+
+    def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
+        charged_field, notices_field = self.check.fields
+        charged_label, notices_label = (spec.FIELD[f].label for f in self.check.fields)
+        n = frame.at(rec, self.unpaid)
+        notices = frame.at(rec, notices_field)
+        charged = frame.at(rec, charged_field)
+        if charged != spec.YES:
+            detail = f"“{charged_label}”填为“{charged or '（空）'}”"
+        else:
+            detail = (f"“{notices_label}”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，"
+                      f"少于 {_fmt(n, 'count')}")
+        return frame.ctx.finding(self.code, rec, [self.unpaid], count=_fmt(n, "count"), detail=detail,
+                                 expected=f"发出收费通知 ≥ {_fmt(n, 'count')} 件", actual=str(charged) or "（空）")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The pandera pass of one format: the schema of the wide frame, and every check of it by its pandera name."""
+
+    schema: pa.DataFrameSchema
+    checks: dict[str, FrameCheck]
+
+
+def _T3(table: str, row_key: str, column_key: str) -> str:
+    """spec.cell_name of the current format (spec.cell_name bound at import would be 2021's for ever)."""
+    return spec.cell_name(table, row_key, column_key)
+
+
+def _check_key(check: FrameCheck, n: int) -> str:
+    """The pandera name of the ``n``-th check registered: unique, and only ever a key of ``Plan.checks``."""
+    return f"{type(check).__name__}#{n}"
+
+
+@spec.per_format
+def _plan() -> Plan:
+    """The schema of the wide frame with its checks, built once per format (hundreds of columns and checks)."""
+    checks: dict[str, FrameCheck] = {}
+
+    def register(check: FrameCheck) -> pa.Check:
+        name = _check_key(check, len(checks))
+        checks[name] = check
+        return pa.Check(check.holds, name=name)
+
     cols: dict[str, pa.Column] = {}
     for c in spec.CELLS:
-        checks = [pa.Check(lambda s: s.isna() | (s >= 0), name="R4.negative")]
+        own = [register(CellNegative(c.name, c.kind))]
         if c.kind == "count":
-            checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="R4.integer"))
-        cols[c.name] = pa.Column(float, checks=checks, nullable=True)
-        cols[_STATUS + c.name] = pa.Column(float, pa.Check(lambda s: s.isin([_STATUS_NUMBER["ok"],
-                                                                           _STATUS_NUMBER["missing"]]),
-                                                           name="status"))
+            own.append(register(CellDecimal(c.name)))
+        cols[c.name] = pa.Column(float, checks=own, nullable=True)
+        cols[_STATUS + c.name] = pa.Column(float, register(CellStatus(c.name, c.kind, c.unit)))
         if c.computed:
             cols[_FOUND + c.name] = pa.Column(float, nullable=True)
         if c.kind == "money":
-            cols[_DECIMALS + c.name] = pa.Column(
-                float, pa.Check(lambda s: s.isna() | (s <= spec.MONEY_MAX_DECIMALS), name="precision"), nullable=True
-            )
-    return pa.DataFrameSchema(cols, checks=checks_on_frame, strict=False, coerce=False)
-
-
-def _frame_checks() -> list[pa.Check]:
-    checks = [pa.Check(_rule_check(r), name=f"rule:{r.key}") for r in spec.RULES]
-    checks += [pa.Check(_yoy_check(n), name=f"yoy:{n}") for n in _yoy_cells()]
-    regs = list(spec.PLAUSIBILITY["R11"].cells)
-    checks.append(pa.Check(lambda df: df[regs].fillna(0).eq(0).all(axis=1), name="R11"))
-    high = spec.PLAUSIBILITY["OTHER_HIGH"]
-    other, total = high.cells
-    checks.append(pa.Check(
-        lambda df: ~((df[other] >= high.min_count) & (df[other] > high.max_share * df[total])), name="OTHER_HIGH"))
-    fee_row = spec.PLAUSIBILITY["R9"].cells[0]
-
-    def r9(df: pd.DataFrame) -> pd.Series:
-        n = df[fee_row]
-        bad = (n > 0) & ((df["fee_charged"] != spec.YES) | (df["fee_notices"].fillna(0) < n))
-        return ~bad.fillna(False)
-
-    checks.append(pa.Check(r9, name="R9"))
-    return checks
+            cols[_DECIMALS + c.name] = pa.Column(float, register(MoneyPrecision(c.name)), nullable=True)
+    frame = [register(RuleHolds(r, len(r.lhs) == 1 and spec.CELL[r.lhs[0]].computed and r.id in ("R2", "R3", "R5")))
+             for r in spec.RULES]
+    frame += [register(YearOnYear(n, spec.CELL[n].kind)) for n in _yoy_cells()]
+    frame.append(register(Regulations(spec.PLAUSIBILITY["R11"])))
+    frame.append(register(OtherHigh(spec.PLAUSIBILITY["OTHER_HIGH"])))
+    frame.append(register(FeeNotices(spec.PLAUSIBILITY["R9"])))
+    return Plan(pa.DataFrameSchema(cols, checks=frame, strict=False, coerce=False), checks)
 
 
 def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
@@ -523,78 +827,17 @@ def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
     if not batch.records:
         return []
     df = _wide(batch, previous, numbers)
-    fails = _failures(_frame_schema(), df)
+    plan = _plan()
+    fails = _failures(plan.schema, df)
+    frame = _Frame(df, ctx)
     out: list[F.Finding] = []
-
-    class _Raw:  # (record, name) → (raw, status), as a dict of every value row would answer
-        @staticmethod
-        def get(key, default):
-            rec, name = key
-            i = ctx.values.of(rec).get(name)
-            return default if i is None else (ctx.values.column("raw")[i], ctx.values.column("status")[i])
-
-    raw = _Raw()
-    for column, check, case, rec in zip(fails["column"], fails["check"], fails["failure_case"], fails["index"]):
-        rec = int(rec)
-        check = str(check)
-        if check == "status":
-            name = column[len(_STATUS):]
-            code = _STATUS_CODE.get(_STATUSES[int(case)])
-            if code is None:
-                continue
-            rawtext = raw.get((rec, name), ("", ""))[0]
-            value = df.at[rec, name]
-            c = spec.CELL[name]
-            expected = "" if np.isnan(value) else _fmt(value, c.kind)
-            if code == "UNIT_CONVERTED" and expected:
-                expected = f"{expected} {c.unit}"
-            out.append(ctx.finding(code, rec, [name], where=ctx.where(rec, name), expected=expected or "数字",
-                                   actual=rawtext, unit=c.unit))
-        elif check == "R4.negative":
-            out.append(ctx.finding("CELL_NEGATIVE", rec, [column], where=ctx.where(rec, column), expected="≥ 0",
-                                   actual=_fmt(case, spec.CELL[column].kind)))
-        elif check == "R4.integer":
-            out.append(ctx.finding("CELL_DECIMAL", rec, [column], where=ctx.where(rec, column), expected="整数",
-                                   actual=_fmt(case, "money")))
-        elif check == "precision":
-            name = column[len(_DECIMALS):]
-            typed, st = raw.get((rec, name), ("", ""))
-            actual = _fmt(df.at[rec, name], "money") if st == "converted" else typed  # in 万元, as the message says
-            out.append(ctx.finding("MONEY_PRECISION", rec, [name], where=ctx.where(rec, name),
-                                   expected=f"≤ {spec.MONEY_MAX_DECIMALS} 位小数", actual=actual))
-        elif check.startswith("rule:"):
-            out.append(_rule_finding(spec.RULE[check[5:]], rec, df, ctx))
-        elif check.startswith("yoy:"):
-            name = check[4:]
-            kind = spec.CELL[name].kind
-            out.append(ctx.finding("YOY_JUMP", rec, [name], where=ctx.where(rec, name),
-                                   expected=_fmt(df.at[rec, _PREV + name], kind), actual=_fmt(df.at[rec, name], kind)))
-        elif check == "R11":
-            r11 = spec.PLAUSIBILITY["R11"]
-            regs = list(r11.cells)
-            out.append(ctx.finding(r11.code, rec, regs, expected="0",
-                                   actual="/".join(_fmt(df.at[rec, n], "count") for n in regs)))
-        elif check == "OTHER_HIGH":
-            high = spec.PLAUSIBILITY["OTHER_HIGH"]
-            other, total = high.cells
-            share = df.at[rec, other] / df.at[rec, total] if df.at[rec, total] else 1.0
-            out.append(ctx.finding(high.code, rec, [other], actual=f"{_fmt(df.at[rec, other], 'count')}（{share:.0%}）",
-                                   total=_fmt(df.at[rec, total], "count"),
-                                   expected=f"≤ {int(high.max_share * 100)}%"))
-        elif check == "R9":
-            r9_check = spec.PLAUSIBILITY["R9"]
-            fee_row = r9_check.cells[0]
-            charged_label, notices_label = (spec.FIELD[f].label for f in r9_check.fields)
-            n = df.at[rec, fee_row]
-            notices = df.at[rec, "fee_notices"]
-            if df.at[rec, "fee_charged"] != spec.YES:
-                detail = f"“{charged_label}”填为“{df.at[rec, 'fee_charged'] or '（空）'}”"
-            else:
-                detail = (f"“{notices_label}”为 {_fmt(notices, 'count') if not np.isnan(notices) else '（空）'}，"
-                          f"少于 {_fmt(n, 'count')}")
-            out.append(ctx.finding(r9_check.code, rec, [fee_row], count=_fmt(n, "count"), detail=detail,
-                                   expected=f"发出收费通知 ≥ {_fmt(n, 'count')} 件",
-                                   actual=str(df.at[rec, "fee_charged"]) or "（空）"))
+    for name, case, rec in zip(fails["check"], fails["failure_case"], fails["index"]):
+        check = plan.checks.get(name)
+        if check is None:  # not a check of ours (pandera's own, e.g. a column's dtype): nothing to report
+            continue
+        found = check.finding(int(rec), case, frame)
+        if found is not None:
+            out.append(found)
     return out
 
 
@@ -602,18 +845,19 @@ def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) ->
     def val(n: str, prefix: str = "") -> str:
         return _fmt(df.at[rec, prefix + n], spec.CELL[n].kind)
 
+    code = _rule_code(rule)
     if rule.scope == "cross_year":
-        if rule.id == "R8":
-            return ctx.finding("R8", rec, rule.lhs, title=rule.title, expected=val(rule.last_year[0], _PREV),
+        if code == "R8":
+            return ctx.finding(code, rec, rule.lhs, title=rule.title, expected=val(rule.last_year[0], _PREV),
                                actual=val(rule.lhs[0]))
         exp = (df.at[rec, _PREV + rule.last_year[0]] + sum(df.at[rec, n] for n in rule.rhs)
                - sum(df.at[rec, n] for n in rule.minus))
-        return ctx.finding("R6", rec, rule.cells, title=rule.title, last=val(rule.last_year[0], _PREV),
+        return ctx.finding(code, rec, rule.cells, title=rule.title, last=val(rule.last_year[0], _PREV),
                            issued=val(rule.rhs[0]), repealed=val(rule.minus[0]), expected=_fmt(exp, "count"),
                            actual=val(rule.lhs[0]))
     if rule.id in ("R2", "R3", "R5"):
         exp = sum(df.at[rec, n] for n in rule.rhs)
-        return ctx.finding(rule.id, rec, rule.cells, title=rule.title, expected=_fmt(exp, "count"),
+        return ctx.finding(code, rec, rule.cells, title=rule.title, expected=_fmt(exp, "count"),
                            actual=val(rule.lhs[0], _FOUND))
     lhs = sum(df.at[rec, n] for n in rule.lhs)
     rhs = sum(df.at[rec, n] for n in rule.rhs)
@@ -621,7 +865,7 @@ def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) ->
     def desc(names: tuple[str, ...]) -> str:
         return " + ".join(f"{spec.clip(spec.CELL[n].row)}（{val(n)}）" for n in names)
 
-    return ctx.finding(rule.id, rec, rule.cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
+    return ctx.finding(code, rec, rule.cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
                        expected=_fmt(lhs, "count"), actual=_fmt(rhs, "count"))
 
 
@@ -686,8 +930,9 @@ def _similarity(a: frozenset, b: frozenset) -> float:
     return common / (len(a) + len(b) - common)  # = len(a | b), without building it
 
 
-def _text_fields() -> list[spec.FieldSpec]:
-    return [f for f in spec.FIELDS if f.kind == "text" and f.section]
+@spec.per_format
+def _text_fields() -> tuple[spec.FieldSpec, ...]:
+    return tuple(f for f in spec.FIELDS if f.kind == "text" and f.section)
 
 
 class _Norm:
@@ -945,4 +1190,5 @@ def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> Repor
             verdict = VERDICT_FAIL if e else VERDICT_WARN if w else VERDICT_PASS
         agencies.append(AgencyVerdict(code, name, fs, verdict, e, w))
     passed = [a.agency_code for a in agencies if a.verdict in (VERDICT_PASS, VERDICT_WARN)]
-    return Report(year=batch.year, findings=found, agencies=agencies, passed=passed, missing=missing)
+    return Report(year=batch.year, findings=found, agencies=agencies, passed=passed, missing=missing,
+                  format=spec.current())
