@@ -20,7 +20,7 @@ from .model import (AgencyData, AgencyFigures, CategoryTotals, Completeness, Fee
 from .workspace import Agency, Workspace
 
 if TYPE_CHECKING:
-    from .read import Batch
+    from .read import Figures
 
 
 
@@ -233,7 +233,7 @@ def rollup(
     )
 
 
-def aggregate(figures: Batch, report: Report, previous: Batch | None, workspace: Workspace) -> Rollup:
+def aggregate(figures: Figures, report: Report, previous: Figures | None, workspace: Workspace) -> Rollup:
     """The aggregate stage: the county's rollup of ``figures`` over the agencies ``report`` passed, with last
     year's ``previous`` figures (their texts are not needed) for the year-on-year comparison."""
     with spec.using(report.format):

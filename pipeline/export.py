@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 
 from . import findings as F
 from . import ooxml, spec
-from .read import Batch
+from .read import Figures
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, Report
 
 RESULT_XLSX = "校验结果.xlsx"
@@ -43,7 +43,7 @@ HEADER_FONT = Font(bold=True)
 FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代码", "说明", "应为", "实为")
 
 
-def write_validation_outputs(report: Report, batch: Batch, out_dir: Path) -> list[Path]:
+def write_validation_outputs(report: Report, batch: Figures, out_dir: Path) -> list[Path]:
     """Write 校验结果.xlsx, 校验结果.json and 退回修改/<单位>.xlsx under ``out_dir``; return the paths written."""
     out_dir = Path(out_dir)
     with spec.using(report.format):
@@ -167,13 +167,13 @@ def return_name(agency_name: str, file: str, taken: set[str]) -> str:
     return name
 
 
-def write_returns(report: Report, batch: Batch, folder: Path) -> list[Path]:
+def write_returns(report: Report, batch: Figures, folder: Path) -> list[Path]:
     """One annotated copy per workbook read that has findings: offending cells filled and commented."""
     with spec.using(report.format):
         return _write_returns(report, batch, folder)
 
 
-def _write_returns(report: Report, batch: Batch, folder: Path) -> list[Path]:
+def _write_returns(report: Report, batch: Figures, folder: Path) -> list[Path]:
     by_file: dict[str, list[F.Finding]] = defaultdict(list)
     for f in report.findings:
         if f.file:

@@ -5,6 +5,8 @@
 - ``in_child``: one function in a forked process, its result sent back through a pipe (the check stage: what it
   builds dies with that process, and the caller receives only the result).
 - ``release_memory``: freed memory handed back to the system before forking (glibc's malloc_trim).
+- ``map_chunks``: a ``Chunked`` job over items in a pool, sent back in packed chunks (``pack_columns``,
+  ``concat_columns``): the reading stage's workers.
 
 Every process a run forks (the check stage's process, the reading, validation and rendering workers) starts with
 ``worker_start``: it dies with the process that started it (Linux ``PR_SET_PDEATHSIG``), ignores the terminal's
@@ -25,8 +27,9 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 #: Seconds between a stop signal and the process's own forced exit, should unwinding hang.
 FORCED_EXIT_SECONDS = 4.0
@@ -368,3 +371,131 @@ def in_child(fn: Callable, *args, keep: bool = False, name: str = "nianbao-child
         payload.add_note(f"在子进程（{name}）中：\n{trace}")
         raise payload
     return fn(*args)
+
+
+# ---------------------------------------------------------------------------------------------- chunked work
+
+SERIAL_CHUNK = 64  # items packed together when the work runs in this process
+
+
+@dataclass(frozen=True)
+class Chunked:
+    """Work done item by item and sent back in chunks: the job a ``map_chunks`` pool's workers inherit (never
+    pickled; only the items and the results are).
+
+    ``work(state, item)`` → the item's result; ``strip(result)`` → what of it comes back item by item (a file's
+    verdict and findings); ``pack(results)`` → the rest of a chunk's results, packed for the pipe
+    (``pack_columns``: a few arrays per chunk — pickling a dict per cell cost more than reading the cell, and
+    unpacking small objects by the million left the heap fragmented)."""
+
+    state: object
+    work: Callable[[object, object], object]
+    strip: Callable[[object], object]
+    pack: Callable[[list], object]
+
+
+def _run_chunk(job: Chunked, items: list) -> tuple[list, object]:
+    results = [job.work(job.state, item) for item in items]
+    return [job.strip(r) for r in results], job.pack(results)
+
+
+def map_chunks(job: Chunked, groups: list[list], *, jobs: int, done: Callable[[int, list, list], object],
+               progress: Callable[[object], None] | None = None) -> list:
+    """``job`` over every item of every group, in ``jobs`` forked processes (in this one with one job, a single
+    item or no fork). ``done(g, stripped, packs)`` puts group ``g`` together — its items' stripped results and
+    its chunks' packs, both in item order — as soon as its last chunk is back (while the workers go on with the
+    other groups); ``progress(item)`` is called once per item as it comes back. Returns what ``done`` returned,
+    in group order: the same forked or not."""
+    out: list = [None] * len(groups)
+    finished = [False] * len(groups)
+    if jobs > 1 and sum(len(items) for items in groups) > 1 and can_fork():
+        stripped: list[list] = [[None] * len(items) for items in groups]
+        packs: list[dict[int, object]] = [{} for _ in groups]  # by the index of the chunk's first item
+        with Pool(jobs, job, release=False) as pool:
+            chunk_of = {}
+            pending = [0] * len(groups)
+            for g, items in enumerate(groups):
+                size = max(1, min(16, len(items) // (jobs * 8)))
+                for i in range(0, len(items), size):
+                    chunk_of[pool.submit(_run_chunk, items[i:i + size])] = (g, i)
+                    pending[g] += 1
+            for task in pool.completed(chunk_of):
+                g, first = chunk_of[task]
+                small, pack = task.result()
+                packs[g][first] = pack
+                stripped[g][first:first + len(small)] = small
+                if progress is not None:
+                    for item in groups[g][first:first + len(small)]:
+                        progress(item)
+                pending[g] -= 1
+                if not pending[g]:  # while the workers do the other groups
+                    out[g] = done(g, stripped[g], [packs[g][k] for k in sorted(packs[g])])
+                    finished[g] = True
+                    stripped[g], packs[g] = [], {}
+    else:
+        for g, items in enumerate(groups):
+            small, chunks = [], []
+            for first in range(0, len(items), SERIAL_CHUNK):
+                results = []
+                for item in items[first:first + SERIAL_CHUNK]:
+                    results.append(job.work(job.state, item))
+                    small.append(job.strip(results[-1]))
+                    if progress is not None:
+                        progress(item)
+                chunks.append(job.pack(results))
+            out[g] = done(g, small, chunks)
+            finished[g] = True
+    for g, items in enumerate(groups):
+        if not finished[g]:  # no item
+            out[g] = done(g, [], [])
+    return out
+
+
+def _as_columns(rows: list[dict] | dict[str, list]) -> dict[str, list]:
+    """Rows (dicts with the same keys) as columns."""
+    if isinstance(rows, dict) or not rows:
+        return rows or {}
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def pack_columns(tables: Iterable[list[dict] | dict[str, list]], *, skip: Collection[str] = (),
+                 categorical: Collection[str] = (), floats: Collection[str] = (),
+                 bools: Collection[str] = ()) -> dict[str, object]:
+    """Tables with the same columns (rows as dicts, or columns as lists) as one set of columns packed for a pipe:
+    those in ``categorical`` as pandas categoricals, ``floats`` and ``bools`` as numpy arrays, the others as
+    lists; those in ``skip`` left out."""
+    import numpy as np
+    import pandas as pd
+
+    cols: dict[str, list] = {}
+    for table in tables:
+        for k, v in _as_columns(table).items():
+            if k not in skip:
+                cols.setdefault(k, []).extend(v)
+    return {
+        k: (pd.Categorical(v) if k in categorical else np.asarray(v, dtype=np.float64) if k in floats
+            else np.asarray(v, dtype=bool) if k in bools else v)
+        for k, v in cols.items()
+    }
+
+
+def concat_columns(parts: list[dict[str, object]], rows: int) -> dict[str, object]:
+    """The packed columns of consecutive chunks (``pack_columns``) as one set of columns (``rows`` long)."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    parts = [p for p in parts if p]
+    out: dict[str, object] = {}
+    for k in (parts[0] if parts else {}):
+        cols = [p[k] for p in parts]
+        if isinstance(cols[0], pd.Categorical):
+            col = union_categoricals(cols, sort_categories=True)
+        elif isinstance(cols[0], np.ndarray):
+            col = np.concatenate(cols)
+        else:
+            col = [x for c in cols for x in c]
+        if len(col) != rows:
+            raise AssertionError(f"{len(col)} rows of {k}, expected {rows} (one per spec entry and workbook)")
+        out[k] = col
+    return out

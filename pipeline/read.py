@@ -1,16 +1,17 @@
-"""Returned workbooks → Batch: long tables of every value and text, each with its file, sheet and cell.
+"""The reading stage: returned workbooks → Figures, long tables of every value and text, each with its file,
+sheet and cell.
 
 Reading is by the workbook-level defined names of the template (spec.CELLS / spec.FIELDS); the labels around
 each table (spec.LABELS) are verified, so a workbook whose rows were inserted, deleted or relabelled is
 reported and never silently misread. Totals are recomputed from their addends; the number found in a total
-cell (typed over, or a cached formula result) is kept beside it for validation to compare.
+cell (typed over, or a cached formula result) is kept beside it for validation to compare. Everything read
+from the format is derived once per format (``spec.per_format``): a stage run under another format reads its
+cells.
 
-The .xlsx is read directly (zipfile + ElementTree): it gives the defined names, formulas, exact number
-literals (万元 as Decimal) and bounded memory on hostile files, none of which python-calamine exposes
-(measured on the template, 2 cores: calamine ~1.2 ms per workbook for cell values only, this reader ~4.5 ms
-with names and formulas, openpyxl ~25-60 ms). The archive's declared sizes are checked before anything is
-decompressed (zip bombs); an XML part with a DTD is refused (no entity expansion, defusedxml's policy), parts
-not in UTF-8 go through defusedxml; cell text is capped (MAX_CELL_CHARS).
+The .xlsx itself is read by xlsx_reader (parts → raw cells, no knowledge of the format); what a cell holds is
+parsed by cells (what people type → values with a verdict); this module maps them to the format, identifies
+the agency, gives every file of the folder a verdict and puts the workbooks together (``parallel.map_chunks``
+reads them in worker processes).
 
 Data problems (a broken file, a moved table, "５件" in a cell) become findings; only programming errors raise.
 What a cell holds is read as the agency saw it: Excel's ``_xHHHH_`` escapes decoded (xstring), a formula by its
@@ -22,40 +23,26 @@ are shown decoded (readable_name).
 from __future__ import annotations
 
 import errno
-import math
 import os
 import re
 import stat
-import unicodedata
-import xml.etree.ElementTree as _FastET
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
 
 from . import findings as F
 from . import parallel, spec
+from .cells import READ_STATUSES, cell_text, parse_field, parse_number
 from .model import AgencyData, unattributed_code, unattributed_name
 from .workspace import Workspace
-
-# ---- limits against hostile or broken files --------------------------------------------------------------
-MAX_FILE_BYTES = 20 * 1024 * 1024  # a filled template is ~30 KB
-MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024  # sum of the declared sizes of all entries
-MAX_ENTRY_BYTES = 32 * 1024 * 1024
-MAX_RATIO = 200  # uncompressed / compressed, per entry larger than 1 MB
-MAX_ENTRIES = 2000
-MAX_CELLS_PER_SHEET = 200_000
-MAX_SHARED_STRINGS = 200_000
-MAX_CELL_CHARS = 20_000  # longer cell text is truncated (Excel's own cap is 32,767)
+from .xlsx_reader import MAX_CELL_CHARS as MAX_CELL_CHARS  # validate takes the cap of a cell's text from here
+from .xlsx_reader import RawCell, RawWorkbook, Reject, col_letters, is_zip, read_raw, split_a1
 
 WORKBOOK_SUFFIXES = {".xlsx"}
 #: Spreadsheet files of another format: rejected with a message saying how to convert them.
@@ -97,7 +84,7 @@ class FileVerdict:
 class Record:
     """One workbook that was read."""
 
-    index: int  # position in Batch.records; the key of the long tables' ``record`` column
+    index: int  # position in Figures.records; the key of the long tables' ``record`` column
     file: str
     path: Path
     agency_code: str  # the roster's code when matched, else the workbook's own code (or the file's stem)
@@ -114,8 +101,10 @@ class Record:
 
 
 @dataclass
-class Batch:
-    """All workbooks of one year, read.
+class Figures:
+    """The reading stage's output: one agency × cell table with provenance, built once, plus texts — every
+    workbook of one year's folder, read under one format (``format``); a verdict for every file and the
+    findings of reading.
 
     ``values``: one row per record × spec cell — record, agency, agency_name, file, table, row, column, name,
     sheet, cell, kind, computed, raw (the cell's content as text), status (ok / blank / coerced / converted
@@ -134,6 +123,7 @@ class Batch:
     values: pd.DataFrame
     texts: pd.DataFrame
     findings: list[F.Finding]
+    format: spec.Format  # the format the workbooks were read under
 
     def verdicts(self) -> list[dict]:
         return [v.as_json() for v in self.files]
@@ -185,494 +175,12 @@ def _as_number(v: object, kind: str) -> int | Decimal:
     return int(v)
 
 
-# =============================================================================================================
-# Raw OOXML reading
-
-
-class _Reject(Exception):
-    """A file that cannot be read at all; carries the finding code and a detail."""
-
-    def __init__(self, code: str, detail: str = "", cells: tuple[str, ...] = (), sheet: str = "", actual: str = ""):
-        super().__init__(code, detail)
-        self.code = code
-        self.detail = detail
-        self.cells = cells
-        self.sheet = sheet
-        self.actual = actual
-
-
-class RawCell(NamedTuple):  # a tuple: ~450 per workbook, built ~3x faster than a frozen dataclass
-    type: Literal["num", "str", "bool", "err", "date"]
-    text: str  # the literal (number as written in the XML, string content, error text)
-    formula: bool = False
-    truncated: bool = False
-    formula_text: str = ""  # the formula as stored (without "="; empty for a shared formula's followers)
-
-
-@dataclass
-class RawWorkbook:
-    sheets: dict[str, dict[str, RawCell]]  # sheet name → A1 → cell
-    names: dict[str, tuple[str, str] | None]  # workbook-level defined name → (sheet, A1); None: #REF!
-    strings: list[str]  # shared strings + inline strings, for format detection
-    sheet_names: tuple[str, ...] = ()  # every worksheet, in workbook order (some are not parsed)
-
-
-#: Template sheets that hold no cell, label or field of the spec.
-_UNREAD_SHEETS = frozenset(spec.SHEETS) - {c.sheet for c in spec.CELLS} - {f.sheet for f in spec.FIELDS} - {
-    lab.sheet for lab in spec.LABELS
-}
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP_MAGIC = b"PK\x03\x04"
-_REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
-
-
-# The small pure helpers below run once per cell or name of every workbook, with the same arguments in every
-# workbook (the template's tags, refs and names): cached.
-@lru_cache(maxsize=1 << 16)
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _col_num(col: str) -> int:
-    n = 0
-    for ch in col.upper():
-        n = n * 26 + (ord(ch) - 64)
-    return n
-
-
-@lru_cache(maxsize=1 << 16)
-def _col_letters(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
-@lru_cache(maxsize=1 << 16)
-def _split_a1(ref: str) -> tuple[int, int]:
-    m = _REF_RE.match(ref)
-    if not m:
-        raise ValueError(ref)
-    return _col_num(m.group(1)), int(m.group(2))
-
-
-def sniff(path: Path) -> None:
-    """Raise _Reject unless ``path`` looks like a zip (xlsx) file of a sane size."""
-    size = path.stat().st_size
-    if size == 0:
-        raise _Reject("FILE_CORRUPT", "文件为空")
-    if size > MAX_FILE_BYTES:
-        raise _Reject("FILE_TOO_LARGE", f"文件大小 {size // 1024} KB")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if head == _OLE_MAGIC:
-            # An OLE compound file: either an .xls or an encrypted (password-protected) OOXML package.
-            data = head + fh.read()
-            if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
-                raise _Reject("FILE_ENCRYPTED")
-            raise _Reject("FILE_XLS")
-    if head[:4] != _ZIP_MAGIC:
-        low = head.lower()
-        if path.suffix.lower() == ".xls" or low.startswith((b"<html", b"<?xml", b"<!doc", b"<table")):
-            # "Excel" files exported by web systems are often HTML or SpreadsheetML 2003 with an .xls name
-            raise _Reject("FILE_XLS")
-        raise _Reject("FILE_CORRUPT", "不是有效的 .xlsx 文件")
-
-
-def _check_archive(zf: zipfile.ZipFile) -> None:
-    infos = zf.infolist()
-    if len(infos) > MAX_ENTRIES:
-        raise _Reject("FILE_TOO_LARGE", f"压缩包内有 {len(infos)} 个文件")
-    total = 0
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise _Reject("FILE_ENCRYPTED")
-        total += info.file_size
-        if info.file_size > MAX_ENTRY_BYTES:
-            raise _Reject("FILE_TOO_LARGE", f"{info.filename} 解压后 {info.file_size // 1024} KB")
-        if info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise _Reject("FILE_TOO_LARGE", f"{info.filename} 压缩比异常")
-    if total > MAX_UNCOMPRESSED_BYTES:
-        raise _Reject("FILE_TOO_LARGE", f"解压后共 {total // 1024} KB")
-
-
-def _read_entry(zf: zipfile.ZipFile, name: str) -> bytes:
-    # zipfile caps the output of an entry at its declared size and checks its CRC, so the checks of
-    # _check_archive bound what is decompressed here.
-    with zf.open(name) as fh:
-        return fh.read(MAX_ENTRY_BYTES + 1)
-
-
-def _parse_xml(data: bytes, what: str):
-    """Parse one XML part safely.
-
-    Entity bombs and external entities need a DTD, and an OOXML part never has one: a part with a DTD is
-    refused (defusedxml's forbid_dtd policy), then parsed with the C parser, ~2× faster than defusedxml's
-    pure-Python one. A part not in UTF-8 (where a byte search could miss the DTD) goes through defusedxml.
-    """
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:64]:
-        try:
-            return SafeET.fromstring(data)
-        except DefusedXmlException as e:
-            raise _Reject("FILE_CORRUPT", f"{what} 含有不允许的 XML 结构（{type(e).__name__}）") from e
-        except SafeET.ParseError as e:
-            raise _Reject("FILE_CORRUPT", f"{what} 无法解析") from e
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise _Reject("FILE_CORRUPT", f"{what} 含有不允许的 XML 结构（DTD）")
-    try:
-        return _FastET.fromstring(data)
-    except _FastET.ParseError as e:
-        raise _Reject("FILE_CORRUPT", f"{what} 无法解析") from e
-
-
-def _text_of(el) -> str:
-    """Text of a shared/inline string item: its <t> and rich-text runs, without phonetic (<rPh>) runs."""
-    parts: list[str] = []
-    for child in el:
-        tag = _local(child.tag)
-        if tag == "t":
-            parts.append(child.text or "")
-        elif tag == "r":
-            for t in child:
-                if _local(t.tag) == "t":
-                    parts.append(t.text or "")
-    return xstring("".join(parts))
-
-
-_XESC_RE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-_NEWLINES_RE = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffe\uffff]")
-
-
-def xstring(text: str) -> str:
-    """Cell text as the agency typed it, and safe for every writer downstream.
-
-    Excel stores characters XML cannot hold as ``_xHHHH_`` (ST_Xstring: a line break pasted from Word is
-    ``_x000B_``, a literal ``_x`` is ``_x005F_x``): they are decoded. Line breaks become ``\n``; other control
-    characters are dropped; a surrogate half without its pair (``_xD83D_`` alone) becomes U+FFFD, so no
-    string read from a workbook can break a JSON, XML or file-name writer.
-    """
-    if "_x" in text:
-        text = _XESC_RE.sub(lambda m: chr(int(m.group(1), 16)), text)
-        if any("\ud800" <= ch <= "\udfff" for ch in text):
-            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    if not text.isprintable():
-        text = _CONTROL_RE.sub("", _NEWLINES_RE.sub("\n", text))
-    return text
-
-
-def _resolve_target(base: str, target: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    parts: list[str] = []
-    for p in (PurePosixPath(base).parent / target).parts:
-        if p == "..":
-            if parts:
-                parts.pop()
-        elif p != ".":
-            parts.append(p)
-    return "/".join(parts)
-
-
-@lru_cache(maxsize=1 << 16)
-def _parse_defined_name(text: str) -> tuple[str, str] | None:
-    """'Sheet'!$B$4 (or a range: top-left) → (sheet, B4); #REF! and anything else → None."""
-    text = (text or "").strip()
-    if "!" not in text or "#REF" in text.upper():
-        return None
-    sheet, ref = text.rsplit("!", 1)
-    if sheet.startswith("'") and sheet.endswith("'"):
-        sheet = sheet[1:-1].replace("''", "'")
-    ref = ref.split(":", 1)[0].replace("$", "")
-    if not _REF_RE.match(ref):
-        return None
-    return sheet, ref.upper()
-
-
-def read_raw(path: Path) -> RawWorkbook:
-    """Read every worksheet's cells, the defined names and the strings of an .xlsx. Raises _Reject."""
-    sniff(path)
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
-        raise _Reject("FILE_CORRUPT", "压缩包结构损坏") from e
-    with zf:
-        _check_archive(zf)
-        names_in_zip = set(zf.namelist())
-        try:
-            return _read_package(zf, names_in_zip)
-        except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-            raise _Reject("FILE_CORRUPT", f"压缩包内容损坏（{type(e).__name__}）") from e
-        except RuntimeError as e:  # zipfile: "File is encrypted"
-            if "encrypt" in str(e).lower() or "password" in str(e).lower():
-                raise _Reject("FILE_ENCRYPTED") from e
-            raise
-
-
-def _read_package(zf: zipfile.ZipFile, names_in_zip: set[str]) -> RawWorkbook:
-    if "xl/workbook.xml" not in names_in_zip:
-        if "content.xml" in names_in_zip and "mimetype" in names_in_zip:
-            raise _Reject("FILE_NOT_XLSX", "OpenDocument 表格（.ods）")
-        if "word/document.xml" in names_in_zip:
-            raise _Reject("FILE_NOT_XLSX", "Word 文档")
-        wb_part = next((n for n in names_in_zip if n.endswith("workbook.xml")), None)
-        if wb_part is None:
-            raise _Reject("FILE_CORRUPT", "缺少 workbook.xml")
-    else:
-        wb_part = "xl/workbook.xml"
-    wb = _parse_xml(_read_entry(zf, wb_part), "workbook.xml")
-    rels_part = str(PurePosixPath(wb_part).parent / "_rels" / (PurePosixPath(wb_part).name + ".rels"))
-    targets: dict[str, str] = {}
-    if rels_part in names_in_zip:
-        rels = _parse_xml(_read_entry(zf, rels_part), "workbook.xml.rels")
-        for rel in rels:
-            if _local(rel.tag) == "Relationship":
-                targets[rel.get("Id", "")] = _resolve_target(wb_part, rel.get("Target", ""))
-    sheets_decl: list[tuple[str, str]] = []  # (name, part)
-    names: dict[str, tuple[str, str] | None] = {}
-    for el in wb.iter():
-        tag = _local(el.tag)
-        if tag == "sheet":
-            rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), "")
-            part = targets.get(rid, "")
-            if part in names_in_zip:
-                sheets_decl.append((el.get("name", ""), part))
-        elif tag == "definedName":
-            name = el.get("name", "")
-            if el.get("localSheetId") is not None or name.startswith("_xlnm"):
-                continue
-            names[name] = _parse_defined_name(el.text or "")
-    strings: list[str] = []
-    shared: list[str] = []
-    sst_part = next((t for t in targets.values() if t.endswith("sharedStrings.xml")), "xl/sharedStrings.xml")
-    if sst_part in names_in_zip:
-        sst = _parse_xml(_read_entry(zf, sst_part), "sharedStrings.xml")
-        for si in sst:
-            if _local(si.tag) == "si":
-                if len(shared) >= MAX_SHARED_STRINGS:
-                    raise _Reject("FILE_TOO_LARGE", f"超过 {MAX_SHARED_STRINGS} 个字符串")
-                shared.append(_text_of(si))
-        strings.extend(shared)
-    sheets: dict[str, dict[str, RawCell]] = {}
-    for sheet_name, part in sheets_decl:
-        if sheet_name in _UNREAD_SHEETS:
-            continue  # the template's own guide: nothing is read from it
-        sheets[sheet_name] = _read_sheet(_read_entry(zf, part), shared, strings, sheet_name)
-    if not sheets_decl:
-        raise _Reject("FILE_CORRUPT", "工作簿中没有工作表")
-    return RawWorkbook(sheets=sheets, names=names, strings=strings, sheet_names=tuple(n for n, _ in sheets_decl))
-
-
-def _cap(text: str) -> tuple[str, bool]:
-    if len(text) > MAX_CELL_CHARS:
-        return text[:MAX_CELL_CHARS], True
-    return text, False
-
-
-def _read_sheet(data: bytes, shared: list[str], strings: list[str], sheet_name: str) -> dict[str, RawCell]:
-    root = _parse_xml(data, f"工作表“{sheet_name}”")
-    cells: dict[str, RawCell] = {}
-    sheet_data = next((el for el in root if _local(el.tag) == "sheetData"), None)
-    if sheet_data is None:
-        return cells
-    row_no = 0
-    for row in sheet_data:
-        if _local(row.tag) != "row":
-            continue
-        r = row.get("r")
-        row_no = int(r) if r and r.isdigit() else row_no + 1
-        col_no = 0
-        for c in row:
-            if _local(c.tag) != "c":
-                continue
-            ref = c.get("r")
-            try:
-                col_no, cell_row = _split_a1(ref) if ref else (col_no + 1, row_no)
-            except ValueError:
-                col_no, cell_row = col_no + 1, row_no
-            if cell_row != row_no:  # a cell reference contradicting its row: trust the row
-                cell_row = row_no
-            t = c.get("t", "n")
-            v_text: str | None = None
-            inline: str | None = None
-            has_formula = False
-            ftext = ""
-            for child in c:
-                tag = _local(child.tag)
-                if tag == "v":
-                    v_text = child.text or ""
-                elif tag == "f":
-                    has_formula = True
-                    ftext = (child.text or "")[:1000]
-                elif tag == "is":
-                    inline = _text_of(child)
-            cell: RawCell | None
-            if t == "s":
-                try:
-                    idx = int(v_text or "")
-                    text, trunc = _cap(shared[idx])
-                except (ValueError, IndexError):
-                    text, trunc = "", False
-                cell = RawCell("str", text, has_formula, trunc)
-            elif t == "inlineStr":
-                text, trunc = _cap(inline or "")
-                strings.append(text)
-                cell = RawCell("str", text, has_formula, trunc)
-            elif t == "str":
-                text, trunc = _cap(xstring(v_text or ""))
-                cell = RawCell("str", text, has_formula, trunc)
-            elif t == "b":
-                cell = RawCell("bool", "TRUE" if (v_text or "").strip() in ("1", "true") else "FALSE", has_formula)
-            elif t == "e":
-                cell = RawCell("err", (v_text or "#VALUE!").strip(), has_formula)
-            elif t == "d":
-                cell = RawCell("date", (v_text or "").strip(), has_formula)
-            else:
-                cell = RawCell("num", (v_text or "").strip(), has_formula) if v_text not in (None, "") else (
-                    RawCell("num", "", True) if has_formula else None
-                )
-            if cell is not None:
-                if ftext:
-                    cell = RawCell(cell.type, cell.text, cell.formula, cell.truncated, ftext)
-                cells[f"{_col_letters(col_no)}{row_no}"] = cell
-                if len(cells) > MAX_CELLS_PER_SHEET:
-                    raise _Reject("FILE_TOO_LARGE", f"工作表“{sheet_name}”超过 {MAX_CELLS_PER_SHEET} 个单元格")
-    return cells
-
-
-# =============================================================================================================
-# Parsing cell content
-
-_NONE_WORDS = {"无", "没有", "-", "--", "—", "——", "–", "―", "/", "\\", "不涉及", "0件"}
-_COUNT_UNITS = ("件", "个", "项", "次", "宗", "条", "份", "起", "人次")
-#: How a unit may be typed after an amount → the unit of spec.MONEY_UNITS it means (longest first).
-_MONEY_UNITS = (("万元", "万元"), ("万", "万元"), ("元", "元"))
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_WS_RE = re.compile(r"\s+")
-CellStatus = Literal["ok", "blank", "coerced", "converted", "text", "excel_error", "missing"]
-#: Statuses of a cell whose value was read (used as is, or reported and used).
-READ_STATUSES = ("ok", "coerced", "converted")
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
-
-
-@lru_cache(maxsize=1 << 14)  # Decimals are immutable; the same few numbers fill most cells
-def _num_literal(text: str) -> Decimal | None:
-    """A number as stored in the XML → Decimal, shortest form (Excel's float noise 1.1000000000000001 → 1.1)."""
-    try:
-        f = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(f):
-        return None
-    d = Decimal(repr(f))
-    if d == d.to_integral_value() and abs(d) < Decimal(10) ** 15:
-        return d.quantize(Decimal(1))
-    return d
-
-
-def _convert(d: Decimal, typed: str, unit: str, digits: int) -> Decimal:
-    """``d`` ``typed`` (e.g. 0.5 万元) in ``unit`` (5000 元), exactly; integral results without a fraction part."""
-    with localcontext() as ctx:
-        ctx.prec = digits + 12  # never rounded: 万元 ↔ 元 shifts the decimal point by 4 places
-        r = d * spec.MONEY_UNITS[typed] / spec.MONEY_UNITS[unit]
-        return r.quantize(Decimal(1)) if r == r.to_integral_value() else r.normalize()
-
-
-def parse_number(cell: RawCell | None, kind: str, unit: str | None = None) -> tuple[CellStatus, Decimal | None, str]:
-    """(status, value, raw text) of a number cell. Unambiguous text is coerced ("５" → 5, "5件" → 5, "无" → 0).
-
-    ``unit`` is the unit the cell is in (spec: 万元 for table 二's amount, 元 for the fee fields; default 万元 for
-    money, 件 for counts). An amount typed with the other unit ("0.5万元" in a 元 field, "5000元" in a 万元 cell)
-    is converted exactly: status "converted", the value in ``unit``.
-    """
-    if cell is None:
-        return "blank", Decimal(0), ""
-    if cell.type == "num":
-        if cell.text == "":
-            return "blank", Decimal(0), ""
-        d = _num_literal(cell.text)
-        return ("ok", d, cell.text) if d is not None else ("text", None, cell.text)
-    if cell.type == "err":
-        return "excel_error", None, cell.text
-    if cell.type in ("bool", "date"):
-        return "text", None, cell.text
-    raw = cell.text
-    s = _WS_RE.sub("", unicodedata.normalize("NFKC", raw))
-    if s == "":
-        return "blank", Decimal(0), raw
-    if s in _NONE_WORDS or raw.strip() in _NONE_WORDS:
-        return "coerced", Decimal(0), raw
-    if s.startswith("#") and s.endswith(("!", "?", "A")) and s.upper() in _EXCEL_ERRORS:
-        return "excel_error", None, raw
-    typed = unit = unit or ("万元" if kind == "money" else spec.COUNT_UNIT)
-    units = _MONEY_UNITS if kind == "money" else ((u, unit) for u in _COUNT_UNITS)
-    for spelling, meant in units:
-        if s.endswith(spelling) and len(s) > len(spelling):
-            s, typed = s[: -len(spelling)], meant
-            break
-    if _THOUSANDS_RE.match(s):
-        s = s.replace(",", "")
-    if _NUMBER_RE.match(s):
-        d = _decimal(s)
-        if d is not None:
-            if typed != unit:
-                return "converted", _convert(d, typed, unit, len(s)), raw
-            return "coerced", d, raw
-    return "text", None, raw
-
-
-_EXCEL_ERRORS = {"#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#SPILL!", "#CALC!", "#GETTING_DATA"}
-
-
-def _cell_text(cell: RawCell | None) -> str:
-    if cell is None:
-        return ""
-    if cell.type == "num":
-        d = _num_literal(cell.text) if cell.text else None
-        return "" if d is None else format(d, "f")
-    return cell.text
-
-
-_EXCEL_EPOCH = date(1899, 12, 30)
-
-
-def parse_field(f: spec.FieldSpec, cell: RawCell | None) -> tuple[str, object, str]:
-    """(status, value, raw) of a cover/text/fee field."""
-    raw = _cell_text(cell)
-    if f.kind in ("count", "money"):
-        if cell is None or raw.strip() == "":
-            return "blank", None, raw
-        status, d, raw = parse_number(cell, f.kind, f.unit)
-        if d is None:
-            return status, None, raw
-        if f.kind == "count":
-            return status, (int(d) if d == d.to_integral_value() else d), raw
-        return status, d, raw
-    if f.kind == "year":
-        s = _WS_RE.sub("", unicodedata.normalize("NFKC", raw)).removesuffix("年度").removesuffix("年")
-        if s.isdigit() and len(s) == 4:
-            return "ok", int(s), raw
-        return ("blank", None, raw) if not s else ("text", None, raw)
-    if f.kind == "date" and cell is not None and cell.type == "num" and raw:
-        try:
-            serial = float(cell.text)
-            if 1 < serial < 2958466:
-                return "ok", (_EXCEL_EPOCH + timedelta(days=int(serial))).isoformat(), raw
-        except ValueError:
-            pass
-    if f.kind == "date" and cell is not None and cell.type == "date":
-        return "ok", raw[:10], raw
-    text = raw.strip() if f.kind in ("choice", "year", "date") else raw.rstrip()
-    return ("ok" if text else "blank"), text, raw
+@spec.per_format
+def _unread_sheets() -> frozenset[str]:
+    """Template sheets that hold no cell, label or field of the spec."""
+    return frozenset(spec.SHEETS) - {c.sheet for c in spec.CELLS} - {f.sheet for f in spec.FIELDS} - {
+        lab.sheet for lab in spec.LABELS
+    }
 
 
 # =============================================================================================================
@@ -688,6 +196,7 @@ class _Read:
     findings: list[F.Finding]
 
 
+@spec.per_format
 def _totals_order() -> tuple[spec.CellSpec, ...]:
     """Computed cells ordered so that every total comes after the totals it sums."""
     pending = [c for c in spec.CELLS if c.computed]
@@ -702,18 +211,31 @@ def _totals_order() -> tuple[spec.CellSpec, ...]:
     return tuple(done)
 
 
-_TOTALS_ORDER = _totals_order()
-#: Every position the template itself fills: cells, labels, fields, defined names, check cells.
-_TEMPLATE_POSITIONS = frozenset(
-    {(c.sheet, c.ref) for c in spec.CELLS}
-    | {(lab.sheet, lab.ref) for lab in spec.LABELS}
-    | {(f.sheet, f.ref) for f in spec.FIELDS}
-    | set(spec.all_defined_names().values())
-    | {(ch.sheet, ref) for ch in spec.CHECKS for ref in (ch.label_ref, ch.summary_ref, *(r for _, r in ch.rule_refs))}
-)
+@spec.per_format
+def _template_positions() -> frozenset[tuple[str, str]]:
+    """Every position the template itself fills: cells, labels, fields, defined names, check cells."""
+    return frozenset(
+        {(c.sheet, c.ref) for c in spec.CELLS}
+        | {(lab.sheet, lab.ref) for lab in spec.LABELS}
+        | {(f.sheet, f.ref) for f in spec.FIELDS}
+        | set(spec.all_defined_names().values())
+        | {(ch.sheet, ref) for ch in spec.CHECKS
+           for ref in (ch.label_ref, ch.summary_ref, *(r for _, r in ch.rule_refs))}
+    )
+
+
 _is_old_label = lru_cache(maxsize=8192)(spec.is_old_format_label)  # template strings repeat in every file
-_DEFINED_NAMES = spec.all_defined_names()
-_LABELS = tuple((lab, spec.normalise_label(lab.text)) for lab in spec.LABELS)
+
+
+@spec.per_format
+def _defined_names() -> dict[str, tuple[str, str]]:
+    return spec.all_defined_names()
+
+
+@spec.per_format
+def _labels() -> tuple[tuple[spec.LabelSpec, str], ...]:
+    """Every label of the template with its normalised text."""
+    return tuple((lab, spec.normalise_label(lab.text)) for lab in spec.LABELS)
 
 
 def _old_format_hit(raw: RawWorkbook) -> tuple[str, str, str] | None:
@@ -734,8 +256,8 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         return _Read(FileVerdict(display, path, "rejected", reason or fnd.message, codes=(code,)), None, [], [], [fnd])
 
     try:
-        raw = read_raw(path)
-    except _Reject as r:
+        raw = read_raw(path, _unread_sheets())
+    except Reject as r:
         fnd = F.make(r.code, file=display, detail=r.detail, sheet=r.sheet, cells=r.cells, actual=r.actual)
         return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(r.code,)), None, [], [], [fnd])
 
@@ -744,7 +266,7 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         sheet, ref, text = hit
         return reject("OLD_FORMAT", "", sheet=sheet, cells=(ref,) if ref else (), actual=text)
 
-    ours = {n: raw.names[n] for n in _DEFINED_NAMES if n in raw.names}
+    ours = {n: raw.names[n] for n in _defined_names() if n in raw.names}
     table_sheets = {c.sheet for c in spec.CELLS}
     if not ours and not (table_sheets & set(raw.sheets)):
         return reject("NOT_TEMPLATE", "", detail="没有年报模板的工作表和单元格名称")
@@ -803,11 +325,11 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
 
     # labels: verified on the sheets whose cells did not move (a moved table is reported once, above)
     label_misses = 0
-    for lab, want in _LABELS:
+    for lab, want in _labels():
         sheet = alias.get(lab.sheet, lab.sheet)
         if lab.sheet in moved or sheet not in raw.sheets:
             continue
-        got = _cell_text(raw.sheets[sheet].get(lab.ref))
+        got = cell_text(raw.sheets[sheet].get(lab.ref))
         if got != lab.text and spec.normalise_label(got) != want:
             label_misses += 1
             found.append(F.make("LABEL_CHANGED", file=display, sheet=sheet, cells=(lab.ref,), cell=lab.ref,
@@ -817,16 +339,16 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
 
     # content in the merged area of an input cell (the merge split, the number typed beside the named cell):
     # part of that input cell, read with it below
-    occupied = {(alias.get(sh, sh), r) for sh, r in _TEMPLATE_POSITIONS} | set(positions.values())
+    occupied = {(alias.get(sh, sh), r) for sh, r in _template_positions()} | set(positions.values())
     spilled: dict[str, list[tuple[str, RawCell]]] = {}
-    for c in _MERGED_INPUTS:
+    for c in _merged_inputs():
         pos = positions.get(c.name)
         if pos is None:
             continue
         for a1 in _merge_area(c, pos[1]):
             occupied.add((pos[0], a1))
             cell = raw.sheets.get(pos[0], {}).get(a1)
-            if cell is not None and (cell.type == "err" or cell.formula or _cell_text(cell).strip()):
+            if cell is not None and (cell.type == "err" or cell.formula or cell_text(cell).strip()):
                 spilled.setdefault(c.name, []).append((a1, cell))
 
     # numbers typed outside the table (an extra row or column): never read, so say so
@@ -834,9 +356,9 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         stray = [ref for ref, c in raw.sheets.get(sheet, {}).items()
                  if c.type == "num" and c.text and not c.formula and (sheet, ref) not in occupied]
         if stray:
-            stray.sort(key=lambda r: _split_a1(r)[::-1])
+            stray.sort(key=lambda r: split_a1(r)[::-1])
             found.append(F.make("CELL_OUTSIDE", file=display, sheet=sheet, cells=tuple(stray[:20]),
-                                actual="、".join(f"{r}={_cell_text(raw.sheets[sheet][r])}" for r in stray[:5])
+                                actual="、".join(f"{r}={cell_text(raw.sheets[sheet][r])}" for r in stray[:5])
                                 + ("…" if len(stray) > 5 else "")))
 
     # ---- values
@@ -862,7 +384,7 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
                 status = "coerced" if status == "ok" else status  # reported, with where it was found
             else:  # two entries in one input cell: which one is meant cannot be told
                 parts = ([(pos[1], cell)] if status != "blank" else []) + spilled[c.name]
-                status, val, rawtext = "text", None, "、".join(f"{a1}={_cell_text(x)[:50]}" for a1, x in parts)
+                status, val, rawtext = "text", None, "、".join(f"{a1}={cell_text(x)[:50]}" for a1, x in parts)
         if cell is not None and cell.formula and not c.computed and status != "text":
             if cell.type == "num" and cell.text == "":  # a formula never calculated: its value is unknown
                 status, val, rawtext = "text", None, "=" + cell.formula_text
@@ -885,7 +407,7 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             }
         )
     # recompute totals from their addends, in dependency order
-    for c in _TOTALS_ORDER:
+    for c in _totals_order():
         parts = [parsed[a] for a in c.addends]
         parsed[c.name] = None if any(p is None for p in parts) else sum(parts, Decimal(0))
     for row in vrows:
@@ -1024,13 +546,18 @@ def identify(ws: Workspace, wb_code: str, wb_name: str) -> Identity:
 
 #: An input cell's formula that reads another workbook: ``[1]Sheet1!A1`` as Excel stores it, or a file name.
 _EXTERNAL_RE = re.compile(r"\[\d+\]|\[[^\]]+\.(?:xl\w*|et|ods|csv)\]", re.IGNORECASE)
-_MERGED_INPUTS = tuple(c for c in spec.CELLS if c.merge_to and not c.computed)
+
+
+@spec.per_format
+def _merged_inputs() -> tuple[spec.CellSpec, ...]:
+    """The input cells whose template cell is a merged range."""
+    return tuple(c for c in spec.CELLS if c.merge_to and not c.computed)
 
 
 def _merge_area(c: spec.CellSpec, anchor: str) -> list[str]:
     """The cells of ``c``'s merged range other than its anchor, the range placed at ``anchor`` (where found)."""
-    (c0, r0), (c1, r1), (ca, ra) = _split_a1(c.ref), _split_a1(c.merge_to), _split_a1(anchor)
-    return [f"{_col_letters(ca + dc)}{ra + dr}" for dr in range(r1 - r0 + 1) for dc in range(c1 - c0 + 1)
+    (c0, r0), (c1, r1), (ca, ra) = split_a1(c.ref), split_a1(c.merge_to), split_a1(anchor)
+    return [f"{col_letters(ca + dc)}{ra + dr}" for dr in range(r1 - r0 + 1) for dc in range(c1 - c0 + 1)
             if dr or dc]
 
 
@@ -1143,12 +670,23 @@ def _spec_columns(entries, columns: dict[str, Callable]) -> dict[str, pd.Categor
     return out
 
 
-_SPEC_VALUES = _spec_columns(spec.CELLS, {
+#: The columns of the long tables the format fixes row by row: built by the merge, never sent by the workers.
+_CELL_COLUMNS: dict[str, Callable] = {
     "name": lambda c: c.name, "table": lambda c: c.table, "row": lambda c: c.row, "column": lambda c: c.column,
-    "kind": lambda c: c.kind, "computed": lambda c: c.computed})
-_SPEC_TEXTS = _spec_columns(spec.FIELDS, {
+    "kind": lambda c: c.kind, "computed": lambda c: c.computed}
+_FIELD_COLUMNS: dict[str, Callable] = {
     "name": lambda f: f.name, "key": lambda f: f.key, "label": lambda f: f.label,
-    "section": lambda f: f.section or "", "kind": lambda f: f.kind})
+    "section": lambda f: f.section or "", "kind": lambda f: f.kind}
+
+
+@spec.per_format
+def _spec_values() -> dict[str, pd.Categorical | np.ndarray]:
+    return _spec_columns(spec.CELLS, _CELL_COLUMNS)
+
+
+@spec.per_format
+def _spec_texts() -> dict[str, pd.Categorical | np.ndarray]:
+    return _spec_columns(spec.FIELDS, _FIELD_COLUMNS)
 
 
 def read_batch(
@@ -1159,22 +697,26 @@ def read_batch(
     base: Path | None = None,
     progress: Callable[[Path], None] | None = None,
     jobs: int = 1,
-) -> Batch:
+    fmt: spec.Format | None = None,
+) -> Figures:
     """Read every file; each gets a verdict (read / rejected / ignored); one broken file never stops the others.
 
     ``base`` is the folder file names are shown relative to (default: the workspace's year folder).
     ``progress`` is called once per file, after it is handled. ``jobs`` > 1 reads in that many processes
-    (the result is the same, in the same order).
+    (the result is the same, in the same order). ``fmt``: the format to read (None: the current one).
     """
-    return _read_groups([_tasks(paths, year, workspace, base)], workspace, progress=progress, jobs=jobs)[0]
+    with spec.using(fmt):
+        return _read_groups([_tasks(paths, year, workspace, base)], workspace, progress=progress, jobs=jobs)[0]
 
 
 def read_batches(groups: list[tuple[list[Path], int]], workspace: Workspace | None = None, *,
-                 progress: Callable[[Path], None] | None = None, jobs: int = 1) -> list[Batch]:
+                 progress: Callable[[Path], None] | None = None, jobs: int = 1,
+                 fmt: spec.Format | None = None) -> list[Figures]:
     """``read_batch`` of several (files, year) groups — this year's and last year's folders — by one set of
-    worker processes: a group is put together while the workers read the next. The same batches."""
-    return _read_groups([_tasks(paths, year, workspace, None) for paths, year in groups], workspace,
-                        progress=progress, jobs=jobs)
+    worker processes: a group is put together while the workers read the next. The same Figures."""
+    with spec.using(fmt):
+        return _read_groups([_tasks(paths, year, workspace, None) for paths, year in groups], workspace,
+                            progress=progress, jobs=jobs)
 
 
 def _tasks(paths: list[Path], year: int, workspace: Workspace | None,
@@ -1185,68 +727,48 @@ def _tasks(paths: list[Path], year: int, workspace: Workspace | None,
     return list(zip(ordered, _unique_names([_display_name(path, base) for path in ordered]))), year
 
 
-_SERIAL_CHUNK = 64  # files packed together when reading in this process
+@dataclass(frozen=True)
+class _Job:
+    """What the reading workers inherit: the workspace (not sent with every file: O(files × roster)) and the
+    format every file is read under."""
+
+    workspace: Workspace | None
+    format: spec.Format
+
+
+def _read_item(job: _Job, item: tuple[Path, str, int]) -> _Read:
+    """One file (path, display name, year) → its verdict and rows (in a worker process when jobs > 1)."""
+    path, display, year = item
+    with spec.using(job.format):
+        return _handle(path, display, year, job.workspace)
 
 
 def _read_groups(groups: list[tuple[list[tuple[Path, str]], int]], workspace: Workspace | None, *,
-                 progress: Callable[[Path], None] | None, jobs: int) -> list[Batch]:
-    results: list[dict[Path, _Read]] = [{} for _ in groups]
-    packs: list[dict[int, _Pack]] = [{} for _ in groups]  # by the index of the chunk's first file
-    batches: list[Batch | None] = [None] * len(groups)
-    if jobs > 1 and sum(len(tasks) for tasks, _ in groups) > 1 and parallel.can_fork():
-        # the workspace is the workers' job (inherited, not sent with every file: O(files × roster)); files go in
-        # small chunks and come back packed (a few arrays per chunk: pickling a dict per cell cost more than
-        # reading the cell, and unpacking small objects by the million left the heap fragmented)
-        with parallel.Pool(jobs, workspace, release=False) as pool:
-            tasks_of = {}
-            pending = [0] * len(groups)
-            for g, (tasks, year) in enumerate(groups):
-                size = max(1, min(16, len(tasks) // (jobs * 8)))
-                for i in range(0, len(tasks), size):
-                    tasks_of[pool.submit(_handle_chunk, tasks[i:i + size], year)] = (g, i, tasks[i:i + size])
-                    pending[g] += 1
-            for task in pool.completed(tasks_of):
-                g, first, chunk = tasks_of[task]
-                reads, pack = task.result()
-                packs[g][first] = pack
-                for (path, _), res in zip(chunk, reads):
-                    results[g][path] = res
-                    if progress is not None:
-                        progress(path)
-                pending[g] -= 1
-                if not pending[g]:  # while the workers read the other groups
-                    batches[g] = _merge(*groups[g], results[g], packs[g], workspace)
-                    results[g], packs[g] = {}, {}
-    else:
-        for g, (tasks, year) in enumerate(groups):
-            for first in range(0, len(tasks), _SERIAL_CHUNK):
-                reads = []
-                for path, display in tasks[first:first + _SERIAL_CHUNK]:
-                    reads.append(_handle(path, display, year, workspace))
-                    results[g][path] = _stripped(reads[-1])
-                    if progress is not None:
-                        progress(path)
-                packs[g][first] = _pack(reads)
-    return [b if b is not None else _merge(*groups[g], results[g], packs[g], workspace)
-            for g, b in enumerate(batches)]
+                 progress: Callable[[Path], None] | None, jobs: int) -> list[Figures]:
+    # files go to the workers in small chunks and come back packed (parallel.map_chunks); each group is merged as
+    # soon as its last chunk is back
+    job = parallel.Chunked(_Job(workspace, spec.current()), work=_read_item, strip=_stripped, pack=_pack)
+    items = [[(path, display, year) for path, display in tasks] for tasks, year in groups]
+    return parallel.map_chunks(job, items, jobs=jobs,
+                               progress=None if progress is None else (lambda item: progress(item[0])),
+                               done=lambda g, reads, packs: _merge(*groups[g], reads, packs, workspace))
 
 
-def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read], packs: dict[int, _Pack],
-           workspace: Workspace | None) -> Batch:
+def _merge(tasks: list[tuple[Path, str]], year: int, reads: list[_Read], packs: list[_Pack],
+           workspace: Workspace | None) -> Figures:
     from dataclasses import replace
 
     files: list[FileVerdict] = []
     records: list[Record] = []
     found: list[F.Finding] = []
-    for path, _ in tasks:  # merged in path order, whatever order the workers finished in
-        res = results[path]
+    for res in reads:  # in path order, whatever order the workers finished in
         files.append(res.verdict)
         found.extend(res.findings)
         if res.record is not None:
             records.append(replace(res.record, index=len(records)))
-    ordered = [packs[k] for k in sorted(packs)]  # chunks of consecutive files: their rows in path order
-    vcols = _concat([p.values for p in ordered], len(records) * len(spec.CELLS))
-    tcols = _concat([p.texts for p in ordered], len(records) * len(spec.FIELDS))
+    # chunks of consecutive files, in path order: their rows in path order
+    vcols = parallel.concat_columns([p.values for p in packs], len(records) * len(spec.CELLS))
+    tcols = parallel.concat_columns([p.texts for p in packs], len(records) * len(spec.FIELDS))
     if workspace is not None:
         files = [_attribute(v, workspace) for v in files]
         by_file = {v.file: v for v in files}
@@ -1262,7 +784,7 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
     per_record = {"agency": pd.Categorical([r.agency_code for r in records]),
                   "agency_name": pd.Categorical([r.agency_name for r in records]),
                   "file": pd.Categorical([r.file for r in records])}
-    for cols, fixed, per in ((vcols, _SPEC_VALUES, len(spec.CELLS)), (tcols, _SPEC_TEXTS, len(spec.FIELDS))):
+    for cols, fixed, per in ((vcols, _spec_values(), len(spec.CELLS)), (tcols, _spec_texts(), len(spec.FIELDS))):
         for k, col in fixed.items():
             cols[k] = (np.tile(col, len(records)) if isinstance(col, np.ndarray)
                        else pd.Categorical.from_codes(np.tile(col.codes, len(records)), dtype=col.dtype))
@@ -1277,20 +799,8 @@ def _merge(tasks: list[tuple[Path, str]], year: int, results: dict[Path, _Read],
         texts[col] = texts[col].astype(object)
     values["number"] = values["number"].astype("float64")
     values["found"] = values["found"].astype("float64")
-    return Batch(year=year, files=files, records=records, values=values, texts=texts, findings=found)
-
-
-def _as_columns(rows: list[dict] | dict[str, list]) -> dict[str, list]:
-    """Rows (dicts with the same keys) as columns."""
-    if isinstance(rows, dict) or not rows:
-        return rows or {}
-    return {k: [r[k] for r in rows] for k in rows[0]}
-
-
-def _handle_chunk(ws: Workspace | None, chunk: list[tuple[Path, str]], year: int) -> tuple[list[_Read], _Pack]:
-    """Files read in a worker process: each file's verdict and findings, and the rows of all of them packed."""
-    reads = [_handle(path, display, year, ws) for path, display in chunk]
-    return [_stripped(r) for r in reads], _pack(reads)
+    return Figures(year=year, files=files, records=records, values=values, texts=texts, findings=found,
+                   format=spec.current())
 
 
 @dataclass
@@ -1308,46 +818,17 @@ _PACKED_BOOL = {"formula", "truncated"}
 
 
 def _pack(reads: list[_Read]) -> _Pack:
-    out: list[dict[str, object]] = []
-    for attr, fixed, categorical in (("values", _SPEC_VALUES, _PACKED_CATEGORICAL),
-                                     ("texts", _SPEC_TEXTS, _PACKED_CATEGORICAL - {"raw"})):
-        cols: dict[str, list] = {}
-        for res in reads:
-            if res.record is None:
-                continue
-            for k, v in _as_columns(getattr(res, attr)).items():
-                if k not in fixed:
-                    cols.setdefault(k, []).extend(v)
-        out.append({
-            k: (pd.Categorical(v) if k in categorical else np.asarray(v, dtype=np.float64) if k in _PACKED_FLOAT
-                else np.asarray(v, dtype=bool) if k in _PACKED_BOOL else v)
-            for k, v in cols.items()
-        })
-    return _Pack(*out)
+    read = [res for res in reads if res.record is not None]
+    return _Pack(*(
+        parallel.pack_columns((getattr(res, attr) for res in read), skip=fixed.keys(), categorical=categorical,
+                              floats=_PACKED_FLOAT, bools=_PACKED_BOOL)
+        for attr, fixed, categorical in (("values", _CELL_COLUMNS, _PACKED_CATEGORICAL),
+                                         ("texts", _FIELD_COLUMNS, _PACKED_CATEGORICAL - {"raw"}))
+    ))
 
 
 def _stripped(res: _Read) -> _Read:
     return _Read(res.verdict, res.record, [], [], res.findings)
-
-
-def _concat(parts: list[dict[str, object]], rows: int) -> dict[str, object]:
-    """The packed columns of consecutive chunks as one set of columns (``rows`` long)."""
-    from pandas.api.types import union_categoricals
-
-    parts = [p for p in parts if p]
-    out: dict[str, object] = {}
-    for k in (parts[0] if parts else {}):
-        cols = [p[k] for p in parts]
-        if isinstance(cols[0], pd.Categorical):
-            col = union_categoricals(cols, sort_categories=True)
-        elif isinstance(cols[0], np.ndarray):
-            col = np.concatenate(cols)
-        else:
-            col = [x for c in cols for x in c]
-        if len(col) != rows:
-            raise AssertionError(f"{len(col)} rows of {k}, expected {rows} (one per spec entry and workbook)")
-        out[k] = col
-    return out
 
 
 def _rejected(display: str, path: Path, code: str, **params) -> _Read:
@@ -1437,7 +918,7 @@ def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
     except OSError as e:  # unreadable (permissions, vanished): said so, not taken for a damaged file
         return _unreadable(display, path, e)
     suffix = path.suffix.lower()
-    if suffix in OTHER_SPREADSHEET_SUFFIXES and (not _is_zip(path) or suffix in _NEVER_XLSX):
+    if suffix in OTHER_SPREADSHEET_SUFFIXES and (not is_zip(path) or suffix in _NEVER_XLSX):
         code = "FILE_XLS" if suffix in (".xls", ".et", ".ett") else "FILE_NOT_XLSX"
         return _rejected(display, path, code, detail=f"扩展名 {path.suffix}")
     try:
@@ -1467,11 +948,3 @@ def _attribute(v: FileVerdict, ws: Workspace) -> FileVerdict:
     from dataclasses import replace
 
     return replace(v, agency_code=a.code, agency_name=a.name)
-
-
-def _is_zip(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == _ZIP_MAGIC
-    except OSError:
-        return False

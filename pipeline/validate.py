@@ -1,4 +1,4 @@
-"""Batch → Report: every finding for every agency, never stopping at the first.
+"""Figures → Report: every finding for every agency, never stopping at the first.
 
 Per-cell checks (R4, text in number cells, blanks, Excel errors, 万元 precision), the cross-footing rules R1–R5,
 the cross-year rules R6/R8, year-on-year jumps and the plausibility rules R9/R11/（六）3.其他 run as one
@@ -30,7 +30,7 @@ from . import parallel, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
-from .read import Batch, Record, identify
+from .read import Figures, Record, identify
 from .workspace import Workspace
 
 # ---- thresholds of the soft (提示) checks; policy, not format (R9, R11, （六）3.其他 and the numbers texts quote
@@ -75,7 +75,7 @@ def _frame_job(job: tuple) -> list[F.Finding]:
         return _check_frame(batch, previous, _Context(batch), numbers)
 
 
-def validate(batch: Batch, workspace: Workspace | None = None, previous: Batch | None = None, *,
+def validate(batch: Figures, workspace: Workspace | None = None, previous: Figures | None = None, *,
              jobs: int = 1) -> Report:
     """Every finding of the batch, under the format it was read under (``batch.format``; 2021 without one)."""
     with spec.using(getattr(batch, "format", None)) as fmt:
@@ -129,7 +129,7 @@ class _Rows:
 class _Context:
     """Lookups shared by the checks: records, and where each cell/field was found in each workbook."""
 
-    def __init__(self, batch: Batch):
+    def __init__(self, batch: Figures):
         self.records = {r.index: r for r in batch.records}
         self.values = _Rows(batch.values)
         self.texts = _Rows(batch.texts)
@@ -195,7 +195,7 @@ def _format_ids() -> frozenset[str]:
 # ---- fields: report year, format version, choices, fee figures -------------------------------------------
 
 
-def _check_fields(batch: Batch, ctx: _Context) -> list[F.Finding]:
+def _check_fields(batch: Figures, ctx: _Context) -> list[F.Finding]:
     out: list[F.Finding] = []
     t = batch.texts
     for rec, name, status, value, raw in zip(*(t[c].tolist() for c in ("record", "name", "status", "value", "raw"))):
@@ -249,7 +249,7 @@ def _section_fields() -> frozenset[str]:
     return frozenset(f.name for f in spec.FIELDS if f.section)
 
 
-def _check_unfilled(batch: Batch, ctx: _Context) -> list[F.Finding]:
+def _check_unfilled(batch: Figures, ctx: _Context) -> list[F.Finding]:
     """REPORT_UNFILLED: every table input still at what the (pre-filled) template holds — 0 or blank, 上年结转
     as carried in — and every field of parts 一, 五, 六 blank: the workbook was returned without being filled."""
     if not batch.records:
@@ -281,7 +281,7 @@ def _check_unfilled(batch: Batch, ctx: _Context) -> list[F.Finding]:
 # ---- agencies: roster, duplicates, missing -------------------------------------------------------------
 
 
-def _check_agencies(batch: Batch, ws: Workspace | None, ctx: _Context) -> list[F.Finding]:
+def _check_agencies(batch: Figures, ws: Workspace | None, ctx: _Context) -> list[F.Finding]:
     out: list[F.Finding] = []
     by_code: dict[str, list[Record]] = defaultdict(list)
     for r in batch.records:
@@ -360,7 +360,7 @@ def _yoy_cells() -> tuple[str, ...]:
     return tuple(names)
 
 
-def _numbers(batch: Batch) -> pd.DataFrame:
+def _numbers(batch: Figures) -> pd.DataFrame:
     """One row per record (batch order), one float column per spec cell (NaN: unreadable or absent)."""
     idx = pd.Index([r.index for r in batch.records], name="record")
     names = [c.name for c in spec.CELLS]
@@ -388,7 +388,7 @@ def _text(val: object) -> str:
     return str(val or "")
 
 
-def _wide(batch: Batch, previous: Batch | None, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
+def _wide(batch: Figures, previous: Figures | None, numbers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per record: numbers, found totals, statuses, money decimals, previous year's numbers, fee fields.
 
     Statuses are numbers (_STATUSES) and fee texts object columns: pandera runs ``isna`` over the whole frame
@@ -822,7 +822,7 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns=["schema_context", "column", "check", "failure_case", "index"])
 
 
-def _check_frame(batch: Batch, previous: Batch | None, ctx: _Context,
+def _check_frame(batch: Figures, previous: Figures | None, ctx: _Context,
                  numbers: pd.DataFrame | None = None) -> list[F.Finding]:
     if not batch.records:
         return []
@@ -964,7 +964,7 @@ class _Norm:
         return out
 
 
-def _texts(batch: Batch) -> tuple[dict[int, dict[str, str]], set[tuple[int, str]]]:
+def _texts(batch: Figures) -> tuple[dict[int, dict[str, str]], set[tuple[int, str]]]:
     """The text fields of each record (those found) and the (record, field) whose text was cut."""
     t = batch.texts
     tf = {f.name for f in _text_fields()}
@@ -979,7 +979,7 @@ def _texts(batch: Batch) -> tuple[dict[int, dict[str, str]], set[tuple[int, str]
     return texts, truncated
 
 
-def _check_texts(batch: Batch, previous: Batch | None, ctx: _Context,
+def _check_texts(batch: Figures, previous: Figures | None, ctx: _Context,
                  numbers: pd.DataFrame | None = None, similar: Iterable[str] | None = None) -> list[F.Finding]:
     """Every text check; 雷同 for the fields ``similar`` (default: every text field)."""
     out: list[F.Finding] = []
@@ -1106,7 +1106,7 @@ def _similar_pairs(items: list[tuple[int, frozenset[int]]], prefixes: list[list[
     return found
 
 
-def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[str, str]], ctx: _Context,
+def _similar_texts(batch: Figures, previous: Figures | None, texts: dict[int, dict[str, str]], ctx: _Context,
                    norm: _Norm | None = None, fields: Iterable[str] | None = None):
     """雷同: each text against the agency's last year and against the other agencies' (of ``fields``, default
     every text field). One field at a time: only that field's 3-gram sets are held (memory flat in the number
@@ -1161,7 +1161,7 @@ def _similar_texts(batch: Batch, previous: Batch | None, texts: dict[int, dict[s
 # ---- verdicts ----------------------------------------------------------------------------------------------
 
 
-def _report(batch: Batch, ws: Workspace | None, found: list[F.Finding]) -> Report:
+def _report(batch: Figures, ws: Workspace | None, found: list[F.Finding]) -> Report:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for f in found:
         if f.agency_code:

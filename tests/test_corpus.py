@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as C
 
-from pipeline import county_xlsx, export, parallel, read, run, workspace
+from pipeline import county_xlsx, export, parallel, read, run, workspace, xlsx_reader
 from pipeline import findings as F
 
 YEAR = C.YEAR
@@ -303,12 +303,12 @@ def test_the_encrypted_and_xls_files_are_well_formed_compound_files():
 
 
 def test_excel_string_escapes_are_decoded_and_made_safe():
-    assert read.xstring("一_x000B_二") == "一\n二"
-    assert read.xstring("_x005F_x0041_") == "_x0041_"  # Excel's escape of a literal "_x0041_"
-    assert read.xstring("_xD83D__xDE00_") == "😀" and read.xstring("a_xD83D_b") == "a\ufffdb"
-    assert read.xstring("a\r\nb\x07c\x00") == "a\nbc"
+    assert xlsx_reader.xstring("一_x000B_二") == "一\n二"
+    assert xlsx_reader.xstring("_x005F_x0041_") == "_x0041_"  # Excel's escape of a literal "_x0041_"
+    assert xlsx_reader.xstring("_xD83D__xDE00_") == "😀" and xlsx_reader.xstring("a_xD83D_b") == "a\ufffdb"
+    assert xlsx_reader.xstring("a\r\nb\x07c\x00") == "a\nbc"
     for text in ("普通文字 😀", "=1+1", "a\tb"):
-        assert read.xstring(text) == text
+        assert xlsx_reader.xstring(text) == text
 
 
 def test_undecodable_file_names_are_shown_decoded():

@@ -248,6 +248,45 @@ def test_an_error_in_a_worker_is_raised_by_its_result():
             task.result()
 
 
+def _item_work(state, item):
+    rows = [{"x": float(item + state["base"]), "s": f"s{item % 3}", "b": item % 2 == 0, "t": str(item)}]
+    return {"item": item, "pid": os.getpid(), "rows": rows * (item % 3)}
+
+
+def _item_strip(result):
+    return result["item"], result["pid"]
+
+
+def _item_pack(results):
+    return parallel.pack_columns((r["rows"] for r in results), skip={"t"}, categorical={"s"}, floats={"x"},
+                                 bools={"b"})
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_chunked_work_gives_every_group_in_item_order_forked_or_here(jobs):
+    groups = [list(range(40)), [], list(range(100, 103))]
+    seen: list[int] = []
+
+    def done(g, stripped, packs):
+        cols = parallel.concat_columns(packs, sum(i % 3 for i, _ in stripped))
+        return g, [i for i, _ in stripped], {pid for _, pid in stripped}, cols
+
+    job = parallel.Chunked({"base": 0.5}, work=_item_work, strip=_item_strip, pack=_item_pack)
+    out = parallel.map_chunks(job, groups, jobs=jobs, done=done, progress=seen.append)
+    assert [o[0] for o in out] == [0, 1, 2] and [o[1] for o in out] == groups
+    assert sorted(seen) == sorted(i for g in groups for i in g)
+    assert (out[0][2] == {os.getpid()}) == (jobs == 1)
+    for (_, items, _, cols), g in zip(out, groups):
+        want = [i for i in g for _ in range(i % 3)]
+        if not want:
+            assert cols == {}
+            continue
+        assert set(cols) == {"x", "s", "b"}  # "t" skipped
+        assert cols["x"].dtype == "float64" and list(cols["x"]) == [i + 0.5 for i in want]
+        assert list(cols["s"]) == [f"s{i % 3}" for i in want] and list(cols["s"].categories) == ["s1", "s2"]
+        assert cols["b"].dtype == bool and list(cols["b"]) == [i % 2 == 0 for i in want]
+
+
 def _child_fails(x):
     raise LookupError(f"没有 {x}")
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import defects as D
 
-from pipeline import read, spec, validate
+from pipeline import cells, read, spec, validate, xlsx_reader
 from pipeline.model import AgencyData
 
 
@@ -79,22 +79,22 @@ def test_one_broken_file_never_stops_the_others(valid, tmp_path):
 
 def test_zip_bomb_is_refused_before_decompression(valid, tmp_path):
     path = D.make_defect("zip_bomb", valid, tmp_path)
-    with pytest.raises(read._Reject) as e:
-        read.read_raw(path)
+    with pytest.raises(xlsx_reader.Reject) as e:
+        xlsx_reader.read_raw(path)
     assert e.value.code == "FILE_TOO_LARGE"
 
 
 def test_declared_sizes_bound_decompression(valid, tmp_path, monkeypatch):
-    monkeypatch.setattr(read, "MAX_UNCOMPRESSED_BYTES", 1000)
-    with pytest.raises(read._Reject) as e:
-        read.read_raw(valid)
+    monkeypatch.setattr(xlsx_reader, "MAX_UNCOMPRESSED_BYTES", 1000)
+    with pytest.raises(xlsx_reader.Reject) as e:
+        xlsx_reader.read_raw(valid)
     assert e.value.code == "FILE_TOO_LARGE"
 
 
 def test_entity_expansion_is_refused(valid, tmp_path):
     path = D.make_defect("entity_bomb", valid, tmp_path)
-    with pytest.raises(read._Reject) as e:
-        read.read_raw(path)
+    with pytest.raises(xlsx_reader.Reject) as e:
+        xlsx_reader.read_raw(path)
     assert e.value.code == "FILE_CORRUPT"
 
 
@@ -102,7 +102,7 @@ def test_huge_cell_is_truncated(valid, tmp_path):
     path = D.make_defect("huge_cell", valid, tmp_path)
     batch = read.read_batch([path], D.YEAR)
     row = batch.texts[batch.texts["name"] == "TXT_platform"].iloc[0]
-    assert len(row["value"]) == read.MAX_CELL_CHARS and bool(row["truncated"])
+    assert len(row["value"]) == xlsx_reader.MAX_CELL_CHARS and bool(row["truncated"])
 
 
 def test_zip_encrypted_entry_flag(valid, tmp_path):
@@ -146,8 +146,8 @@ def test_strict_inline_and_rowless_refs_are_read():
            b'<row><c t="inlineStr"><is><t>a</t></is></c><c><v>5</v></c></row>'
            b'<row r="3"><c r="C3" t="e"><v>#REF!</v></c><c t="b"><v>1</v></c></row></sheetData></worksheet>')
     strings: list[str] = []
-    cells = read._read_sheet(xml, [], strings, "s")
-    assert cells["A1"] == read.RawCell("str", "a") and cells["B1"] == read.RawCell("num", "5")
+    cells = xlsx_reader._read_sheet(xml, [], strings, "s")
+    assert cells["A1"] == xlsx_reader.RawCell("str", "a") and cells["B1"] == xlsx_reader.RawCell("num", "5")
     assert cells["C3"].type == "err" and cells["D3"].type == "bool"
     assert strings == ["a"]
 
@@ -195,21 +195,21 @@ def test_real_xls_is_rejected_with_save_as_advice(valid, tmp_path):
 @given(n=st.integers(min_value=0, max_value=10**9), style=st.sampled_from(["plain", "full", "unit", "space"]))
 def test_unambiguous_spellings_of_a_count_are_coerced(n, style):
     text = {"plain": str(n), "full": D._fullwidth(str(n)), "unit": f"{n}件", "space": f" {n}\u3000"}[style]
-    status, value, raw = read.parse_number(read.RawCell("str", text), "count")
+    status, value, raw = cells.parse_number(xlsx_reader.RawCell("str", text), "count")
     assert (status, value, raw) == ("coerced", n, text)
 
 
 @given(text=st.text(alphabet="约不详若干~至?？", min_size=1, max_size=6))
 def test_words_are_never_read_as_numbers(text):
-    status, value, _ = read.parse_number(read.RawCell("str", text), "count")
+    status, value, _ = cells.parse_number(xlsx_reader.RawCell("str", text), "count")
     assert status == "text" and value is None
 
 
 def test_xml_with_a_dtd_is_refused_in_any_encoding():
     bomb = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>'
     for data in (bomb.replace("UTF-16", "UTF-8").encode("utf-8"), bomb.encode("utf-16")):
-        with pytest.raises(read._Reject) as e:
-            read._parse_xml(data, "x")
+        with pytest.raises(xlsx_reader.Reject) as e:
+            xlsx_reader._parse_xml(data, "x")
         assert e.value.code == "FILE_CORRUPT"
     plain = '<?xml version="1.0" encoding="UTF-16"?><a><b>字</b></a>'.encode("utf-16")
-    assert read._parse_xml(plain, "x").find("b").text == "字"
+    assert xlsx_reader._parse_xml(plain, "x").find("b").text == "字"

@@ -49,7 +49,7 @@ def rollup(ws, figures, report):
 
 def test_read_gives_figures_with_provenance(ws, figures):
     this, last = figures
-    assert isinstance(this, read.Batch) and this.year == YEAR and last.year == YEAR - 1
+    assert isinstance(this, read.Figures) and this.year == YEAR and last.year == YEAR - 1
     assert len(this.records) == len(ws.files(YEAR)) == len(ws.agencies)
     row = this.values[(this.values["name"] == NEW_TOTAL)].iloc[0]
     assert (row["sheet"], row["cell"]) == (spec.CELL[NEW_TOTAL].sheet, spec.CELL[NEW_TOTAL].ref)

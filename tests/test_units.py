@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import defects as D
 
-from pipeline import export, read, run, spec, template, validate, workspace
+from pipeline import cells, export, read, run, spec, template, validate, workspace, xlsx_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -68,7 +68,7 @@ def test_the_template_says_each_amounts_unit():
 
 
 def _field(name: str, text: str):
-    return read.parse_field(spec.FIELD[name], read.RawCell("str", text))
+    return cells.parse_field(spec.FIELD[name], xlsx_reader.RawCell("str", text))
 
 
 @pytest.mark.parametrize("text, status, value", [
@@ -88,7 +88,7 @@ def test_a_yuan_field_reads_yuan_and_converts_wanyuan(text, status, value):
 ])
 def test_a_wanyuan_cell_reads_wanyuan_and_converts_yuan(text, status, value):
     c = spec.CELL[FEES]
-    got = read.parse_number(read.RawCell("str", text), c.kind, c.unit)
+    got = cells.parse_number(xlsx_reader.RawCell("str", text), c.kind, c.unit)
     assert got[:2] == (status, value) and str(got[1]) == str(value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures import defects as D
 
 from pipeline import findings as F
-from pipeline import read, spec, validate, workspace
+from pipeline import cells, read, spec, validate, workspace, xlsx_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 C = spec.cell_name
@@ -304,16 +305,16 @@ def test_number_claims(text, ok, tmp_path, valid):
     ],
 )
 def test_parse_number(raw, status, value):
-    got_status, got, _ = read.parse_number(read.RawCell("str", raw), "count")
+    got_status, got, _ = cells.parse_number(xlsx_reader.RawCell("str", raw), "count")
     assert (got_status, None if got is None else int(got)) == (status, value)
 
 
 def test_money_keeps_decimals_exactly():
-    status, value, _ = read.parse_number(read.RawCell("num", "12.3456"), "money")
+    status, value, _ = cells.parse_number(xlsx_reader.RawCell("num", "12.3456"), "money")
     assert status == "ok" and str(value) == "12.3456"
-    status, value, _ = read.parse_number(read.RawCell("num", "1.1000000000000001"), "money")
+    status, value, _ = cells.parse_number(xlsx_reader.RawCell("num", "1.1000000000000001"), "money")
     assert str(value) == "1.1"
-    assert read.parse_number(read.RawCell("str", "3.5万元"), "money")[:2] == ("coerced", read.Decimal("3.5"))
+    assert cells.parse_number(xlsx_reader.RawCell("str", "3.5万元"), "money")[:2] == ("coerced", Decimal("3.5"))
 
 
 # ---- registry -------------------------------------------------------------------------------------------
