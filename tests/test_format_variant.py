@@ -1,8 +1,8 @@
 """The format is a value: a second format sits beside 2021 in one process, and every stage works for it.
 
 The variant is test-only: the 2021 definition with one more applicant column in table 三 (基金会, under
-法人或其他组织). Nothing outside its definition below changes; the template follows it and 2021 is untouched in
-the same process. (read → validate → render under the variant: issue 11, still open.)
+法人或其他组织). Nothing outside its definition below changes: template → read → validate → aggregate →
+render all follow it, and 2021 is untouched in the same process.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from docx import Document
 from openpyxl import load_workbook
 
-from pipeline import ooxml, read, spec, template, workspace
+from pipeline import aggregate, ooxml, read, render, spec, template, validate, workspace
+from pipeline.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -59,8 +61,11 @@ def county(tmp_path_factory):
     roster = ws0.agency(a.code)
     root = tmp_path_factory.mktemp("variant")
     (root / str(YEAR)).mkdir()
-    for name in ("county.toml", "agencies.csv"):
-        (root / name).write_bytes((SAMPLE / name).read_bytes())
+    (root / "county.toml").write_bytes((SAMPLE / "county.toml").read_bytes())
+    roster_lines = (SAMPLE / "agencies.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (root / "agencies.csv").write_text(  # the roster of this one agency: the others are not asked for
+        roster_lines[0] + "".join(line for line in roster_lines[1:] if line.startswith(a.code + ",")),
+        encoding="utf-8")
     ws = workspace.load(root)
     with spec.using(VARIANT):
         wb = template.build_workbook(YEAR, roster)
@@ -87,3 +92,61 @@ def test_the_variant_workbook_has_the_new_column(county):
     labels = {wb[lab.sheet][lab.ref].value for lab in VARIANT.LABELS if lab.sheet == cell.sheet}
     assert "基金会" in labels
     assert VARIANT.cell_name("三", "new", "foundation") in wb.defined_names
+
+
+def _read(ws: Workspace, fmt: spec.Format):
+    return read.read_batches([(ws.files(YEAR), YEAR)], ws, jobs=1, fmt=fmt)[0]
+
+
+def test_read_validate_aggregate_render_follow_the_variant(county, tmp_path):
+    ws, a, _ = county
+    figures = _read(ws, VARIANT)
+    assert figures.format is VARIANT
+    got = figures.agency_data()[0]
+    new_total = VARIANT.cell_name("三", "new", "total")
+    assert got.values[VARIANT.cell_name("三", "new", "foundation")] == 3
+    assert got.values[new_total] == a.values[new_total] + 3  # the total sums the new column too
+
+    report = validate.validate(figures, ws, None, jobs=1)
+    assert report.format is VARIANT
+    assert [f for f in report.findings if f.severity == "error"] == [] and report.passed == [a.code]
+
+    rollup = aggregate.aggregate(figures, report, None, ws)
+    assert rollup.format is VARIANT and rollup.totals[new_total] == a.values[new_total] + 3
+
+    done = render.render(rollup, ws.county, tmp_path, jobs=1)
+    doc = Document(done.agency_reports[0])
+    t3 = next(t for t in doc.tables if any("基金会" in c.text for c in t.rows[2].cells))
+    header = [c.text for c in t3.rows[2].cells]
+    first_row = [c.text for c in t3.rows[3].cells]
+    assert first_row[header.index("基金会")] == "3"
+    assert str(a.values[new_total] + 3) in first_row
+
+
+def test_a_wrong_figure_in_the_new_column_breaks_its_rule(county, tmp_path):
+    ws, a, path = county
+    wb = load_workbook(path)
+    with spec.using(VARIANT):
+        cell = spec.CELL[spec.cell_name("三", "granted", "foundation")]
+    wb[cell.sheet][cell.ref].value = 2
+    wb.save(path)
+    try:
+        report = validate.validate(_read(ws, VARIANT), ws, None, jobs=1)
+    finally:
+        wb[cell.sheet][cell.ref].value = 3
+        wb.save(path)
+    r1 = [f for f in report.findings if f.code == "R1"]
+    # R1 breaks in the new column and in 总计 (which sums it), nowhere else
+    assert len(r1) == 2 and {f.severity for f in r1} == {"error"} and {f.sheet for f in r1} == {cell.sheet}
+    with spec.using(VARIANT):
+        total = spec.CELL[spec.cell_name("三", "granted", "total")]
+    columns = {ref.rstrip("0123456789") for f in r1 for ref in f.cells}
+    assert columns == {cell.ref.rstrip("0123456789"), total.ref.rstrip("0123456789")}
+
+
+def test_2021_still_reads_the_sample_after_the_variant():
+    ws = workspace.load(SAMPLE)
+    figures = _read(ws, BASE)
+    assert figures.format is BASE
+    assert validate.validate(figures, ws, None, jobs=1).errors == 0
+    assert "T3_new_foundation" not in figures.agency_data()[0].values
