@@ -1653,9 +1653,10 @@ _FORMATS: dict[str, Format] = {}
 
 def register(definition: Definition) -> Format:
     """Build the format a definition declares and make it loadable by its version (a worker process re-loads a
-    format by version). Registering a version again gives the format already built."""
+    format by version). Registering an equal definition again gives the format already built."""
     fmt = _FORMATS.get(definition.version)
-    if fmt is None or fmt.definition is not definition:
+    if fmt is None or (fmt.definition is not definition
+                       and dataclasses.astuple(fmt.definition) != dataclasses.astuple(definition)):
         fmt = _FORMATS[definition.version] = Format(definition)
     return fmt
 
