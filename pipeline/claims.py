@@ -147,6 +147,10 @@ class _Reader:
         self.respectively = re.compile(_alt(v.respectively))
         self.summing = re.compile("^(?:" + _alt(v.summing) + ")$")
         self.block_end = "；;" + _SENTENCE_END
+        # 未收到(任何)政府信息公开申请: none of the first topic (not 未收到该申请人提交的补正)
+        first = v.topics[0]
+        self.none = (re.compile("(?:" + _alt(v.none_words) + ")(?:过)?(?:任何)?(?:" + _alt(first.words) + ")(?!人)")
+                     if v.none_words and v.none_slot is not None else None)
 
     # -- topics and slots
 
@@ -214,7 +218,10 @@ class _Reader:
         start = sentence_start = 0
         counts: list[Claim] = []  # the counts of the sentence so far
         shares: list[Claim] = []  # counts still to get their share (占比分别为 a% 和 b%)
+        nones = self._nones(s)
         for m in self.mention.finditer(s):
+            while nones and nones[0][0] < m.start():
+                out.append(nones.pop(0)[1])
             words = s[start:m.start()]
             cut = max(words.rfind(c) for c in _SENTENCE_END)
             if cut >= 0:
@@ -255,7 +262,16 @@ class _Reader:
                                 block is not None)
             out += found
             counts += [c for c in found if c.unit != "%"][:1]
-        return out
+        return out + [c for _, c in nones]
+
+    def _nones(self, s: str) -> list[tuple[int, Claim]]:
+        """(position, a claim of 0) for each 未收到…申请 of ``s``."""
+        if self.none is None:
+            return []
+        slot = self.v.none_slot
+        return [(m.start(), Claim(s[_sentence_start(s, m.start()):_sentence_end(s, m.end())], m.group(0), Decimal(0),
+                                  spec.COUNT_UNIT, slot.key, slot.what, slot.readings))
+                for m in self.none.finditer(s)]
 
     def _count(self, s, m, words, topic, number, sentence, phrase, counts, after_topic, published) -> list[Claim]:
         unit = self.money if m.group(2) == self.money else spec.COUNT_UNIT
@@ -319,6 +335,10 @@ class _Reader:
             return []
         c = shares.pop(0)
         return [Claim(sentence, phrase, number, "%", "share", f"{c.what}所占比例", c.readings, self.v.share_of)]
+
+
+def _sentence_start(s: str, i: int) -> int:
+    return max(s.rfind(c, 0, i) for c in _SENTENCE_END) + 1
 
 
 def _sentence_end(s: str, i: int) -> int:
