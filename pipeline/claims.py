@@ -51,8 +51,11 @@ def chinese_numeral(s: str) -> int | None:
 def normalise(text: str) -> str:
     """NFKC (full-width digits and punctuation), no whitespace (PDF line breaks inside words and numbers),
     Chinese numerals before a count unit as digits."""
-    s = unicodedata.normalize("NFKC", text or "")
-    s = re.sub(r"\s+", "", s)
+    return numerals(re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "")))
+
+
+def numerals(s: str) -> str:
+    """Chinese numerals before a count unit as digits (``normalise`` without NFKC and whitespace)."""
     return _CN_NUMERAL.sub(lambda m: str(chinese_numeral(m.group(1))) if chinese_numeral(m.group(1)) is not None
                            else m.group(1), s)
 
@@ -108,6 +111,11 @@ def _after(s: str, i: int, n: int = 24) -> str:
     """The clause after position ``i`` (12起，均为未经复议直接起诉 → 均为未经复议直接起诉)."""
     rest = s[i:i + n + 2].lstrip("，,；;：:")
     return re.split(r"[，,；;。、：:（(]", rest[:n], maxsplit=1)[0]
+
+
+def _right_after(s: str, i: int, n: int = 12) -> str:
+    """The words right after position ``i`` in its own clause (17件已失效、… → 已失效; 8件，申请事项… → '')."""
+    return re.split(r"[，,；;。、：:（(！？!?]", s[i:i + n], maxsplit=1)[0]
 
 
 def _alt(words) -> str:
@@ -206,8 +214,11 @@ class _Reader:
 
     # -- reading a text
 
-    def claims(self, text: str) -> list[Claim]:
-        s = normalise(text)
+    def claims(self, text: str, normalised: bool = False) -> list[Claim]:
+        s = numerals(text) if normalised else normalise(text)
+        nones = self._nones(s)
+        if not nones and self.mention.search(s) is None:
+            return []
         out: list[Claim] = []
         first = self.v.topics[0].key  # a text of this report talks of requests until it says otherwise
         topic: str | None = first
@@ -218,7 +229,6 @@ class _Reader:
         start = sentence_start = 0
         counts: list[Claim] = []  # the counts of the sentence so far
         shares: list[Claim] = []  # counts still to get their share (占比分别为 a% 和 b%)
-        nones = self._nones(s)
         for m in self.mention.finditer(s):
             while nones and nones[0][0] < m.start():
                 out.append(nones.pop(0)[1])
@@ -251,6 +261,8 @@ class _Reader:
             elif topic is None:
                 topic = first
             if self.delta.search(clause):
+                continue
+            if unit != "%" and self.not_a_topic.search(_right_after(s, m.end())):  # 对17件已失效的文件
                 continue
             if unit == "%":
                 got = self._percent(words, topic, Decimal(number), phrase, sentence, counts, shares, s[m.start():])
@@ -351,9 +363,10 @@ def _reader() -> _Reader:
     return _Reader(spec.CLAIM_VOCABULARY)
 
 
-def find(text: str) -> list[Claim]:
-    """Every claim of ``text`` about the current format's tables, in order."""
-    return _reader().claims(text)
+def find(text: str, *, normalised: bool = False) -> list[Claim]:
+    """Every claim of ``text`` about the current format's tables, in order. ``normalised``: ``text`` is already
+    NFKC with no whitespace (the validator has that form of every text)."""
+    return _reader().claims(text, normalised)
 
 
 # ---- checking a claim against the table

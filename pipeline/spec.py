@@ -1457,7 +1457,10 @@ def _claim_vocabulary(f: Format) -> ClaimVocabulary:
                      "制发政府信息", "发布政府信息", "政务信息", "网络问政", "热线", "转办件", "网民留言", "留言",
                      # requests by how they were sent (no table cell), motions of deputies and committee members
                      "提交方式", "申请方式", "在线申请", "网上申请", "当面申请", "信函申请", "当面和信函申请",
-                     "人大代表建议", "代表建议", "政协委员提案", "政协提案", "委员提案", "建议提案"),
+                     "人大代表建议", "代表建议", "政协委员提案", "政协提案", "委员提案", "建议提案",
+                     # the work around requests, not requests: 回应关切, 解读, 答复文书, items pushed, the section title
+                     "回应关切", "政策解读", "解读", "答复文书", "推送", "转发", "各类信息", "类信息", "其他需要报告的事项",
+                     "失效"),
         modifiers=("提出的", "提出"),
         delta_words=("增加", "减少", "增长", "下降", "上升", "同比", "较上年", "比上年", "持平"),
         share_words=("占比", "占", "比例", "比重"),

@@ -1022,7 +1022,7 @@ def _check_texts(batch: Figures, previous: Figures | None, ctx: _Context,
             i = row_of[rec]
             for name in text_fields:
                 if by_name.get(name):
-                    out += _text_claims(rec, name, by_name[name], grid[i], col_of, found, ctx,
+                    out += _text_claims(rec, name, norm.norm(by_name[name]), grid[i], col_of, found, ctx,
                                         lambda i=i: bool(balanced()[i]))
     out += _similar_texts(batch, previous, texts, ctx, norm, similar)
     return out
@@ -1088,10 +1088,10 @@ def _number_text(x: Decimal, unit: str) -> str:
 
 def _text_claims(rec: int, name: str, text: str, row: np.ndarray, col_of: dict[str, int],
                  found: dict[str, list[claims.Claim]], ctx: _Context, balanced) -> list[F.Finding]:
-    """R10: one 提示 per number of the text that matches none of its readings of the table."""
+    """R10: one 提示 per number of the text (NFKC, no whitespace) that matches none of its readings of the table."""
     got = found.get(text)
     if got is None:
-        got = found[text] = claims.find(text)
+        got = found[text] = claims.find(text, normalised=True)
     if not got:
         return []
     out: list[F.Finding] = []
