@@ -51,8 +51,11 @@ def chinese_numeral(s: str) -> int | None:
 def normalise(text: str) -> str:
     """NFKC (full-width digits and punctuation), no whitespace (PDF line breaks inside words and numbers),
     Chinese numerals before a count unit as digits."""
-    s = unicodedata.normalize("NFKC", text or "")
-    s = re.sub(r"\s+", "", s)
+    return numerals(re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "")))
+
+
+def numerals(s: str) -> str:
+    """Chinese numerals before a count unit as digits (``normalise`` without NFKC and whitespace)."""
     return _CN_NUMERAL.sub(lambda m: str(chinese_numeral(m.group(1))) if chinese_numeral(m.group(1)) is not None
                            else m.group(1), s)
 
@@ -110,6 +113,11 @@ def _after(s: str, i: int, n: int = 24) -> str:
     return re.split(r"[，,；;。、：:（(]", rest[:n], maxsplit=1)[0]
 
 
+def _right_after(s: str, i: int, n: int = 12) -> str:
+    """The words right after position ``i`` in its own clause (17件已失效、… → 已失效; 8件，申请事项… → '')."""
+    return re.split(r"[，,；;。、：:（(！？!?]", s[i:i + n], maxsplit=1)[0]
+
+
 def _alt(words) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))  # longest first
 
@@ -147,6 +155,10 @@ class _Reader:
         self.respectively = re.compile(_alt(v.respectively))
         self.summing = re.compile("^(?:" + _alt(v.summing) + ")$")
         self.block_end = "；;" + _SENTENCE_END
+        # 未收到(任何)政府信息公开申请: none of the first topic (not 未收到该申请人提交的补正)
+        first = v.topics[0]
+        self.none = (re.compile("(?:" + _alt(v.none_words) + ")(?:过)?(?:任何)?(?:" + _alt(first.words) + ")(?!人)")
+                     if v.none_words and v.none_slot is not None else None)
 
     # -- topics and slots
 
@@ -202,8 +214,11 @@ class _Reader:
 
     # -- reading a text
 
-    def claims(self, text: str) -> list[Claim]:
-        s = normalise(text)
+    def claims(self, text: str, normalised: bool = False) -> list[Claim]:
+        s = numerals(text) if normalised else normalise(text)
+        nones = self._nones(s)
+        if not nones and self.mention.search(s) is None:
+            return []
         out: list[Claim] = []
         first = self.v.topics[0].key  # a text of this report talks of requests until it says otherwise
         topic: str | None = first
@@ -215,6 +230,8 @@ class _Reader:
         counts: list[Claim] = []  # the counts of the sentence so far
         shares: list[Claim] = []  # counts still to get their share (占比分别为 a% 和 b%)
         for m in self.mention.finditer(s):
+            while nones and nones[0][0] < m.start():
+                out.append(nones.pop(0)[1])
             words = s[start:m.start()]
             cut = max(words.rfind(c) for c in _SENTENCE_END)
             if cut >= 0:
@@ -245,6 +262,8 @@ class _Reader:
                 topic = first
             if self.delta.search(clause):
                 continue
+            if unit != "%" and self.not_a_topic.search(_right_after(s, m.end())):  # 对17件已失效的文件
+                continue
             if unit == "%":
                 got = self._percent(words, topic, Decimal(number), phrase, sentence, counts, shares, s[m.start():])
                 out += got
@@ -255,7 +274,16 @@ class _Reader:
                                 block is not None)
             out += found
             counts += [c for c in found if c.unit != "%"][:1]
-        return out
+        return out + [c for _, c in nones]
+
+    def _nones(self, s: str) -> list[tuple[int, Claim]]:
+        """(position, a claim of 0) for each 未收到…申请 of ``s``."""
+        if self.none is None:
+            return []
+        slot = self.v.none_slot
+        return [(m.start(), Claim(s[_sentence_start(s, m.start()):_sentence_end(s, m.end())], m.group(0), Decimal(0),
+                                  spec.COUNT_UNIT, slot.key, slot.what, slot.readings))
+                for m in self.none.finditer(s)]
 
     def _count(self, s, m, words, topic, number, sentence, phrase, counts, after_topic, published) -> list[Claim]:
         unit = self.money if m.group(2) == self.money else spec.COUNT_UNIT
@@ -321,6 +349,10 @@ class _Reader:
         return [Claim(sentence, phrase, number, "%", "share", f"{c.what}所占比例", c.readings, self.v.share_of)]
 
 
+def _sentence_start(s: str, i: int) -> int:
+    return max(s.rfind(c, 0, i) for c in _SENTENCE_END) + 1
+
+
 def _sentence_end(s: str, i: int) -> int:
     ends = [j for j in (s.find(c, i) for c in _SENTENCE_END) if j >= 0]
     return min(ends) + 1 if ends else len(s)
@@ -331,9 +363,10 @@ def _reader() -> _Reader:
     return _Reader(spec.CLAIM_VOCABULARY)
 
 
-def find(text: str) -> list[Claim]:
-    """Every claim of ``text`` about the current format's tables, in order."""
-    return _reader().claims(text)
+def find(text: str, *, normalised: bool = False) -> list[Claim]:
+    """Every claim of ``text`` about the current format's tables, in order. ``normalised``: ``text`` is already
+    NFKC with no whitespace (the validator has that form of every text)."""
+    return _reader().claims(text, normalised)
 
 
 # ---- checking a claim against the table

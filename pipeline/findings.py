@@ -231,8 +231,15 @@ _CODES: tuple[Code, ...] = (
     Code("TEXT_SAME_AS_OTHER", "warning", "文字", "与其他单位本年报告雷同",
          "“{label}”与“{other}”本年报告的同一部分相似度 {actual}：请根据本单位实际情况撰写。"),
     Code("TEXT_NUMBER_MISMATCH", FROM_SPEC, "文字", "文字中的数字与表格不一致（R10）",
-         "“{label}”中写有“{phrase}”，而表格中{what}为 {expected}：请使文字与表格数字一致。"),
+         "“{label}”（{text_cell}）写有“{sentence}”：文字中{what}为 {actual}，而表格中为 {expected}"
+         "（{table_cells}）。{hint}。"),
 )
+
+#: TEXT_NUMBER_MISMATCH's ``hint``: which side to correct, by whether the table passes every cross-footing rule.
+TEXT_NUMBER_HINTS: dict[bool, str] = {
+    True: "表格各项勾稽关系均成立，以表格为准，请修改文字",
+    False: "表格本身勾稽关系不成立，请先核对表格，再使文字与之一致",
+}
 
 REGISTRY: dict[str, Code] = {c.code: c for c in _CODES}
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in _CODES))

@@ -890,7 +890,7 @@ def clip(label: str, chars: int = MESSAGE_LABEL_CHARS) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Plausibility checks (R9, R11, （六）3.其他) and the numbers texts quote (R10), generated per format
+# Plausibility checks (R9, R11, （六）3.其他), generated per format (the numbers texts quote, R10: CLAIM_VOCABULARY)
 
 Severity = Literal["error", "warning"]
 
@@ -915,23 +915,6 @@ class PlausibilityCheck:
     severity: Severity = "warning"
     min_count: int = 0
     max_share: float = 0.0
-
-
-@dataclass(frozen=True)
-class NumberClaim:
-    """A figure an agency's text may quote (R10): ``pattern`` has one number group (empty: the text says there
-    were none), ``label`` says what the number is, and ``readings`` are the sums of cells it may mean."""
-
-    key: str
-    pattern: re.Pattern[str]
-    label: str
-    readings: tuple[tuple[str, ...], ...]
-    severity: Severity = "warning"
-    code: str = "TEXT_NUMBER_MISMATCH"
-
-    @property
-    def cells(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c for reading in self.readings for c in reading))
 
 
 def _parent(nodes: tuple[Node, ...], key: str) -> Node | None:
@@ -965,59 +948,11 @@ def _plausibility_checks(f: Format) -> tuple[PlausibilityCheck, ...]:
     )
 
 
-def _number_claims(f: Format) -> tuple[NumberClaim, ...]:
-    d = f.definition
-    row, col, cell = f.row_node, f.column_node, f.cell_name
-    t3_total = next(leaf for top in d.t3_columns for leaf in top.leaves() if leaf.total_of)
-    t4_total = next(r for r in d.t4_results if r.total_of)
-    row_total = next(n for n in _walk(d.t3_rows) if n.total_of)
-    results = row("三", row_total.total_of)
-    new = (cell("三", "new", t3_total.key),)
-    new_plus = new + (cell("三", "carried_in", t3_total.key),)
-    recon, litigation = row("四", "reconsideration"), row("四", "litigation")
-    litigation_cells = tuple(cell("四", g.key, t4_total.key) for g in litigation.children)
-    issued, normative = col("二", "issued"), row("二", "normative_documents")
-
-    def decisions(key: str) -> NumberClaim:
-        r = row("二", key)
-        c = col("二", "decisions")
-        return NumberClaim(key, re.compile(rf"{re.escape(r.label)}(?:决定)?(\d+)件"), f"{r.label}{c.label}",
-                           ((cell("二", key, c.key),),))
-
-    return (
-        NumberClaim(
-            "received",
-            re.compile(r"(?:共|累计|总计|合计)?(?:收到|受理)(?:各类)?(?:政府信息公开|依申请公开)?申请(?:共|累计|总计|合计)?(\d+)"
-                       r"(?:件|个|条|份)"),
-            "本年新收（或新收加上年结转）申请数", (new, new_plus)),
-        NumberClaim("new", re.compile(r"新收(?:政府信息公开)?申请(?:共|累计|总计|合计)?(\d+)(?:件|个|条|份)"),
-                    "本年新收申请数", (new,)),
-        NumberClaim("none_received", re.compile(r"(?:未|没有)(?:收到|受理)(?:任何)?(?:政府信息公开|依申请公开)?申请()"),
-                    "本年新收申请数", (new,)),
-        NumberClaim("reconsideration", re.compile(rf"{re.escape(recon.label)}(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"),
-                    f"{recon.label}{t4_total.label}", ((cell("四", recon.key, t4_total.key),),)),
-        NumberClaim("litigation", re.compile(rf"{re.escape(litigation.label)}(?:案件|案)?(?:共|累计|总计|合计)?(\d+)(?:件|起|宗|个)"),
-                    f"{litigation.label}{t4_total.label}（直接起诉与{litigation.children[-1].label}）",
-                    (litigation_cells,)),
-        NumberClaim("carried_in", re.compile(r"上年结转(?:的)?(?:政府信息公开)?(?:申请)?(\d+)件"),
-                    f"{row('三', 'carried_in').short}申请数", ((cell("三", "carried_in", t3_total.key),),)),
-        NumberClaim("carried_over", re.compile(r"结转下年度(?:继续办理)?(?:的)?(?:申请)?(\d+)件"),
-                    f"{row('三', 'carried_over').bare}数", ((cell("三", "carried_over", t3_total.key),),)),
-        NumberClaim("done", re.compile(r"办结(?:政府信息公开)?(?:申请)?(?:共|累计|总计|合计)?(\d+)件"),
-                    f"{results.bare}{t3_total.label}", ((cell("三", row_total.key, t3_total.key),),)),
-        NumberClaim("issued", re.compile(r"(?:制发|印发|出台)(?:行政)?规范性文件(\d+)件"),
-                    f"{issued.short}{normative.label}件数", ((cell("二", normative.key, issued.key),),)),
-        decisions("licensing"),
-        decisions("penalties"),
-        decisions("enforcement"),
-    )
-
-
 def _severities(f: Format) -> dict[str, Severity]:
     """The severity of each finding code the format's rules and checks report (the findings registry reads it)."""
     out: dict[str, Severity] = {}
     for code, severity in ([(r.id, r.severity) for r in f.RULES] + [(c.code, c.severity) for c in f.PLAUSIBILITY_CHECKS]
-                           + [(c.code, c.severity) for c in f.NUMBER_CLAIMS]):
+                           + [(f.CLAIM_VOCABULARY.code, f.CLAIM_VOCABULARY.severity)]):
         if out.setdefault(code, severity) != severity:
             raise AssertionError(f"{code}: one finding code, two severities")
     return out
@@ -1369,6 +1304,10 @@ class ClaimVocabulary:
     together: tuple[str, ...]  # 均为: several slots named before one number share it; after it, the number's parts
     respectively: tuple[str, ...]  # 占比分别为 a%和b%: shares of the counts just named, in order
     summing: tuple[str, ...]  # 合计 N 件 after several counts: their sum
+    none_words: tuple[str, ...] = ()  # 未收到(任何)申请: the text says there were none of the first topic …
+    none_slot: ClaimSlot | None = None  # … a claim of 0 for this slot
+    code: str = "TEXT_NUMBER_MISMATCH"  # the finding a number that matches none of its readings gives …
+    severity: Severity = "warning"  # … and its severity
 
 
 #: Words of the request counts and of each outcome row of 表三, beyond the row's own label.
@@ -1515,7 +1454,13 @@ def _claim_vocabulary(f: Format) -> ClaimVocabulary:
     return ClaimVocabulary(
         topics=(application, review_and_litigation, *t4_topics, *t2_topics),
         not_a_topic=("公文", "信息数", "公开属性", "信息处理费", "申请事项涉及", "申请内容涉及", "主动公开",
-                     "制发政府信息", "发布政府信息", "政务信息", "网络问政", "热线", "转办件", "网民留言", "留言"),
+                     "制发政府信息", "发布政府信息", "政务信息", "网络问政", "热线", "转办件", "网民留言", "留言",
+                     # requests by how they were sent (no table cell), motions of deputies and committee members
+                     "提交方式", "申请方式", "在线申请", "网上申请", "当面申请", "信函申请", "当面和信函申请",
+                     "人大代表建议", "代表建议", "政协委员提案", "政协提案", "委员提案", "建议提案",
+                     # the work around requests, not requests: 回应关切, 解读, 答复文书, items pushed, the section title
+                     "回应关切", "政策解读", "解读", "答复文书", "推送", "转发", "各类信息", "类信息", "其他需要报告的事项",
+                     "失效"),
         modifiers=("提出的", "提出"),
         delta_words=("增加", "减少", "增长", "下降", "上升", "同比", "较上年", "比上年", "持平"),
         share_words=("占比", "占", "比例", "比重"),
@@ -1529,6 +1474,8 @@ def _claim_vocabulary(f: Format) -> ClaimVocabulary:
         together=("均为", "均是", "都是", "均属", "均"),
         respectively=("分别为", "分别占", "分别"),
         summing=("合计", "共计", "总计", "合共", "共"),
+        none_words=("未收到", "没有收到", "未受理", "没有受理", "未接到", "未接收"),
+        none_slot=app_slots[0],
     )
 
 
@@ -1593,7 +1540,6 @@ class Format:
         self.CLAIM_VOCABULARY: ClaimVocabulary = _claim_vocabulary(self)
         self.PLAUSIBILITY_CHECKS: tuple[PlausibilityCheck, ...] = _plausibility_checks(self)
         self.PLAUSIBILITY: dict[str, PlausibilityCheck] = {c.key: c for c in self.PLAUSIBILITY_CHECKS}
-        self.NUMBER_CLAIMS: tuple[NumberClaim, ...] = _number_claims(self)
         self.SEVERITIES: dict[str, Severity] = _severities(self)
         self.MESSAGE_LABELS: dict[str, str] = _message_labels(self)
         self._derived: dict[Callable, object] = {}
@@ -1711,7 +1657,7 @@ def per_format(fn: Callable[[], object]) -> Callable[[], object]:
 _PER_FORMAT = frozenset({
     "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
     "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
-    "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "NUMBER_CLAIMS", "SEVERITIES", "MESSAGE_LABELS", "row_node",
+    "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "SEVERITIES", "MESSAGE_LABELS", "row_node",
     "column_node", "CLAIM_VOCABULARY",
 })
 

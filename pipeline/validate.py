@@ -26,7 +26,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from . import findings as F
-from . import parallel, spec
+from . import claims, parallel, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
@@ -34,7 +34,7 @@ from .read import Figures, Record, identify
 from .workspace import Workspace
 
 # ---- thresholds of the soft (提示) checks; policy, not format (R9, R11, （六）3.其他 and the numbers texts quote
-# are the format's: spec.PLAUSIBILITY_CHECKS, spec.NUMBER_CLAIMS; money decimals: spec.MONEY_MAX_DECIMALS) -------
+# are the format's: spec.PLAUSIBILITY_CHECKS, spec.CLAIM_VOCABULARY; money decimals: spec.MONEY_MAX_DECIMALS) -------
 YOY_FACTOR = 5  # a figure that grew or shrank five-fold …
 YOY_MIN_DIFF = 50  # … by at least 50 (counts) …
 YOY_MIN_DIFF_MONEY = Decimal(50)  # … or 50 万元
@@ -993,7 +993,15 @@ def _check_texts(batch: Figures, previous: Figures | None, ctx: _Context,
         row_of = {rec: i for i, rec in enumerate(numbers.index.tolist())}
         col_of = {name: j for j, name in enumerate(numbers.columns.tolist())}
     norm = _Norm()
-    claims = spec.NUMBER_CLAIMS
+    text_fields = [f.name for f in _text_fields()]
+    found: dict[str, list[claims.Claim]] = {}  # claims.find per text (many agencies' texts are alike)
+    balance: list[np.ndarray] = []
+
+    def balanced() -> np.ndarray:  # per row of ``grid``: every rule of the table holds (computed on first need)
+        if not balance:
+            balance.append(_balanced(grid, col_of))
+        return balance[0]
+
     overview = [f.name for f in spec.fields(section="一") if f.kind == "text"]
     for rec, by_name in texts.items():
         for name, text in by_name.items():
@@ -1011,23 +1019,104 @@ def _check_texts(batch: Figures, previous: Figures | None, ctx: _Context,
             out.append(ctx.finding("TEXT_TOO_LONG", rec, [n for n in overview if n in by_name],
                                    expected=spec.OVERVIEW_MAX_CHARS, actual=n_chars))
         if numbers is not None and rec in row_of:
-            row = grid[row_of[rec]]
-            for name in overview:
-                text = norm.norm(by_name.get(name, ""))
-                for claim in claims:
-                    for m in claim.pattern.finditer(text):
-                        said = int(m.group(1)) if m.group(1) else 0
-                        sums = []
-                        for cells in claim.readings:
-                            vals = row[[col_of[c] for c in cells]]
-                            sums.append(np.float64(np.nan) if np.isnan(vals).any() else vals.sum())
-                        if any(np.isnan(s) for s in sums) or any(s == said for s in sums):
-                            continue
-                        out.append(ctx.finding(
-                            claim.code, rec, [name], label=spec.FIELD[name].label, phrase=m.group(0),
-                            what=claim.label, expected=" 或 ".join(dict.fromkeys(_fmt(s, "count") for s in sums)),
-                            actual=str(said)))
+            i = row_of[rec]
+            for name in text_fields:
+                if by_name.get(name):
+                    out += _text_claims(rec, name, norm.norm(by_name[name]), grid[i], col_of, found, ctx,
+                                        lambda i=i: bool(balanced()[i]))
     out += _similar_texts(batch, previous, texts, ctx, norm, similar)
+    return out
+
+
+#: A sentence quoted in a TEXT_NUMBER_MISMATCH message is cut to about this many characters around its number.
+TEXT_QUOTE_CHARS = 60
+
+
+@spec.per_format
+def _rule_matrix() -> tuple[np.ndarray, np.ndarray]:
+    """(weights, used): one row per agency rule of severity 错误 (R1–R5), one column per spec cell; a row's
+    weighted sum of a workbook's cells is 0 when the rule holds (lhs − rhs + minus)."""
+    names = {c.name: j for j, c in enumerate(spec.CELLS)}
+    rules = [r for r in spec.RULES if r.scope == "agency" and r.severity == "error"]
+    w = np.zeros((len(rules), len(names)))
+    for k, r in enumerate(rules):
+        for n in r.lhs:
+            w[k, names[n]] += 1
+        for n in r.rhs:
+            w[k, names[n]] -= 1
+        for n in r.minus:
+            w[k, names[n]] += 1
+    return w, w != 0
+
+
+def _balanced(grid: np.ndarray, col_of: dict[str, int]) -> np.ndarray:
+    """Per row of ``grid``: every cross-footing rule of the table holds (a rule over an unreadable cell does not)."""
+    w, used = _rule_matrix()
+    order = [col_of[c.name] for c in spec.CELLS]
+    g = grid[:, order]
+    missing = np.isnan(g)
+    gap = np.nan_to_num(g) @ w.T
+    return ~((np.abs(gap) > 1e-6) | ((missing.astype(np.float64) @ used.T.astype(np.float64)) > 0)).any(axis=1)
+
+
+def _value(row: np.ndarray, col_of: dict[str, int]):
+    def value(name: str) -> int | Decimal | None:
+        j = col_of.get(name)
+        v = float(row[j]) if j is not None else math.nan
+        if math.isnan(v):
+            return None
+        return int(v) if v.is_integer() else Decimal(repr(v))
+
+    return value
+
+
+def _quote(sentence: str, phrase: str, chars: int = TEXT_QUOTE_CHARS) -> str:
+    """``sentence`` cut to about ``chars`` characters around ``phrase``, with ellipses where cut."""
+    if len(sentence) <= chars:
+        return sentence
+    i = sentence.find(phrase)
+    if i < 0:
+        return sentence[:chars] + "…"
+    lo = max(0, min(i - (chars - len(phrase)) // 2, len(sentence) - chars))
+    hi = max(lo + chars, i + len(phrase))
+    return ("…" if lo > 0 else "") + sentence[lo:hi] + ("…" if hi < len(sentence) else "")
+
+
+def _number_text(x: Decimal, unit: str) -> str:
+    return _fmt(x, "money") + ("%" if unit == "%" else "")
+
+
+def _text_claims(rec: int, name: str, text: str, row: np.ndarray, col_of: dict[str, int],
+                 found: dict[str, list[claims.Claim]], ctx: _Context, balanced) -> list[F.Finding]:
+    """R10: one 提示 per number of the text (NFKC, no whitespace) that matches none of its readings of the table."""
+    got = found.get(text)
+    if got is None:
+        got = found[text] = claims.find(text, normalised=True)
+    if not got:
+        return []
+    out: list[F.Finding] = []
+    value = _value(row, col_of)
+    for claim in got:
+        check = claims.check(claim, value)
+        if check is None or check.ok:
+            continue
+        pos = ctx.pos(rec)
+        sheet = pos.get(check.cells[0], ("", ""))[0] if check.cells else ""
+
+        def refs(readings: tuple[tuple[str, ...], ...]) -> list[str]:
+            return ["+".join(pos[n][1] for n in r if n in pos) for r in readings]
+
+        where = " 或 ".join(refs(claim.readings))
+        if claim.of:
+            where = f"（{where}）÷（{' 或 '.join(refs(claim.of))}）"
+        f = spec.FIELD[name]
+        text_sheet, text_cell = pos.get(name, ("", ""))
+        out.append(ctx.finding(
+            spec.CLAIM_VOCABULARY.code, rec, check.cells, label=f.label, text_cell=f"工作表“{text_sheet}”{text_cell}",
+            sentence=_quote(claim.sentence, claim.phrase), phrase=claim.phrase, what=claim.what,
+            table_cells=f"工作表“{sheet}”{where}", hint=F.TEXT_NUMBER_HINTS[bool(balanced())],
+            expected=" 或 ".join(_number_text(x, claim.unit) for x in check.expected),
+            actual=_number_text(claim.number, claim.unit)))
     return out
 
 

@@ -66,7 +66,8 @@ def format_labels(fmt: spec.Format) -> tuple[set[str], set[str]]:
                  spec.T2_REFERENCE_HEADER, spec.CHECK_LABEL}
     anywhere |= {f.hint for f in fmt.FIELDS if len(f.hint) > 2}  # not the fee fields' bare units (件, 元)
     anywhere |= {k.label for k in fmt.KEY_FIGURES}
-    anywhere |= {c.label for c in fmt.PLAUSIBILITY_CHECKS} | {c.label for c in fmt.NUMBER_CLAIMS}
+    anywhere |= {c.label for c in fmt.PLAUSIBILITY_CHECKS}
+    anywhere |= {x.what for t in fmt.CLAIM_VOCABULARY.topics for x in t.slots + ((t.default,) if t.default else ())}
     not_labels = {"fee_section", "money_max_decimals"}  # a section's number, a count of decimals
     anywhere |= {v for k, v in fmt.MESSAGE_LABELS.items() if k not in not_labels}
     anywhere |= {f"{spec.MONEY_MAX_DECIMALS}位小数", f"{spec.OVERVIEW_MAX_CHARS}字"}
@@ -200,7 +201,7 @@ def test_the_core_count_is_taken_in_one_place():
 def test_severity_of_rules_and_checks_comes_from_the_spec():
     fmt = spec.load("2021")
     assert set(fmt.SEVERITIES) == ({r.id for r in fmt.RULES} | {c.code for c in fmt.PLAUSIBILITY_CHECKS}
-                                   | {c.code for c in fmt.NUMBER_CLAIMS})
+                                   | {fmt.CLAIM_VOCABULARY.code})
     for code, severity in fmt.SEVERITIES.items():
         entry = F.REGISTRY[code]
         assert entry.declared == F.FROM_SPEC, code  # the registry does not state it a second time
@@ -257,12 +258,13 @@ def test_plausibility_checks_and_claims_are_data_of_the_format():
     assert checks["OTHER_HIGH"].cells == (fmt.cell_name("三", "other_other", "total"),
                                           fmt.cell_name("三", "total", "total"))
     assert (checks["OTHER_HIGH"].min_count, checks["OTHER_HIGH"].max_share) == (5, 0.3)
-    assert all(c.severity == "warning" for c in fmt.PLAUSIBILITY_CHECKS + fmt.NUMBER_CLAIMS)
-    claims = {c.key: c for c in fmt.NUMBER_CLAIMS}
-    assert claims["litigation"].readings == ((fmt.cell_name("四", "litigation_direct", "total"),
-                                              fmt.cell_name("四", "litigation_after", "total")),)
-    assert claims["received"].pattern.search("共收到政府信息公开申请12件").group(1) == "12"
-    assert all(set(c.cells) <= set(fmt.CELL) for c in fmt.NUMBER_CLAIMS)
+    assert all(c.severity == "warning" for c in fmt.PLAUSIBILITY_CHECKS)
+    v = fmt.CLAIM_VOCABULARY
+    assert (v.code, v.severity) == ("TEXT_NUMBER_MISMATCH", "warning") and fmt.SEVERITIES[v.code] == "warning"
+    slots = {x.key: x for t in v.topics for x in t.slots + ((t.default,) if t.default else ())}
+    assert slots["litigation_total"].readings == ((fmt.cell_name("四", "litigation_direct", "total"),
+                                                   fmt.cell_name("四", "litigation_after", "total")),)
+    assert all(set(n for r in x.readings for n in r) <= set(fmt.CELL) for x in slots.values())
     # per format: the renamed variant's 规章 row is its own
     renamed = spec.register(_renamed(spec.DEFINITION_2021))
     assert renamed.PLAUSIBILITY["R11"].label == "地方规章" and checks["R11"].label == "规章"
