@@ -134,7 +134,7 @@ _CODES: tuple[Code, ...] = (
     Code("NOT_TEMPLATE", "error", "结构", "不是本年报模板",
          "该工作簿不是县政务公开办下发的年报模板（{detail}）：请下载本年度模板重新填报，不要自行制表。"),
     Code("OLD_FORMAT", "error", "结构", "使用了2019年试行格式",
-         "工作簿使用的是已废止的2019年试行格式（{L.old_format_document}），单元格“{actual}”为旧版表头："
+         "工作簿使用的是已废止的2019年试行格式（{L.old_format_document}），其中“{actual}”是旧版格式的表头："
          "请改用按{L.format_document}格式制作的本年度模板重新填报。"),
     Code("FORMAT_VERSION", "error", "结构", "格式版本不符",
          "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“{L.format_version}”单元格。"),
@@ -150,6 +150,9 @@ _CODES: tuple[Code, ...] = (
          "工作表“{sheet}”中表格位置发生了移动（{detail}），说明插入或删除了行或列：请撤销插入/删除，按原模板的行列填写。"),
     Code("LABEL_CHANGED", "error", "结构", "表头或行列标题被修改",
          "单元格 {cell} 的标题应为“{expected}”，实为“{actual}”：请恢复模板原有的标题文字，不要修改表格的行列标题。"),
+    Code("LABEL_VARIANT", "warning", "结构", "表头或行列标题与模板略有不同",
+         "单元格 {cell} 的标题应为“{expected}”，实为“{actual}”（{detail}）：单元格名称和表格位置都未改动，已按模板读取；"
+         "请恢复模板原有的标题文字。"),
     # ---- agency
     Code("AGENCY_UNKNOWN", "error", "单位", "单位不在名册中",
          "工作簿中的单位代码“{code}”、单位名称“{name}”不在本县单位名册中：请使用县政务公开办下发的本单位预填模板，"

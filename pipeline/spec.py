@@ -20,7 +20,7 @@ from decimal import Decimal
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
@@ -1086,32 +1086,64 @@ def normalise_label(text: object) -> str:
     return s.replace('"', "“").replace("'", "‘").replace("”", "“").replace("’", "‘")
 
 
-#: Strings that only the 2019 试行 format (国办公开办函〔2019〕60号) has.
-OLD_FORMAT_MARKERS: tuple[str, ...] = (
+#: Headers that only the 2019 试行 format (国办公开办函〔2019〕60号) has, with nothing like them in 2021
+#: (FORMAT-2021.md §9): table 二's （一） columns, （五）/（六）/（八）'s columns and extra row, the （九） block.
+OLD_FORMAT_HEADERS: tuple[str, ...] = (
     "本年新制作数量",
     "本年新公开数量",
     "对外公开总数量",
     "上一年项目数量",
     "本年增/减",
-    "处理决定数量",  # 2021 says 本年处理决定数量; checked as a whole label, not a substring
     "其他对外管理服务事项",
     "第二十条第（九）项",
     "政府集中采购",
     "采购项目数量",
     "采购总金额",
 )
+#: Labels of the 2019 format that are also a small edit of a 2021 label (a real 2021 report prints “规范性文件”
+#: for 行政规范性文件): evidence only beside 2019 headers, never on their own.
+OLD_FORMAT_VARIANTS: tuple[str, ...] = (
+    "规范性文件",
+    "处理决定数量",  # 2021 says 本年处理决定数量; checked as a whole label, not a substring
+)
+#: Every string of the 2019 format that 2021 does not have.
+OLD_FORMAT_MARKERS: tuple[str, ...] = OLD_FORMAT_HEADERS + OLD_FORMAT_VARIANTS
+#: A workbook is taken for the 2019 layout when it shows at least this many distinct 2019 labels, at least
+#: OLD_FORMAT_MIN_HEADERS of them headers 2021 has nothing like (one stray label or typo is never enough).
+OLD_FORMAT_MIN_LABELS = 3
+OLD_FORMAT_MIN_HEADERS = 2
 OLD_FORMAT_DOCUMENT = "国办公开办函〔2019〕60号"
 
 
 def is_old_format_label(text: object) -> bool:
     """True when a cell's text is a label of the 2019 format and not of the 2021 one."""
+    return old_format_evidence(text) is not None
+
+
+def old_format_evidence(text: object) -> Literal["header", "variant"] | None:
+    """What a cell's text says of the 2019 format: "header" (a header only 2019 has), "variant" (a 2019 label
+    that is also a near-miss of a 2021 one), None (neither)."""
     t = normalise_label(text)
     if not t:
-        return False
-    markers = {normalise_label(m) for m in OLD_FORMAT_MARKERS}
-    if t in markers:
-        return True
-    return t == normalise_label("规范性文件")
+        return None
+    if t in _OLD_HEADERS:
+        return "header"
+    if t in _OLD_VARIANTS:
+        return "variant"
+    return None
+
+
+def is_old_format(labels: Iterable[object]) -> bool:
+    """True when the distinct labels found are evidence enough of the 2019 layout (OLD_FORMAT_MIN_LABELS,
+    OLD_FORMAT_MIN_HEADERS)."""
+    seen = {normalise_label(t): old_format_evidence(t) for t in labels}
+    seen = {t: kind for t, kind in seen.items() if kind is not None}
+    headers = sum(1 for kind in seen.values() if kind == "header")
+    return headers >= OLD_FORMAT_MIN_HEADERS and len(seen) >= OLD_FORMAT_MIN_LABELS
+
+
+_OLD_HEADERS = frozenset(normalise_label(m) for m in OLD_FORMAT_HEADERS)
+_OLD_VARIANTS = frozenset(normalise_label(m) for m in OLD_FORMAT_VARIANTS)
 
 
 # --------------------------------------------------------------------------------------------------
