@@ -176,7 +176,7 @@ _CODES: tuple[Code, ...] = (
          "{where}填写为“{actual}”，本栏的单位是“{unit}”，已换算为 {expected} 读取：请核对换算结果，"
          "并改为只填以“{unit}”为单位的数字。"),
     Code("CELL_BLANK", "warning", "单元格", "空白单元格按 0 计",
-         "{where}为空，已按 0 计：没有的请填 0。"),
+         "表{table}有 {count} 个单元格为空（{detail}），已按 0 计：没有的请填 0。"),
     Code("CELL_NEGATIVE", "error", "单元格", "出现负数（R4）",
          "{where}为负数 {actual}：件数和金额不能为负，请改正。"),
     Code("CELL_DECIMAL", "error", "单元格", "件数出现小数（R4）",

@@ -32,6 +32,7 @@ from . import parallel, spec
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
 from .read import Figures, Record, identify
 from .workspace import Workspace
+from .xlsx_reader import col_letters, split_a1
 
 # ---- thresholds of the soft (提示) checks; policy, not format (R9, R11, （六）3.其他 and the numbers texts quote
 # are the format's: spec.PLAUSIBILITY_CHECKS, spec.NUMBER_CLAIMS; money decimals: spec.MONEY_MAX_DECIMALS) -------
@@ -831,14 +832,85 @@ def _check_frame(batch: Figures, previous: Figures | None, ctx: _Context,
     fails = _failures(plan.schema, df)
     frame = _Frame(df, ctx)
     out: list[F.Finding] = []
+    blanks: dict[int, list[str]] = defaultdict(list)  # record → its blank cells (one finding per table)
     for name, case, rec in zip(fails["check"], fails["failure_case"], fails["index"]):
         check = plan.checks.get(name)
         if check is None:  # not a check of ours (pandera's own, e.g. a column's dtype): nothing to report
             continue
+        if isinstance(check, CellStatus) and _STATUSES[int(case)] == "blank":
+            blanks[int(rec)].append(check.cell)
+            continue
         found = check.finding(int(rec), case, frame)
         if found is not None:
             out.append(found)
+    out += _blank_findings(blanks, ctx)
     return out
+
+
+#: A table's blank cells listed one by one up to this many; beyond, as ranges (at most BLANK_MAX_RANGES).
+BLANK_MAX_LISTED = 5
+BLANK_MAX_RANGES = 6
+
+
+def _blank_findings(blanks: dict[int, list[str]], ctx: _Context) -> list[F.Finding]:
+    """CELL_BLANK: one finding per record and table, naming every blank cell (the returned workbook marks each);
+    blank cells were read as 0 (cells.parse_number)."""
+    out: list[F.Finding] = []
+    order = _cell_order()
+    for rec, names in blanks.items():
+        by_table: dict[str, list[str]] = defaultdict(list)
+        for n in sorted(set(names), key=order.__getitem__):
+            by_table[spec.CELL[n].table].append(n)
+        for table, cells in by_table.items():
+            pos = ctx.pos(rec)
+            refs = [pos[n][1] for n in cells if n in pos]
+            if len(cells) <= BLANK_MAX_LISTED:
+                detail = "、".join(ctx.where(rec, n) for n in cells)
+            else:
+                ranges = _ranges(refs)
+                sheet = pos[cells[0]][0] if cells[0] in pos else spec.CELL[cells[0]].sheet
+                detail = (f"工作表“{sheet}”" + "、".join(ranges[:BLANK_MAX_RANGES])
+                          + ("等" if len(ranges) > BLANK_MAX_RANGES else ""))
+            out.append(ctx.finding("CELL_BLANK", rec, cells, table=table, count=len(cells), detail=detail,
+                                   expected="0", actual="（空）"))
+    return out
+
+
+@spec.per_format
+def _cell_order() -> dict[str, int]:
+    return {c.name: i for i, c in enumerate(spec.CELLS)}
+
+
+def _ranges(refs: list[str]) -> list[str]:
+    """A1 refs as rectangles (D5:J5 runs of a row, runs of consecutive rows with the same columns merged)."""
+    rows: dict[int, list[int]] = defaultdict(list)
+    for r in refs:
+        col, row = split_a1(r)
+        rows[row].append(col)
+    runs: list[tuple[int, int, int]] = []  # (row, first col, last col)
+    for row in sorted(rows):
+        cols = sorted(set(rows[row]))
+        start = prev = cols[0]
+        for c in cols[1:] + [None]:
+            if c is not None and c == prev + 1:
+                prev = c
+                continue
+            runs.append((row, start, prev))
+            if c is not None:
+                start = prev = c
+    rects: list[list[int]] = []  # [first row, last row, first col, last col]
+    for row, c0, c1 in runs:
+        for rect in rects:
+            if rect[1] == row - 1 and rect[2] == c0 and rect[3] == c1:
+                rect[1] = row
+                break
+        else:
+            rects.append([row, row, c0, c1])
+
+    def a1(col: int, row: int) -> str:
+        return f"{col_letters(col)}{row}"
+
+    return [a1(c0, r0) if (r0, c0) == (r1, c1) else f"{a1(c0, r0)}:{a1(c1, r1)}" for r0, r1, c0, c1 in rects]
 
 
 def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) -> F.Finding:

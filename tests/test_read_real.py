@@ -151,3 +151,46 @@ def test_near_miss_rules():
     assert read.label_near_miss("3.危及安全稳定", "3.危及“三安全一稳定”") is None  # four characters dropped
     assert read.label_near_miss("结果更正", "结果纠正") == "“纠”写成“更”"
     assert read.label_near_miss("结果维持", "结果纠正") is None  # another label of the format
+
+
+# ---- 3. blanks: one finding per table --------------------------------------------------------------------
+
+
+def _blanked(valid: Path, tmp_path: Path, names: list[str]) -> Path:
+    pos = spec.all_defined_names()
+    return _edited(valid, tmp_path, *((pos[n][0], pos[n][1], None) for n in names))
+
+
+def test_all_of_table_three_blank_is_one_finding_naming_every_cell(valid, tmp_path):
+    inputs = [c.name for c in spec.INPUT_CELLS if c.table == "三"]
+    batch, report = _run(_blanked(valid, tmp_path, inputs))
+    blanks = [f for f in report.findings if f.code == "CELL_BLANK"]
+    assert len(blanks) == 1
+    (f,) = blanks
+    assert f.severity == "warning" and f.sheet == spec.T3_SHEET
+    assert set(f.cells) == {spec.CELL[n].ref for n in inputs} and len(f.cells) == len(inputs)
+    assert f"表三有 {len(inputs)} 个单元格为空" in f.message and "按 0 计" in f.message
+    # taken as 0: the workbook's figures are all 0 and every rule holds
+    (data,) = batch.agency_data()
+    assert all(data.values[n] == 0 for n in inputs)
+    assert not {"R1", "R2", "R3"} & {f.code for f in report.findings}
+
+
+def test_blanks_in_two_tables_are_two_findings(valid, tmp_path):
+    t2 = [C("二", "licensing", "decisions"), C("二", "penalties", "decisions")]
+    t3 = [C("三", "other_other", "natural")]
+    _, report = _run(_blanked(valid, tmp_path, t2 + t3))
+    blanks = sorted((f.sheet, f.cells) for f in report.findings if f.code == "CELL_BLANK")
+    assert blanks == sorted([(spec.T2_SHEET, tuple(spec.CELL[n].ref for n in t2)),
+                             (spec.T3_SHEET, tuple(spec.CELL[n].ref for n in t3))])
+    one = next(f for f in report.findings if f.code == "CELL_BLANK" and f.sheet == spec.T3_SHEET)
+    assert spec.CELL[t3[0]].ref in one.message  # a few blanks: each named with its row and column
+    assert spec.CELL[t3[0]].column in one.message
+
+
+def test_many_blanks_are_summarised_as_ranges():
+    from pipeline.validate import _ranges
+
+    refs = [f"{c}{r}" for r in range(5, 30) for c in "DEFGHIJ"]
+    assert _ranges(refs) == ["D5:J29"]
+    assert _ranges(["D5", "E5", "D6", "E6", "G6"]) == ["D5:E6", "G6"]
