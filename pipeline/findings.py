@@ -163,6 +163,9 @@ _CODES: tuple[Code, ...] = (
          "或使用下发的本单位预填报表）。"),
     Code("AGENCY_NAME_MISMATCH", "warning", "单位", "单位名称与名册不一致",
          "单位名称应为“{expected}”（名册），工作簿中为“{actual}”：请核对单位全称。"),
+    Code("AGENCY_ID_EMPTY", "error", "单位", "单位名称或单位代码未填写",
+         "{where}未填写：“{L.agency_name}”和“{L.agency_code}”是确定报表所属单位的依据，请填写本单位在名册中的“{label}”"
+         "（可向县政务公开办查询，或使用下发的本单位预填报表）后重新报送。"),
     Code("AGENCY_DUPLICATE", "error", "单位", "同一单位报送了多个工作簿",
          "单位“{name}”报送了多个工作簿：{files}。请确认哪一个是正式版本，删除其余文件后重新报送。"),
     Code("AGENCY_MISSING", "error", "单位", "名册单位未报送",
@@ -187,6 +190,8 @@ _CODES: tuple[Code, ...] = (
          "{where}为 {actual} {L.money_unit}，超过{L.money_max_decimals}位小数：请核对单位是否为“{L.money_unit}”，一般保留2位小数。"),
     Code("CELL_OUTSIDE", "warning", "单元格", "表格以外填有数字",
          "工作表“{sheet}”的 {cell} 在表格以外填有数字（{actual}），这些数字不会被读取：请把数字填入表格相应的单元格，并删除表格以外的内容。"),
+    Code("FIELD_REQUIRED", "warning", "单元格", "必填项未填写",
+         "{where}未填写：“{label}”是必填项，请填写。"),
     Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
          "{where}填写为“{actual}”，应为{expected}：请改正。"),
     Code("REPORT_UNFILLED", "error", "单元格", "报表未填写",

@@ -865,6 +865,11 @@ def _merge(tasks: list[tuple[Path, str]], year: int, reads: list[_Read], packs: 
         for k, cat in per_record.items():
             cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
         cols["record"] = np.repeat(np.arange(len(records), dtype=np.int64), per)
+    # ``value`` mixes None, str, int and Decimal and stays object: pandas ≥ 3 would infer its str dtype for a
+    # column of only texts and blanks (a workbook whose every number field is blank), turning None into NaN
+    for cols in (vcols, tcols):
+        if "value" in cols:
+            cols["value"] = pd.Series(cols["value"], dtype=object)
     values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
     texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
     del vcols, tcols

@@ -89,6 +89,7 @@ def validate(batch: Figures, workspace: Workspace | None = None, previous: Figur
         with parallel.Pool(second, (batch, previous, numbers, fmt)) as pool:
             frame = pool.submit(_frame_job)
             out += _check_fields(batch, ctx)
+            out += _check_required(batch, ctx)
             out += _check_agencies(batch, workspace, ctx)
             out += _check_unfilled(batch, ctx)
             out += _check_texts(batch, previous, ctx, text_numbers)
@@ -234,6 +235,25 @@ def _check_fields(batch: Figures, ctx: _Context) -> list[F.Finding]:
     return out
 
 
+#: Fields whose blank is reported by their own check (REPORT_YEAR, FORMAT_VERSION), not as FIELD_REQUIRED.
+_OWN_BLANK_CHECK = frozenset({"INFO_report_year", "META_format_version"})
+
+
+def _check_required(batch: Figures, ctx: _Context) -> list[F.Finding]:
+    """A required field of 基本信息 left empty: FIELD_REQUIRED (提示); the fields the agency is identified by
+    (spec: ``identifies``), AGENCY_ID_EMPTY (错误). The fields of the report's parts have TEXT_EMPTY."""
+    out: list[F.Finding] = []
+    t = batch.texts
+    for rec, name, status in zip(*(t[c].tolist() for c in ("record", "name", "status"))):
+        f = spec.FIELD[name]
+        if status != "blank" or not f.required or f.section or name in _OWN_BLANK_CHECK:
+            continue
+        code = "AGENCY_ID_EMPTY" if f.identifies else "FIELD_REQUIRED"
+        out.append(ctx.finding(code, rec, [name], where=ctx.where(rec, name), label=f.label, expected=f.label,
+                               actual="（空）"))
+    return out
+
+
 # ---- a workbook returned as it was sent out ------------------------------------------------------------
 
 @spec.per_format
@@ -296,11 +316,13 @@ def _check_agencies(batch: Figures, ws: Workspace | None, ctx: _Context) -> list
         if ws is None:
             continue
         known = r.in_roster if r.in_roster is not None else ws.agency(r.agency_code) is not None
+        if not known and not (r.workbook_code or r.workbook_name):
+            continue  # neither typed: AGENCY_ID_EMPTY for each (_check_required)
         if not known:
             out.append(ctx.finding("AGENCY_UNKNOWN", r.index, ["INFO_agency_code", "INFO_agency_name"],
                                    code=r.workbook_code or "（空）", name=r.workbook_name or "（空）",
                                    actual=f"{r.workbook_code} {r.workbook_name}".strip()))
-        elif spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
+        elif r.workbook_name and spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
             out.append(ctx.finding("AGENCY_NAME_MISMATCH", r.index, ["INFO_agency_name"],
                                    expected=r.agency_name, actual=r.workbook_name or "（空）"))
     for recs in by_code.values():

@@ -194,3 +194,64 @@ def test_many_blanks_are_summarised_as_ranges():
     refs = [f"{c}{r}" for r in range(5, 30) for c in "DEFGHIJ"]
     assert _ranges(refs) == ["D5:J29"]
     assert _ranges(["D5", "E5", "D6", "E6", "G6"]) == ["D5:E6", "G6"]
+
+
+# ---- 4. required cover fields ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    from pipeline import workspace
+
+    return workspace.load(D.write_workspace(tmp_path_factory.mktemp("ws") / "county"))
+
+
+def _with_fields(valid: Path, tmp_path: Path, ws, **fields) -> list:
+    pos = spec.all_defined_names()
+    path = _edited(valid, tmp_path, *((pos[n][0], pos[n][1], v) for n, v in fields.items()))
+    batch = read.read_batch([path], D.YEAR, ws, base=path.parent)
+    return [f for f in validate.validate(batch, ws).findings if f.code != "AGENCY_MISSING"]  # the other agency
+
+
+def test_required_cover_fields_are_in_the_spec():
+    required = {f.name for f in spec.FIELDS if f.sheet == spec.SHEET_INFO and f.required}
+    assert {"INFO_agency_name", "INFO_agency_code", "INFO_contact_office", "INFO_phone", "INFO_preparer",
+            "INFO_fill_date"} <= required
+    assert {"INFO_address", "INFO_postcode", "INFO_publish_url", "INFO_reviewer"}.isdisjoint(required)
+    assert {f.name for f in spec.FIELDS if f.identifies} == {"INFO_agency_name", "INFO_agency_code"}
+    assert {f["name"] for f in spec.as_json()["fields"] if f.get("identifies")} == {"INFO_agency_name",
+                                                                                     "INFO_agency_code"}
+
+
+def test_empty_required_cover_fields_are_warnings(valid, tmp_path, ws):
+    names = ["INFO_contact_office", "INFO_phone", "INFO_preparer", "INFO_fill_date"]
+    found = _with_fields(valid, tmp_path, ws, **{n: None for n in names}, INFO_address=None)
+    assert sorted((f.code, f.severity, f.sheet, f.cells) for f in found) == sorted(
+        ("FIELD_REQUIRED", "warning", spec.SHEET_INFO, (spec.FIELD[n].ref,)) for n in names)
+    by_cell = {f.cells[0]: f for f in found}
+    assert all(spec.FIELD[n].label in by_cell[spec.FIELD[n].ref].message for n in names)
+
+
+def test_empty_agency_code_is_an_error_once(valid, tmp_path, ws):
+    found = _with_fields(valid, tmp_path, ws, INFO_agency_code=None)
+    assert [(f.code, f.severity, f.cells) for f in found] == [
+        ("AGENCY_ID_EMPTY", "error", (spec.FIELD["INFO_agency_code"].ref,))]
+
+
+def test_empty_agency_name_is_an_error_not_a_name_mismatch(valid, tmp_path, ws):
+    found = _with_fields(valid, tmp_path, ws, INFO_agency_name=None)
+    assert [(f.code, f.severity, f.cells) for f in found] == [
+        ("AGENCY_ID_EMPTY", "error", (spec.FIELD["INFO_agency_name"].ref,))]
+
+
+def test_both_identity_fields_empty_are_two_errors_not_an_unknown_agency(valid, tmp_path, ws):
+    found = _with_fields(valid, tmp_path, ws, INFO_agency_name=None, INFO_agency_code=None)
+    codes = sorted((f.code, f.cells) for f in found)
+    assert codes == sorted([("AGENCY_ID_EMPTY", (spec.FIELD["INFO_agency_name"].ref,)),
+                            ("AGENCY_ID_EMPTY", (spec.FIELD["INFO_agency_code"].ref,))])
+    assert "AGENCY_UNKNOWN" not in {f.code for f in found}
+
+
+def test_an_empty_report_year_is_reported_once(valid, tmp_path, ws):
+    found = _with_fields(valid, tmp_path, ws, INFO_report_year=None)
+    assert [f.code for f in found] == ["REPORT_YEAR"]
