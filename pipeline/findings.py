@@ -134,7 +134,7 @@ _CODES: tuple[Code, ...] = (
     Code("NOT_TEMPLATE", "error", "结构", "不是本年报模板",
          "该工作簿不是县政务公开办下发的年报模板（{detail}）：请下载本年度模板重新填报，不要自行制表。"),
     Code("OLD_FORMAT", "error", "结构", "使用了2019年试行格式",
-         "工作簿使用的是已废止的2019年试行格式（{L.old_format_document}），单元格“{actual}”为旧版表头："
+         "工作簿使用的是已废止的2019年试行格式（{L.old_format_document}），其中“{actual}”是旧版格式的表头："
          "请改用按{L.format_document}格式制作的本年度模板重新填报。"),
     Code("FORMAT_VERSION", "error", "结构", "格式版本不符",
          "工作簿的格式版本为“{actual}”，应为“{expected}”：请使用本年度下发的模板，不要修改“{L.format_version}”单元格。"),
@@ -150,6 +150,9 @@ _CODES: tuple[Code, ...] = (
          "工作表“{sheet}”中表格位置发生了移动（{detail}），说明插入或删除了行或列：请撤销插入/删除，按原模板的行列填写。"),
     Code("LABEL_CHANGED", "error", "结构", "表头或行列标题被修改",
          "单元格 {cell} 的标题应为“{expected}”，实为“{actual}”：请恢复模板原有的标题文字，不要修改表格的行列标题。"),
+    Code("LABEL_VARIANT", "warning", "结构", "表头或行列标题与模板略有不同",
+         "单元格 {cell} 的标题应为“{expected}”，实为“{actual}”（{detail}）：单元格名称和表格位置都未改动，已按模板读取；"
+         "请恢复模板原有的标题文字。"),
     # ---- agency
     Code("AGENCY_UNKNOWN", "error", "单位", "单位不在名册中",
          "工作簿中的单位代码“{code}”、单位名称“{name}”不在本县单位名册中：请使用县政务公开办下发的本单位预填模板，"
@@ -160,6 +163,9 @@ _CODES: tuple[Code, ...] = (
          "或使用下发的本单位预填报表）。"),
     Code("AGENCY_NAME_MISMATCH", "warning", "单位", "单位名称与名册不一致",
          "单位名称应为“{expected}”（名册），工作簿中为“{actual}”：请核对单位全称。"),
+    Code("AGENCY_ID_EMPTY", "error", "单位", "单位名称或单位代码未填写",
+         "{where}未填写：“{L.agency_name}”和“{L.agency_code}”是确定报表所属单位的依据，请填写本单位在名册中的“{label}”"
+         "（可向县政务公开办查询，或使用下发的本单位预填报表）后重新报送。"),
     Code("AGENCY_DUPLICATE", "error", "单位", "同一单位报送了多个工作簿",
          "单位“{name}”报送了多个工作簿：{files}。请确认哪一个是正式版本，删除其余文件后重新报送。"),
     Code("AGENCY_MISSING", "error", "单位", "名册单位未报送",
@@ -173,7 +179,7 @@ _CODES: tuple[Code, ...] = (
          "{where}填写为“{actual}”，本栏的单位是“{unit}”，已换算为 {expected} 读取：请核对换算结果，"
          "并改为只填以“{unit}”为单位的数字。"),
     Code("CELL_BLANK", "warning", "单元格", "空白单元格按 0 计",
-         "{where}为空，已按 0 计：没有的请填 0。"),
+         "表{table}有 {count} 个单元格为空（{detail}），已按 0 计：没有的请填 0。"),
     Code("CELL_NEGATIVE", "error", "单元格", "出现负数（R4）",
          "{where}为负数 {actual}：件数和金额不能为负，请改正。"),
     Code("CELL_DECIMAL", "error", "单元格", "件数出现小数（R4）",
@@ -184,6 +190,8 @@ _CODES: tuple[Code, ...] = (
          "{where}为 {actual} {L.money_unit}，超过{L.money_max_decimals}位小数：请核对单位是否为“{L.money_unit}”，一般保留2位小数。"),
     Code("CELL_OUTSIDE", "warning", "单元格", "表格以外填有数字",
          "工作表“{sheet}”的 {cell} 在表格以外填有数字（{actual}），这些数字不会被读取：请把数字填入表格相应的单元格，并删除表格以外的内容。"),
+    Code("FIELD_REQUIRED", "warning", "单元格", "必填项未填写",
+         "{where}未填写：“{label}”是必填项，请填写。"),
     Code("FIELD_INVALID", "warning", "单元格", "填报项格式不对",
          "{where}填写为“{actual}”，应为{expected}：请改正。"),
     Code("REPORT_UNFILLED", "error", "单元格", "报表未填写",

@@ -22,6 +22,7 @@ are shown decoded (readable_name).
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import re
@@ -238,16 +239,79 @@ def _labels() -> tuple[tuple[spec.LabelSpec, str], ...]:
     return tuple((lab, spec.normalise_label(lab.text)) for lab in spec.LABELS)
 
 
-def _old_format_hit(raw: RawWorkbook) -> tuple[str, str, str] | None:
-    """(sheet, A1, text) of the first 2019-format label, or None."""
+def _old_format_hit(raw: RawWorkbook) -> tuple[str, tuple[str, ...], str] | None:
+    """(sheet, A1s, texts) of the 2019-format labels found, when there are enough of them to take the workbook
+    for the 2019 layout (spec.is_old_format: several 2019 headers, never one label variant), else None. The
+    sheet is the one with the most of them; the texts are every distinct 2019 label found."""
     markers = {s for s in raw.strings if len(s) < 40 and _is_old_label(s)}
-    if not markers:
+    if not spec.is_old_format(markers):
         return None
+    at: dict[str, list[str]] = {}
     for sheet, cells in raw.sheets.items():
         for ref, c in cells.items():
             if c.type == "str" and c.text in markers:
-                return sheet, ref, c.text
-    return "", "", min(markers)
+                at.setdefault(sheet, []).append(ref)
+    found = {spec.normalise_label(m) for m in markers}
+    texts = "、".join(m for m in spec.OLD_FORMAT_MARKERS if spec.normalise_label(m) in found)
+    if not at:
+        return "", (), texts
+    sheet = max(at, key=lambda sh: len(at[sh]))
+    return sheet, tuple(sorted(at[sheet], key=lambda r: split_a1(r)[::-1])), texts
+
+
+# ---- label near-misses ------------------------------------------------------------------------------------
+
+#: A label differing from the template's by at most this many characters (inserted, dropped or replaced,
+#: after normalisation: spaces, line breaks and full-width forms never count) …
+LABEL_MAX_EDITS = 2
+#: … or, in a long label, one character in LABEL_EDITS_PER_CHARS …
+LABEL_EDITS_PER_CHARS = 8
+#: … and at least this similar to it (difflib's ratio) is a near-miss, when no other label of the format is
+#: as close: 规范性文件 for 行政规范性文件, 行政法复议 for 行政复议.
+LABEL_MIN_RATIO = 0.75
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (labels are short)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@spec.per_format
+def _label_texts() -> frozenset[str]:
+    """Every distinct label text of the format, normalised."""
+    return frozenset(spec.normalise_label(lab.text) for lab in spec.LABELS)
+
+
+def label_near_miss(got: str, want: str) -> str | None:
+    """How ``got`` differs from the template's label ``want`` when it is a small edit of it (LABEL_MAX_EDITS,
+    LABEL_MIN_RATIO) and not as close to any other label of the format — "缺少“行政”", "多出“法”",
+    "“纠”写成“更”" — else None (a label changed, not mistyped)."""
+    g, w = spec.normalise_label(got), spec.normalise_label(want)
+    if not g or g == w:
+        return None
+    d = _edit_distance(g, w)
+    if d > max(LABEL_MAX_EDITS, len(w) // LABEL_EDITS_PER_CHARS):
+        return None
+    matcher = difflib.SequenceMatcher(None, w, g, autojunk=False)
+    if matcher.ratio() < LABEL_MIN_RATIO:
+        return None
+    if any(_edit_distance(g, other) <= d for other in _label_texts() if other != w):
+        return None  # as close to another label: which one is meant cannot be told
+    parts = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "delete":
+            parts.append(f"缺少“{w[i1:i2]}”")
+        elif op == "insert":
+            parts.append(f"多出“{g[j1:j2]}”")
+        elif op == "replace":
+            parts.append(f"“{w[i1:i2]}”写成“{g[j1:j2]}”")
+    return "，".join(parts)
 
 
 def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
@@ -263,8 +327,8 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
 
     hit = _old_format_hit(raw)
     if hit:
-        sheet, ref, text = hit
-        return reject("OLD_FORMAT", "", sheet=sheet, cells=(ref,) if ref else (), actual=text)
+        sheet, refs, texts = hit
+        return reject("OLD_FORMAT", "", sheet=sheet, cells=refs, actual=texts)
 
     ours = {n: raw.names[n] for n in _defined_names() if n in raw.names}
     table_sheets = {c.sheet for c in spec.CELLS}
@@ -279,9 +343,12 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         (f.name, f.sheet, f.ref, f.label) for f in spec.FIELDS
     ]
     missing_sheets: set[str] = set()
+    names_gone: set[str] = set()  # sheets with a defined name of the template missing or pointing elsewhere
     for name, sheet, ref, label in items:
         if use_names:
             pos = ours.get(name)
+            if pos is None or pos[0] not in raw.sheets:
+                names_gone.add(sheet)
             if pos is None or pos[0] not in raw.sheets:
                 if sheet in raw.sheets and name not in raw.names:
                     pos = (sheet, ref)  # a name never defined but the sheet intact: read the template position
@@ -331,6 +398,13 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             continue
         got = cell_text(raw.sheets[sheet].get(lab.ref))
         if got != lab.text and spec.normalise_label(got) != want:
+            # every defined name of the sheet in place and the table where it belongs: a label a small edit
+            # away from the template's (and from no other label) is a typo, reported without blocking
+            diff = label_near_miss(got, lab.text) if use_names and lab.sheet not in names_gone else None
+            if diff is not None:
+                found.append(F.make("LABEL_VARIANT", file=display, sheet=sheet, cells=(lab.ref,), cell=lab.ref,
+                                    detail=diff, expected=lab.text, actual=got))
+                continue
             label_misses += 1
             found.append(F.make("LABEL_CHANGED", file=display, sheet=sheet, cells=(lab.ref,), cell=lab.ref,
                                 expected=lab.text, actual=got))
@@ -791,6 +865,11 @@ def _merge(tasks: list[tuple[Path, str]], year: int, reads: list[_Read], packs: 
         for k, cat in per_record.items():
             cols[k] = pd.Categorical.from_codes(np.repeat(cat.codes, per), dtype=cat.dtype)
         cols["record"] = np.repeat(np.arange(len(records), dtype=np.int64), per)
+    # ``value`` mixes None, str, int and Decimal and stays object: pandas ≥ 3 would infer its str dtype for a
+    # column of only texts and blanks (a workbook whose every number field is blank), turning None into NaN
+    for cols in (vcols, tcols):
+        if "value" in cols:
+            cols["value"] = pd.Series(cols["value"], dtype=object)
     values = pd.DataFrame(vcols, columns=VALUE_COLUMNS)
     texts = pd.DataFrame(tcols, columns=TEXT_COLUMNS)
     del vcols, tcols

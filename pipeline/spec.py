@@ -20,7 +20,7 @@ from decimal import Decimal
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
@@ -352,7 +352,8 @@ class FieldSpec:
     ref: str
     kind: Kind
     section: str | None = None  # 一 / 五 / 六 for text fields
-    required: bool = True
+    required: bool = True  # left empty: a finding (TEXT_EMPTY / FIELD_REQUIRED; AGENCY_ID_EMPTY if ``identifies``)
+    identifies: bool = False  # the workbook's agency is identified by it (单位名称, 单位代码)
     prefilled: bool = False  # filled by nianbao in an agency's pre-filled workbook (then locked)
     choices: tuple[str, ...] = ()
     hint: str = ""
@@ -684,23 +685,29 @@ def _walk(nodes: tuple[Node, ...]) -> Iterator[Node]:
 
 def _fields(d: Definition) -> tuple[FieldSpec, ...]:
     out: list[FieldSpec] = []
+    # (key, label, kind, prefilled, required, hint). Required: who the report is (name, code, year, category), who
+    # to ask about it (编制科室, 联系电话, 填报人) and when it was filled; the address, postcode and reviewer are
+    # optional, and where the report will be published is often not known when the workbook is returned.
     info = [
-        ("agency_name", "单位名称", "text", True, "与本单位公章名称一致，如：示例县财政局"),
-        ("agency_code", "单位代码", "text", True,
+        ("agency_name", "单位名称", "text", True, True, "与本单位公章名称一致，如：示例县财政局"),
+        ("agency_code", "单位代码", "text", True, True,
          "填县政务公开办单位名册中本单位的代码（预填报表已填好并锁定）；不清楚的请向县政务公开办查询"),
-        ("report_year", "报告年度", "year", True, "统计期限为该年1月1日至12月31日"),
-        ("category", "单位类别", "choice", True, "本级 / 县直部门 / 乡镇（街道）"),
-        ("contact_office", "编制科室", "text", False, "负责编制年报、受理咨询的科室，如：示例县财政局办公室"),
-        ("address", "联系地址", "text", False, ""),
-        ("postcode", "邮政编码", "text", False, "6位数字"),
-        ("phone", "联系电话", "text", False, "含区号，如：0469-4914003"),
-        ("publish_channel", "年报发布栏目", "text", False, "如：示例县政府网-政府信息公开平台-政府信息公开年报专栏"),
-        ("publish_url", "年报发布网址", "text", False, "以 http:// 或 https:// 开头"),
-        ("preparer", "填报人", "text", False, ""),
-        ("reviewer", "审核人", "text", False, "本单位分管负责人"),
-        ("fill_date", "填报日期", "date", False, "如：2025-01-15"),
+        ("report_year", "报告年度", "year", True, True, "统计期限为该年1月1日至12月31日"),
+        ("category", "单位类别", "choice", True, True, "本级 / 县直部门 / 乡镇（街道）"),
+        ("contact_office", "编制科室", "text", False, True, "负责编制年报、受理咨询的科室，如：示例县财政局办公室"),
+        ("address", "联系地址", "text", False, False, ""),
+        ("postcode", "邮政编码", "text", False, False, "6位数字"),
+        ("phone", "联系电话", "text", False, True, "含区号，如：0469-4914003"),
+        ("publish_channel", "年报发布栏目", "text", False, False,
+         "如：示例县政府网-政府信息公开平台-政府信息公开年报专栏"),
+        ("publish_url", "年报发布网址", "text", False, False, "以 http:// 或 https:// 开头"),
+        ("preparer", "填报人", "text", False, True, ""),
+        ("reviewer", "审核人", "text", False, False, "本单位分管负责人"),
+        ("fill_date", "填报日期", "date", False, True, "如：2025-01-15"),
     ]
-    for i, (key, label, kind, prefilled, hint) in enumerate(info):
+    #: The fields a workbook's agency is identified by (read.identify): empty, they are 错误, not 提示.
+    identifying = {"agency_name", "agency_code"}
+    for i, (key, label, kind, prefilled, required, hint) in enumerate(info):
         out.append(
             FieldSpec(
                 name=f"INFO_{key}",
@@ -709,6 +716,8 @@ def _fields(d: Definition) -> tuple[FieldSpec, ...]:
                 sheet=SHEET_INFO,
                 ref=_a1(2, INFO_FIRST_ROW + i),
                 kind=kind,  # type: ignore[arg-type]
+                required=required,
+                identifies=key in identifying,
                 prefilled=prefilled,
                 choices=CATEGORY_LABELS if key == "category" else (),
                 hint=hint,
@@ -1021,32 +1030,64 @@ def normalise_label(text: object) -> str:
     return s.replace('"', "“").replace("'", "‘").replace("”", "“").replace("’", "‘")
 
 
-#: Strings that only the 2019 试行 format (国办公开办函〔2019〕60号) has.
-OLD_FORMAT_MARKERS: tuple[str, ...] = (
+#: Headers that only the 2019 试行 format (国办公开办函〔2019〕60号) has, with nothing like them in 2021
+#: (FORMAT-2021.md §9): table 二's （一） columns, （五）/（六）/（八）'s columns and extra row, the （九） block.
+OLD_FORMAT_HEADERS: tuple[str, ...] = (
     "本年新制作数量",
     "本年新公开数量",
     "对外公开总数量",
     "上一年项目数量",
     "本年增/减",
-    "处理决定数量",  # 2021 says 本年处理决定数量; checked as a whole label, not a substring
     "其他对外管理服务事项",
     "第二十条第（九）项",
     "政府集中采购",
     "采购项目数量",
     "采购总金额",
 )
+#: Labels of the 2019 format that are also a small edit of a 2021 label (a real 2021 report prints “规范性文件”
+#: for 行政规范性文件): evidence only beside 2019 headers, never on their own.
+OLD_FORMAT_VARIANTS: tuple[str, ...] = (
+    "规范性文件",
+    "处理决定数量",  # 2021 says 本年处理决定数量; checked as a whole label, not a substring
+)
+#: Every string of the 2019 format that 2021 does not have.
+OLD_FORMAT_MARKERS: tuple[str, ...] = OLD_FORMAT_HEADERS + OLD_FORMAT_VARIANTS
+#: A workbook is taken for the 2019 layout when it shows at least this many distinct 2019 labels, at least
+#: OLD_FORMAT_MIN_HEADERS of them headers 2021 has nothing like (one stray label or typo is never enough).
+OLD_FORMAT_MIN_LABELS = 3
+OLD_FORMAT_MIN_HEADERS = 2
 OLD_FORMAT_DOCUMENT = "国办公开办函〔2019〕60号"
 
 
 def is_old_format_label(text: object) -> bool:
     """True when a cell's text is a label of the 2019 format and not of the 2021 one."""
+    return old_format_evidence(text) is not None
+
+
+def old_format_evidence(text: object) -> Literal["header", "variant"] | None:
+    """What a cell's text says of the 2019 format: "header" (a header only 2019 has), "variant" (a 2019 label
+    that is also a near-miss of a 2021 one), None (neither)."""
     t = normalise_label(text)
     if not t:
-        return False
-    markers = {normalise_label(m) for m in OLD_FORMAT_MARKERS}
-    if t in markers:
-        return True
-    return t == normalise_label("规范性文件")
+        return None
+    if t in _OLD_HEADERS:
+        return "header"
+    if t in _OLD_VARIANTS:
+        return "variant"
+    return None
+
+
+def is_old_format(labels: Iterable[object]) -> bool:
+    """True when the distinct labels found are evidence enough of the 2019 layout (OLD_FORMAT_MIN_LABELS,
+    OLD_FORMAT_MIN_HEADERS)."""
+    seen = {normalise_label(t): old_format_evidence(t) for t in labels}
+    seen = {t: kind for t, kind in seen.items() if kind is not None}
+    headers = sum(1 for kind in seen.values() if kind == "header")
+    return headers >= OLD_FORMAT_MIN_HEADERS and len(seen) >= OLD_FORMAT_MIN_LABELS
+
+
+_OLD_HEADERS = frozenset(normalise_label(m) for m in OLD_FORMAT_HEADERS)
+_OLD_VARIANTS = frozenset(normalise_label(m) for m in OLD_FORMAT_VARIANTS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1234,6 +1275,7 @@ def _as_json(f: Format) -> dict:
                 **({"unit": f.unit} if f.unit else {}),
                 "section": f.section,
                 "required": f.required,
+                **({"identifies": True} if f.identifies else {}),
                 **({"choices": list(f.choices)} if f.choices else {}),
             }
             for f in f.FIELDS

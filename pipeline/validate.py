@@ -32,6 +32,7 @@ from . import claims, parallel, spec
 from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
 from .read import Figures, Record, identify
 from .workspace import Workspace
+from .xlsx_reader import col_letters, split_a1
 
 # ---- thresholds of the soft (提示) checks; policy, not format (R9, R11, （六）3.其他 and the numbers texts quote
 # are the format's: spec.PLAUSIBILITY_CHECKS, spec.CLAIM_VOCABULARY; money decimals: spec.MONEY_MAX_DECIMALS) -------
@@ -88,6 +89,7 @@ def validate(batch: Figures, workspace: Workspace | None = None, previous: Figur
         with parallel.Pool(second, (batch, previous, numbers, fmt)) as pool:
             frame = pool.submit(_frame_job)
             out += _check_fields(batch, ctx)
+            out += _check_required(batch, ctx)
             out += _check_agencies(batch, workspace, ctx)
             out += _check_unfilled(batch, ctx)
             out += _check_texts(batch, previous, ctx, text_numbers)
@@ -233,6 +235,25 @@ def _check_fields(batch: Figures, ctx: _Context) -> list[F.Finding]:
     return out
 
 
+#: Fields whose blank is reported by their own check (REPORT_YEAR, FORMAT_VERSION), not as FIELD_REQUIRED.
+_OWN_BLANK_CHECK = frozenset({"INFO_report_year", "META_format_version"})
+
+
+def _check_required(batch: Figures, ctx: _Context) -> list[F.Finding]:
+    """A required field of 基本信息 left empty: FIELD_REQUIRED (提示); the fields the agency is identified by
+    (spec: ``identifies``), AGENCY_ID_EMPTY (错误). The fields of the report's parts have TEXT_EMPTY."""
+    out: list[F.Finding] = []
+    t = batch.texts
+    for rec, name, status in zip(*(t[c].tolist() for c in ("record", "name", "status"))):
+        f = spec.FIELD[name]
+        if status != "blank" or not f.required or f.section or name in _OWN_BLANK_CHECK:
+            continue
+        code = "AGENCY_ID_EMPTY" if f.identifies else "FIELD_REQUIRED"
+        out.append(ctx.finding(code, rec, [name], where=ctx.where(rec, name), label=f.label, expected=f.label,
+                               actual="（空）"))
+    return out
+
+
 # ---- a workbook returned as it was sent out ------------------------------------------------------------
 
 @spec.per_format
@@ -295,11 +316,13 @@ def _check_agencies(batch: Figures, ws: Workspace | None, ctx: _Context) -> list
         if ws is None:
             continue
         known = r.in_roster if r.in_roster is not None else ws.agency(r.agency_code) is not None
+        if not known and not (r.workbook_code or r.workbook_name):
+            continue  # neither typed: AGENCY_ID_EMPTY for each (_check_required)
         if not known:
             out.append(ctx.finding("AGENCY_UNKNOWN", r.index, ["INFO_agency_code", "INFO_agency_name"],
                                    code=r.workbook_code or "（空）", name=r.workbook_name or "（空）",
                                    actual=f"{r.workbook_code} {r.workbook_name}".strip()))
-        elif spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
+        elif r.workbook_name and spec.normalise_label(r.workbook_name) != spec.normalise_label(r.agency_name):
             out.append(ctx.finding("AGENCY_NAME_MISMATCH", r.index, ["INFO_agency_name"],
                                    expected=r.agency_name, actual=r.workbook_name or "（空）"))
     for recs in by_code.values():
@@ -831,14 +854,85 @@ def _check_frame(batch: Figures, previous: Figures | None, ctx: _Context,
     fails = _failures(plan.schema, df)
     frame = _Frame(df, ctx)
     out: list[F.Finding] = []
+    blanks: dict[int, list[str]] = defaultdict(list)  # record → its blank cells (one finding per table)
     for name, case, rec in zip(fails["check"], fails["failure_case"], fails["index"]):
         check = plan.checks.get(name)
         if check is None:  # not a check of ours (pandera's own, e.g. a column's dtype): nothing to report
             continue
+        if isinstance(check, CellStatus) and _STATUSES[int(case)] == "blank":
+            blanks[int(rec)].append(check.cell)
+            continue
         found = check.finding(int(rec), case, frame)
         if found is not None:
             out.append(found)
+    out += _blank_findings(blanks, ctx)
     return out
+
+
+#: A table's blank cells listed one by one up to this many; beyond, as ranges (at most BLANK_MAX_RANGES).
+BLANK_MAX_LISTED = 5
+BLANK_MAX_RANGES = 6
+
+
+def _blank_findings(blanks: dict[int, list[str]], ctx: _Context) -> list[F.Finding]:
+    """CELL_BLANK: one finding per record and table, naming every blank cell (the returned workbook marks each);
+    blank cells were read as 0 (cells.parse_number)."""
+    out: list[F.Finding] = []
+    order = _cell_order()
+    for rec, names in blanks.items():
+        by_table: dict[str, list[str]] = defaultdict(list)
+        for n in sorted(set(names), key=order.__getitem__):
+            by_table[spec.CELL[n].table].append(n)
+        for table, cells in by_table.items():
+            pos = ctx.pos(rec)
+            refs = [pos[n][1] for n in cells if n in pos]
+            if len(cells) <= BLANK_MAX_LISTED:
+                detail = "、".join(ctx.where(rec, n) for n in cells)
+            else:
+                ranges = _ranges(refs)
+                sheet = pos[cells[0]][0] if cells[0] in pos else spec.CELL[cells[0]].sheet
+                detail = (f"工作表“{sheet}”" + "、".join(ranges[:BLANK_MAX_RANGES])
+                          + ("等" if len(ranges) > BLANK_MAX_RANGES else ""))
+            out.append(ctx.finding("CELL_BLANK", rec, cells, table=table, count=len(cells), detail=detail,
+                                   expected="0", actual="（空）"))
+    return out
+
+
+@spec.per_format
+def _cell_order() -> dict[str, int]:
+    return {c.name: i for i, c in enumerate(spec.CELLS)}
+
+
+def _ranges(refs: list[str]) -> list[str]:
+    """A1 refs as rectangles (D5:J5 runs of a row, runs of consecutive rows with the same columns merged)."""
+    rows: dict[int, list[int]] = defaultdict(list)
+    for r in refs:
+        col, row = split_a1(r)
+        rows[row].append(col)
+    runs: list[tuple[int, int, int]] = []  # (row, first col, last col)
+    for row in sorted(rows):
+        cols = sorted(set(rows[row]))
+        start = prev = cols[0]
+        for c in cols[1:] + [None]:
+            if c is not None and c == prev + 1:
+                prev = c
+                continue
+            runs.append((row, start, prev))
+            if c is not None:
+                start = prev = c
+    rects: list[list[int]] = []  # [first row, last row, first col, last col]
+    for row, c0, c1 in runs:
+        for rect in rects:
+            if rect[1] == row - 1 and rect[2] == c0 and rect[3] == c1:
+                rect[1] = row
+                break
+        else:
+            rects.append([row, row, c0, c1])
+
+    def a1(col: int, row: int) -> str:
+        return f"{col_letters(col)}{row}"
+
+    return [a1(c0, r0) if (r0, c0) == (r1, c1) else f"{a1(c0, r0)}:{a1(c1, r1)}" for r0, r1, c0, c1 in rects]
 
 
 def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) -> F.Finding:
