@@ -8,7 +8,6 @@ Agency text is sanitised here (control characters, lone surrogates, non-characte
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import os
@@ -471,8 +470,14 @@ def county_charts(r: Rollup) -> tuple[Chart, ...]:
 # ------------------------------------------------------------------------------------------------- charts
 
 
-#: The chart font, by family name, best first: Simplified Chinese faces, then other CJK faces. A .ttc collection
-#: holds several faces (NotoSansCJK-Regular.ttc: face 0 is JP, face 2 SC): the face itself is chosen.
+#: The font the charts are drawn with wherever nianbao is installed: Noto Sans SC Regular (Noto Sans CJK 2.004,
+#: Simplified Chinese subset, SIL Open Font License 1.1) from the ``pylopdf-fonts-zh-cn`` package, a dependency in
+#: pyproject.toml (the README says why this one). It is preferred to any font on the machine, so a chart is the
+#: same bytes on every machine; on one with fonts-noto-cjk they are also the bytes its SC face gives.
+SHIPPED_CHART_FONT = ("pylopdf_fonts_zh_cn", "sans_path")
+#: Without it (installed without dependencies), a font of the machine, by family name, best first: Simplified
+#: Chinese faces, then other CJK faces. A .ttc collection holds several faces (NotoSansCJK-Regular.ttc: face 0 is
+#: JP, face 2 SC): the face itself is chosen.
 CHART_FONT_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "Noto Serif CJK SC",
     "Noto Serif SC", "Source Han Serif SC", "Source Han Serif CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
@@ -488,32 +493,49 @@ _CJK_FILE = re.compile(r"cjk|sourcehan|wqy|wenquanyi|droidsansfallback|simhei|ya
 CHART_FONT_NAME = "nianbao chart font"
 
 
+class ChartFontError(ooxml.OutputError):
+    """A chart would be drawn with boxes for Chinese characters (no CJK font, or one lacking a character): the
+    report is not written with it. The message is Chinese and says what to do (exit code 2)."""
+
+
 def _faces(path: str) -> list[tuple[int, str, str, bool]]:
-    """(face index, family, style, has 中) of each face of a font file that matplotlib can draw with."""
-    from matplotlib import font_manager, ft2font
+    """(face index, family, style, has 中) of each face of a font file."""
+    from matplotlib import ft2font
 
     try:
         first = ft2font.FT2Font(path)
     except (OSError, RuntimeError, ValueError):
         return []
-    n = first.num_faces if "index" in {f.name for f in dataclasses.fields(font_manager.FontEntry)} else 1
     out = []
-    for i in range(n):
+    for i in range(first.num_faces):
         try:
             face = first if i == 0 else ft2font.FT2Font(path, face_index=i)
         except (OSError, RuntimeError, ValueError, TypeError):
-            continue  # matplotlib < 3.10 cannot open a face of a collection other than the first
+            continue
         out.append((i, face.family_name or "", face.style_name or "", face.get_char_index(ord("中")) != 0))
     return out
 
 
-@cache
-def chart_font() -> tuple[str, int] | None:
-    """(file, face index) of the CJK face the charts are drawn with, or None when the machine has none.
+def shipped_chart_font() -> tuple[str, int] | None:
+    """(file, face index) of the chart font installed with nianbao's dependencies (``SHIPPED_CHART_FONT``), or
+    None when that package is missing or its file holds no CJK face."""
+    import importlib
 
-    Chosen from the font files on this machine, sorted, by ``CHART_FONT_FAMILIES`` (then regular style, then
-    path and face): the same face on every run, whatever matplotlib's font cache (built before the fonts were
-    installed, or listing them in another order) holds.
+    module, function = SHIPPED_CHART_FONT
+    try:
+        path = str(getattr(importlib.import_module(module), function)())
+    except (ImportError, AttributeError, OSError):
+        return None
+    faces = [i for i, _, _, has_cjk in _faces(path) if has_cjk] if os.path.isfile(path) else []
+    return (path, faces[0]) if faces else None
+
+
+def system_chart_font() -> tuple[str, int] | None:
+    """(file, face index) of the best CJK face among the font files on this machine, or None.
+
+    Chosen from the files, sorted, by ``CHART_FONT_FAMILIES`` (then regular style, then path and face): the same
+    face on every run, whatever matplotlib's font cache (built before the fonts were installed, or listing them in
+    another order) holds.
     """
     from matplotlib import font_manager
 
@@ -529,6 +551,13 @@ def chart_font() -> tuple[str, int] | None:
             if best is None or key < best:
                 best = key
     return None if best is None else (best[2], best[3])
+
+
+@cache
+def chart_font() -> tuple[str, int] | None:
+    """(file, face index) of the CJK face the charts are drawn with: the shipped font (``shipped_chart_font``),
+    else the machine's best (``system_chart_font``), else None (then no chart is drawn: ``ChartFontError``)."""
+    return shipped_chart_font() or system_chart_font()
 
 
 def cjk_font_path() -> str | None:
@@ -556,16 +585,42 @@ def chart_font_family() -> str:
     name = f"{CHART_FONT_NAME} {hashlib.sha256(f'{path}|{index}'.encode()).hexdigest()[:16]}"
     fm = font_manager.fontManager
     if not any(f.name == name for f in fm.ttflist):
-        fields = {f.name for f in dataclasses.fields(font_manager.FontEntry)}
-        entry = font_manager.FontEntry(fname=path, name=name, style="normal", variant="normal", weight=400,
-                                       stretch="normal", size="scalable",
-                                       **({"index": index} if "index" in fields else {}))
+        entry = font_manager.FontEntry(fname=path, index=index, name=name, style="normal", variant="normal",
+                                       weight=400, stretch="normal", size="scalable")
         fm.ttflist = [f for f in fm.ttflist if not f.name.startswith(CHART_FONT_NAME)] + [entry]
     return name
 
 
+def chart_text(chart: Chart) -> str:
+    """Every character a chart's picture may hold: labels, legends, axis titles, values and tick numbers."""
+    values = "".join(f"{v:g}" for _, vs in chart.series for v in vs)
+    return "".join(chart.labels) + "".join(s for s, _ in chart.series) + L["unit_pieces"] + "（）" + values \
+        + "0123456789.-+e"
+
+
+def missing_glyphs(text: str, font: tuple[str, int] | None = None) -> str:
+    """The characters of ``text`` (once each, in order; spaces aside) that the font (default: ``chart_font``)
+    has no glyph for: all of them when there is no CJK font."""
+    from matplotlib import ft2font
+
+    font = font or chart_font()
+    chars = dict.fromkeys(c for c in text if not c.isspace())
+    if font is None:
+        return "".join(c for c in chars if ord(c) > 0x7F)
+    face = ft2font.FT2Font(font[0], face_index=font[1])
+    return "".join(c for c in chars if face.get_char_index(ord(c)) == 0)
+
+
 def chart_png(chart: Chart) -> bytes:
-    """Draw a chart with a CJK font (PNG, no timestamp metadata)."""
+    """Draw a chart with a CJK font (PNG, no timestamp metadata); ``ChartFontError`` rather than a chart with
+    boxes for characters."""
+    missing = missing_glyphs(chart_text(chart))
+    if missing:
+        font = chart_font()
+        where = "未找到中文字体" if font is None else f"图表字体 {os.path.basename(font[0])} 缺少“{missing}”等字"
+        raise ChartFontError(
+            f"无法绘制统计图“{chart.caption}”：{where}，图中文字将显示为方框，报告不予生成。请重新安装 nianbao 及其依赖"
+            "（make venv，或 pip install -e .，会安装图表字体包 pylopdf-fonts-zh-cn），或安装 fonts-noto-cjk 后重新运行。")
     log = logging.getLogger("matplotlib.font_manager")  # "findfont: …" lines are noise on the office's console
     level = log.level
     log.setLevel(logging.ERROR)

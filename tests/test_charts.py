@@ -1,7 +1,10 @@
-"""Chart fonts: the same CJK face on every run, whatever matplotlib's font cache holds, and no "findfont" noise.
+"""Chart fonts: the shipped Noto Sans SC on every machine, every character drawn with a real glyph (a test fails,
+never skips, when Chinese would be boxes); without it, the same CJK face of the machine on every run, whatever
+matplotlib's font cache holds; no "findfont" or "Glyph … missing" noise.
 
 The machine's fonts are simulated with small generated fonts (fontTools, a matplotlib dependency) laid out as
-fonts-noto-cjk installs them: NotoSansCJK-Regular.ttc / -Bold.ttc, five faces each, JP first and SC third.
+fonts-noto-cjk installs them: NotoSansCJK-Regular.ttc / -Bold.ttc, five faces each, JP first and SC third. The
+shipped font (the pylopdf-fonts-zh-cn package, a dependency) is the real one; "not installed" is simulated.
 """
 
 from __future__ import annotations
@@ -9,15 +12,19 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib.ttCollection import TTCollection
-from matplotlib import font_manager
+from matplotlib import font_manager, ft2font
 
-from pipeline import render, run, workspace
+from pipeline import aggregate, render, run, spec, workspace
+from pipeline.ooxml import sanitise
+from test_render_data import county_batch
+from test_render_data import workspace as rollup_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -80,15 +87,22 @@ class Machine:
         self.stale = [f for f in font_manager.fontManager.ttflist
                       if "CJK" not in f.name and not f.name.startswith(render.CHART_FONT_NAME)]
 
-    def state(self, seed: int, cache: str) -> None:
-        files = list(self.files)  # only these: the machine's own fonts must not decide the outcome
-        random.Random(seed).shuffle(files)
+    def state(self, seed: int, cache: str, *, shipped: bool = False, cjk: bool = True) -> None:
+        """A new run on a machine with the simulated fonts (``cjk`` false: none of the CJK ones), the chart font
+        package installed or not (``shipped``)."""
+        files = [f for f in self.files if cjk or "CJK" not in f]  # only these: the machine's own fonts must not
+        random.Random(seed).shuffle(files)  # decide the outcome
         ttflist = list(self.stale if cache == "stale" else self.fresh)
         random.Random(seed).shuffle(ttflist)
         self.monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: list(files))
         self.monkeypatch.setattr(font_manager.fontManager, "ttflist", ttflist)
+        self.monkeypatch.setattr(render, "SHIPPED_CHART_FONT",
+                                 SHIPPED if shipped else ("nianbao_test_no_such_package", "sans_path"))
         font_manager.fontManager._findfont_cached.cache_clear()
         render.chart_font.cache_clear()  # a new run: a new process
+
+
+SHIPPED = render.SHIPPED_CHART_FONT
 
 
 @pytest.fixture
@@ -125,16 +139,14 @@ def test_charts_are_drawn_with_that_face_and_are_byte_identical(machine, font_di
     assert render.chart_png(CHART) not in pngs
 
 
-def test_without_a_cjk_font_the_choice_is_none_and_the_chart_still_the_same(machine, monkeypatch):
-    files = [f for f in machine.files if "CJK" not in f]
-    pngs = set()
+def test_without_any_cjk_font_no_chart_is_drawn_with_boxes(machine):
+    """No shipped font, no CJK font on the machine: a clear error (exit code 2), never a chart of boxes."""
     for seed in range(3):
-        machine.state(seed, "stale")
-        random.Random(seed).shuffle(files)
-        monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: list(files))
+        machine.state(seed, "stale", cjk=False)
         assert render.chart_font() is None
-        pngs.add(render.chart_png(CHART))
-    assert len(pngs) == 1
+        with pytest.raises(render.ChartFontError, match="未找到中文字体") as e:
+            render.chart_png(CHART)
+        assert "pylopdf-fonts-zh-cn" in str(e.value) and CHART.caption in str(e.value)
 
 
 def test_no_findfont_lines_reach_the_console(machine, caplog, capfd):
@@ -165,4 +177,102 @@ def test_a_run_prints_no_findfont_and_its_county_report_does_not_depend_on_the_c
         reports.append(county[0].read_bytes())
     out, err = capfd.readouterr()
     assert "findfont" not in out + err
+    assert reports[0] == reports[1]
+
+
+# ---- the shipped font
+
+
+def _shipped_file() -> str:
+    import pylopdf_fonts_zh_cn
+
+    return str(pylopdf_fonts_zh_cn.sans_path())
+
+
+def _glyph_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "Glyph" in str(w.message) and "missing" in str(w.message)]
+
+
+def test_the_shipped_font_is_a_simplified_chinese_face_covering_gb2312():
+    path, index = render.shipped_chart_font()
+    assert (path, index) == (_shipped_file(), 0)
+    face = ft2font.FT2Font(path, face_index=index)
+    assert (face.family_name, face.style_name) == ("Noto Sans SC", "Regular")
+    hanzi = set()
+    for b1 in range(0xB0, 0xF8):  # GB 2312's 6763 hanzi: every common agency, town and village name
+        for b2 in range(0xA1, 0xFF):
+            try:
+                hanzi.add(bytes((b1, b2)).decode("gb2312"))
+            except UnicodeDecodeError:
+                pass
+    assert len(hanzi) == 6763
+    assert render.missing_glyphs("".join(sorted(hanzi)) + "（）、，：0123456789.-+e%", (path, index)) == ""
+
+
+def test_the_shipped_font_is_used_whatever_the_machine_and_charts_are_byte_identical(machine):
+    """With or without CJK fonts on the machine (the simulated .ttc collections would draw boxes of their own
+    widths), in any order, any cache: the shipped face, the same PNG bytes."""
+    pngs, fonts = set(), set()
+    for seed in range(6):
+        machine.state(seed, "stale" if seed % 2 else "fresh", shipped=True, cjk=seed % 3 != 0)
+        fonts.add(render.chart_font())
+        pngs.add(render.chart_png(CHART))
+        used = font_manager.findfont(font_manager.FontProperties(family=render.chart_font_family()))
+        assert (str(used), getattr(used, "face_index", 0)) == (_shipped_file(), 0)
+    assert fonts == {(_shipped_file(), 0)}
+    assert len(pngs) == 1
+    machine.state(0, "fresh", shipped=False)  # the simulated SC face instead: other bytes (so the face mattered)
+    assert render.chart_png(CHART) not in pngs
+
+
+def test_county_charts_on_a_machine_without_cjk_fonts_have_every_glyph(machine):
+    """A fresh machine: no CJK font but the shipped one. Every county chart is drawn with it, matplotlib warns of
+    no missing glyph, and the face has a glyph for every character of every label."""
+    machine.state(0, "stale", shipped=True, cjk=False)
+    assert render.system_chart_font() is None
+    assert render.chart_font() == (_shipped_file(), 0)
+    batch = county_batch(2024)
+    r = aggregate.rollup(batch, {a.code for a in batch}, county_batch(2023, seed=1), rollup_workspace(), year=2024)
+    sample = [sanitise(a.name) for a in workspace.load(SAMPLE).agencies]
+    charts = render.county_charts(r) + (render.Chart("applications", "新收申请", "barh", tuple(sample),
+                                                     (("新收申请", tuple(1.0 for _ in sample)),)),)
+    assert {c.key for c in charts} == {"applications", "outcomes", "yoy"}
+    face = ft2font.FT2Font(_shipped_file())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for chart in charts:
+            assert render.chart_png(chart).startswith(b"\x89PNG")
+    assert _glyph_warnings(caught) == []
+    text = "".join(render.chart_text(c) for c in charts)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    assert [ch for ch in text if not ch.isspace() and face.get_char_index(ord(ch)) == 0] == []
+    assert all(ch in text for ch in spec.KEY_FIGURES[0].label)
+
+
+def test_a_character_the_font_lacks_stops_the_chart(machine):
+    """A label with a character outside the font (Hangul here) is an error naming it, never a box in the chart."""
+    machine.state(0, "stale", shipped=True, cjk=False)
+    chart = render.Chart("applications", "新收申请", "barh", ("示例县财政局", "가나다"), (("新收申请", (1.0, 2.0)),))
+    assert render.missing_glyphs(render.chart_text(chart)) == "가나다"
+    with pytest.raises(render.ChartFontError, match="缺少“가나다”"):
+        render.chart_png(chart)
+
+
+def test_a_run_on_a_machine_without_cjk_fonts_prints_no_glyph_warning(machine, tmp_path, capfd):
+    """The sample county as `make reports` runs it, on a fresh machine (the shipped font only): no "Glyph …
+    missing" and no "findfont" on the console, and the county report the same bytes as with CJK fonts installed."""
+    ws = workspace.load(SAMPLE)
+    reports = []
+    for seed, cjk in ((1, False), (2, True)):
+        machine.state(seed, "stale", shipped=True, cjk=cjk)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run.run(ws, 2024, tmp_path / f"out{seed}", jobs=1)
+        assert _glyph_warnings(caught) == []
+        assert result.exit_code == 0
+        county = [p for p in result.out_dir.glob("*.docx") if "全县汇总" in p.name]
+        assert len(county) == 1
+        reports.append(county[0].read_bytes())
+    out, err = capfd.readouterr()
+    assert "Glyph" not in out + err and "findfont" not in out + err
     assert reports[0] == reports[1]

@@ -338,11 +338,17 @@ def test_render_writes_one_report_per_passing_agency(tmp_path, county_setup):
     assert res.county_report is not None and res.county_report.is_file()
 
 
-def test_chart_font_is_cjk():
-    path = render.cjk_font_path()
-    if path is None:
-        pytest.skip("no CJK font known to matplotlib (install fonts-noto-cjk)")
-    assert "CJK" in path or "cjk" in path.lower() or path
+def test_chart_font_is_cjk_and_draws_every_chart_character():
+    """Fails, never skips: the charts' font is the shipped Simplified Chinese face (a dependency, on every
+    machine) and has a glyph for each character of the county charts; tests/test_charts.py simulates the rest."""
+    import pylopdf_fonts_zh_cn
+
+    assert render.chart_font() == (str(pylopdf_fonts_zh_cn.sans_path()), 0)
+    assert render.cjk_font_path() == str(pylopdf_fonts_zh_cn.sans_path())
+    batch = county_batch(2024)
+    r = aggregate.rollup(batch, {a.code for a in batch}, county_batch(2023, seed=1), workspace(), year=2024)
+    text = "".join(render.chart_text(c) for c in render.county_charts(r))
+    assert "新收" in text and render.missing_glyphs(text) == ""
 
 
 def test_seed_workbook_read_back_gives_the_same_report():
