@@ -236,13 +236,19 @@ def title_lines(name: str, year: int) -> tuple[str, ...]:
     return tuple(name[a:b] for a, b in zip(bounds, bounds[1:])) + (rest,)
 
 
+#: A signature line: 三号 on the text width less the date's 右空四字 holds 23 characters.
+SIGNATURE_LINE_CHARS = 22
+
+
 def signature_lines(name: str, date: str) -> tuple[str, ...]:
-    """The signature block: the agency's name and its 填报日期 written out (2025-01-15 → 2025年1月15日; any
-    other text as typed; no date line when blank)."""
+    """The signature block: the agency's name (a long one broken after a word, as the title) and its 填报日期
+    written out (2025-01-15 → 2025年1月15日; any other text as typed; no date line when blank)."""
     m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", date.strip())
     if m:
         date = f"{int(m[1])}年{int(m[2])}月{int(m[3])}日"
-    return tuple(x for x in (name.strip(), date.strip()) if x)
+    name = name.strip()
+    bounds = (0,) + _set_name(name, SIGNATURE_LINE_CHARS)[3] + (len(name),) if name else (0, 0)
+    return tuple(x for x in [name[i:j] for i, j in zip(bounds, bounds[1:])] + [date.strip()] if x)
 
 
 def _six_parts() -> str:
