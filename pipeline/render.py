@@ -21,7 +21,7 @@ from pathlib import Path
 from . import fastdocx, ooxml, parallel, spec
 from .model import AgencyData, FeeTotals, Number, Rollup
 from .ooxml import MAX_FILE_NAME_BYTES, sanitise
-from .workspace import Agency, County
+from .workspace import SIGNATURE_DEFAULT, Agency, County
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 AGENCY_TEMPLATE = TEMPLATES / "agency.docx"  # the shipped templates of the 2021 format (templates/build.py)
@@ -108,13 +108,18 @@ class SubSection:
 class ReportContext:
     """What the agency template needs (the county template adds the fields of CountyContext)."""
 
-    title: str
+    title_lines: tuple[str, ...]  # the title as printed, line by line (title_lines): the lines join to ``title``
     opening: tuple[str, ...]
     overview: tuple[str, ...]
     general_items: tuple[LeadParagraph, ...]
     improvement_items: tuple[SubSection, ...]
     other_matters: tuple[str, ...]
     v: Mapping[str, str]  # every spec cell name → printed figure
+    signature: tuple[str, ...] = ()  # the lines of the signature block (name, date), or none
+
+    @property
+    def title(self) -> str:
+        return "".join(self.title_lines)
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -144,12 +149,105 @@ class CountyContext(ReportContext):
     completeness: tuple[dict, ...] = ()
     charts: tuple[Chart, ...] = ()
 
+    def as_dict(self) -> dict:  # the county summary has no signature block (the agency reports' option)
+        return {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "signature"}
+
 
 # ------------------------------------------------------------------------------------------------- agency
 
 
 def report_title(name: str, year: int) -> str:
     return f"{sanitise(name).strip()}{year}{spec.REPORT_TITLE_SUFFIX}"
+
+
+#: The title's line (方正小标宋 二号 on the 156 mm text width holds 20 characters): lines of at most this many
+#: full-width characters are preferred, a Latin letter or digit counting half; up to TITLE_LINE_MAX where a name
+#: has no word break that fits, and only a name with no break at all within a line is cut inside a word.
+TITLE_LINE_CHARS = 18
+TITLE_LINE_MAX = 20
+#: The words after which a long name may break (the end of an administrative area or of a body's name) …
+_NAME_WORD_ENDS = (
+    "人民政府", "委员会", "办公室", "办事处", "联合会", "政府", "街道", "社区", "中心", "公司", "集团", "协会",
+    "会议", "省", "市", "县", "区", "旗", "州", "盟", "镇", "乡", "村", "局", "委", "办", "厅", "院", "站", "所",
+    "队", "处", "部", "馆", "校", "会",
+)
+#: … unless the two characters around the break make one word (市场, 乡镇, 办公, 委员, 部门, 会议 …) or join a body
+#: to its own office or committee (…委员会|办公室, …人民政府|办公室, …县|委员会).
+_NOT_A_BREAK = frozenset((
+    "市场", "市民", "县域", "县级", "区域", "区级", "市级", "乡村", "乡镇", "乡建", "镇村", "村镇", "村民", "办公", "委员",
+    "部门", "会议", "会计", "会展", "所属", "处理", "院校", "站点", "队伍", "局部", "馆藏", "校园", "州府", "省级",
+    "办理", "政府", "中心", "会办", "府办", "局办", "县委", "市委", "区委", "省委", "镇委", "乡委", "州委",
+))
+
+
+def _width(text: str) -> float:
+    return sum(0.5 if ord(ch) < 0x2E80 else 1.0 for ch in text)
+
+
+def name_breaks(name: str) -> tuple[int, ...]:
+    """The positions inside ``name`` where a line may break: after one of its words (_NAME_WORD_ENDS)."""
+    out = []
+    for i in range(1, len(name)):
+        if name[i - 1:i + 1] in _NOT_A_BREAK:
+            continue
+        if any(name[:i].endswith(w) for w in _NAME_WORD_ENDS):
+            out.append(i)
+    return tuple(out)
+
+
+def _set_name(name: str, limit: float) -> tuple[int, int, float, tuple[int, ...]]:
+    """(cuts inside a word, lines, widest line, break positions) of the best way to set ``name`` in lines of at
+    most ``limit``: fewest cuts inside a word, then fewest lines, then the most even."""
+    cuts = name_breaks(name)
+
+    @cache
+    def best(start: int) -> tuple[int, int, float, tuple[int, ...]]:
+        if _width(name[start:]) <= limit:
+            return 0, 1, _width(name[start:]), ()
+        options = []
+        for c in cuts:
+            if c > start and _width(name[start:c]) <= limit:
+                hard, n, w, more = best(c)
+                options.append((hard, n + 1, max(w, _width(name[start:c])), (c,) + more))
+        if not options:  # no word break within a line: cut where the line is full
+            c = start + 1
+            while c < len(name) and _width(name[start:c + 1]) <= limit:
+                c += 1
+            hard, n, w, more = best(c)
+            options.append((hard + 1, n + 1, max(w, _width(name[start:c])), (c,) + more))
+        return min(options)
+
+    return best(0)
+
+
+def title_lines(name: str, year: int) -> tuple[str, ...]:
+    """The title's lines: one line when the whole title fits; else the name, then the year and
+    "年政府信息公开工作年度报告" — a name longer than a line broken after its words (name_breaks), in as few and
+    as even lines as possible."""
+    name = sanitise(name).strip()
+    rest = f"{year}{spec.REPORT_TITLE_SUFFIX}"
+    if not name or _width(name + rest) <= TITLE_LINE_CHARS:
+        return (name + rest,)
+    setting = _set_name(name, TITLE_LINE_CHARS)
+    if setting[0]:
+        setting = min(setting, _set_name(name, TITLE_LINE_MAX))
+    bounds = (0,) + setting[3] + (len(name),)
+    return tuple(name[a:b] for a, b in zip(bounds, bounds[1:])) + (rest,)
+
+
+#: A signature line: 三号 on the text width less the date's 右空四字 holds 23 characters.
+SIGNATURE_LINE_CHARS = 22
+
+
+def signature_lines(name: str, date: str) -> tuple[str, ...]:
+    """The signature block: the agency's name (a long one broken after a word, as the title) and its 填报日期
+    written out (2025-01-15 → 2025年1月15日; any other text as typed; no date line when blank)."""
+    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", date.strip())
+    if m:
+        date = f"{int(m[1])}年{int(m[2])}月{int(m[3])}日"
+    name = name.strip()
+    bounds = (0,) + _set_name(name, SIGNATURE_LINE_CHARS)[3] + (len(name),) if name else (0, 0)
+    return tuple(x for x in [name[i:j] for i, j in zip(bounds, bounds[1:])] + [date.strip()] if x)
 
 
 def _six_parts() -> str:
@@ -226,8 +324,9 @@ def values_context(values: Mapping[str, Number]) -> dict[str, str]:
     return {c.name: fmt(values.get(c.name)) for c in spec.CELLS}
 
 
-def agency_context(a: AgencyData, roster: Agency | None = None) -> ReportContext:
-    """The context of one agency's report (pure)."""
+def agency_context(a: AgencyData, roster: Agency | None = None, *,
+                   signature: bool = SIGNATURE_DEFAULT) -> ReportContext:
+    """The context of one agency's report (pure); ``signature``: end with the name and 填报日期 (county.toml)."""
     name = _field(a, roster, "agency_name") or sanitise(a.name)
     title = report_title(name, a.year)
     opening = opening_paragraph(
@@ -247,13 +346,14 @@ def agency_context(a: AgencyData, roster: Agency | None = None) -> ReportContext
     )
     other = fee_paragraphs(a) + (paragraphs(a.fields.get("TXT_other_matters")) or ("无。",))
     return ReportContext(
-        title=title,
+        title_lines=title_lines(name, a.year),
         opening=(opening,),
         overview=paragraphs(a.fields.get("TXT_overview")),
         general_items=general,
         improvement_items=improvements,
         other_matters=other,
         v=values_context(a.values),
+        signature=signature_lines(name, _field(a, roster, "fill_date")) if signature else (),
     )
 
 
@@ -417,7 +517,7 @@ def county_context(r: Rollup, county: County) -> CountyContext:
         + "。",
     )
     return CountyContext(
-        title=title,
+        title_lines=title_lines(name, r.year),
         opening=(opening,),
         overview=data["overview"] + own_paras("TXT_overview"),
         general_items=_lead_items(general_texts),
@@ -735,10 +835,12 @@ def agency_report_name(a: AgencyData, roster: Agency | None = None) -> str:
 
 
 def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
-                  template: Path | None = None, *, filename: str | None = None) -> Path:
-    """An agency's report; ``template`` defaults to the current format's (``templates()``)."""
+                  template: Path | None = None, *, filename: str | None = None,
+                  signature: bool = SIGNATURE_DEFAULT) -> Path:
+    """An agency's report; ``template`` defaults to the current format's (``templates()``); ``signature`` as
+    county.toml's (County.signature)."""
     template = template or templates()[0]
-    ctx = agency_context(a, roster)
+    ctx = agency_context(a, roster, signature=signature)
     data = fastdocx.fill(template, {k: _plain(v) for k, v in ctx.as_dict().items()})
     return ooxml.atomic_write_bytes(Path(out_dir) / (filename or agency_report_name(a, roster)), data)
 
@@ -750,8 +852,10 @@ def render_county(r: Rollup, county: County, out_dir: Path, template: Path | Non
     return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
 
-def _render_chunk(tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path) -> list[Path]:
-    return [render_agency(a, out_dir, roster, template, filename=name) for a, roster, name in tasks]
+def _render_chunk(tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path,
+                  signature: bool = SIGNATURE_DEFAULT) -> list[Path]:
+    return [render_agency(a, out_dir, roster, template, filename=name, signature=signature)
+            for a, roster, name in tasks]
 
 
 @dataclass(frozen=True)
@@ -762,10 +866,11 @@ class _ReportsJob:
     out_dir: Path
     template: Path
     alongside: tuple | None = None  # (function, *args)
+    signature: bool = SIGNATURE_DEFAULT  # County.signature
 
 
 def _reports_range(job: _ReportsJob, a: int, b: int) -> list[Path]:
-    return _render_chunk(job.tasks[a:b], job.out_dir, job.template)
+    return _render_chunk(job.tasks[a:b], job.out_dir, job.template, job.signature)
 
 
 def _alongside_job(job: _ReportsJob):
@@ -796,9 +901,9 @@ class _AgencyReports:
     """
 
     def __init__(self, reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, template: Path,
-                 jobs: int, alongside: tuple | None = None):
+                 jobs: int, alongside: tuple | None = None, signature: bool = SIGNATURE_DEFAULT):
         tasks = _tasks(reports)
-        job = _ReportsJob(tasks, Path(out_dir), template, alongside)
+        job = _ReportsJob(tasks, Path(out_dir), template, alongside, signature)
         self._job = job
         self._pool = self._done = self._alongside_done = None
         if jobs > 1 and len(tasks) + (alongside is not None) > 1:
@@ -818,7 +923,7 @@ class _AgencyReports:
 
     def result(self) -> tuple[Path, ...]:
         if self._pool is None:
-            return tuple(_render_chunk(self._job.tasks, self._job.out_dir, self._job.template))
+            return tuple(_render_chunk(self._job.tasks, self._job.out_dir, self._job.template, self._job.signature))
         try:
             return tuple(p for task in self._done for p in task.result())  # chunk order = the order given
         finally:
@@ -840,10 +945,11 @@ class _AgencyReports:
 
 
 def render_agencies(reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, *, jobs: int | None = None,
-                    template: Path | None = None) -> tuple[Path, ...]:
+                    template: Path | None = None, signature: bool = SIGNATURE_DEFAULT) -> tuple[Path, ...]:
     """One report for each (figures, roster entry) of ``reports`` (Rollup.reports), in ``jobs`` processes
     (default: every core). The files and their bytes do not depend on ``jobs``."""
-    return _AgencyReports(reports, out_dir, template or templates()[0], jobs or parallel.default_jobs()).result()
+    return _AgencyReports(reports, out_dir, template or templates()[0], jobs or parallel.default_jobs(),
+                          signature=signature).result()
 
 
 @dataclass(frozen=True)
@@ -864,6 +970,7 @@ def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = 
     全县汇总.xlsx); its result comes back in ``Rendered.alongside``. The output does not depend on ``jobs``.
     """
     with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, templates()[0],
-                                                  jobs or parallel.default_jobs(), alongside) as job:
+                                                  jobs or parallel.default_jobs(), alongside,
+                                                  county.signature) as job:
         summary = render_county(rollup, county, out_dir) if county_report else None
         return Rendered(job.result(), summary, job.alongside_result())

@@ -23,6 +23,8 @@ from . import spec
 ROSTER_FILE = "agencies.csv"
 COUNTY_FILE = "county.toml"
 ROSTER_REQUIRED = ("code", "name", "category")
+#: county.toml's ``signature`` when not given: each agency report ends with the agency's name and its 填报日期.
+SIGNATURE_DEFAULT = True
 
 
 class WorkspaceError(Exception):
@@ -64,6 +66,7 @@ class County:
     phone: str = ""
     publish_channel: str = ""
     publish_url: str = ""
+    signature: bool = SIGNATURE_DEFAULT  # the agency reports end with 单位名称 + date (填报日期)
     extra: dict = field(default_factory=dict)
 
 
@@ -171,12 +174,17 @@ def _load_county(path: Path) -> County:
         data = tomllib.loads(_read_text(path, "utf-8-sig", "县信息文件"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise WorkspaceError(f"{path} 格式有误（{e}）：请用 UTF-8 编码的 TOML 格式保存。") from e
-    known = {f.name for f in fields(County)} - {"extra"}
+    known = {f.name for f in fields(County)} - {"extra", "signature"}
     if not str(data.get("name", "")).strip():
         raise WorkspaceError(f"{path} 缺少 name（县名，如 name = \"示例县\"）。")
+    signature = data.get("signature", SIGNATURE_DEFAULT)
+    if not isinstance(signature, bool):
+        raise WorkspaceError(f"{path} 中 signature 应为 true 或 false（各单位年报末尾是否署单位名称和填报日期），"
+                             f"现为 {signature!r}。")
     return County(
         **{k: str(v).strip() for k, v in data.items() if k in known},
-        extra={k: v for k, v in data.items() if k not in known},
+        signature=signature,
+        extra={k: v for k, v in data.items() if k not in known | {"signature"}},
     )
 
 

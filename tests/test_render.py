@@ -210,8 +210,13 @@ def test_agency_report_reads_back(tmp_path):
     assert path.name == "测试县财政局2024年政府信息公开工作年度报告.docx"
     doc = Document(path)
     assert headings(doc) == [s.heading for s in spec.SECTIONS]
-    assert doc.paragraphs[0].text == "测试县财政局2024年政府信息公开工作年度报告"
+    # the title breaks between the name and the year (python-docx reads the line break as "\n")
+    assert doc.paragraphs[0].text == "测试县财政局\n2024年政府信息公开工作年度报告"
     assert doc.paragraphs[0].style.name == "Title"
+    # the signature block (county.toml signature, default on): a blank line and the name (no 填报日期 here)
+    assert [(p.text, p.style.name) for p in doc.paragraphs[-2:]] == [("", "Signature"), ("测试县财政局", "Signature")]
+    unsigned = Document(render.render_agency(a, tmp_path / "unsigned", ROSTER[1], signature=False))
+    assert "Signature" not in {p.style.name for p in unsigned.paragraphs}
     assert len(doc.tables) == 3
     for t, table in zip(doc.tables, ("二", "三", "四")):
         assert_official_table(t, table, a.values)

@@ -5,7 +5,8 @@
 The templates are ordinary Word documents: the office may open them in Word or WPS and change styles, add a
 letterhead, etc. — as long as the ``{{ … }}`` / ``{%p … %}`` / ``{%tr … %}`` tags stay. Everything that is
 typography lives in the styles (GB/T 9704: 仿宋_GB2312 三号 body, 黑体 / 楷体_GB2312 headings, 方正小标宋简体 二号
-title, fixed 28 pt line spacing, A4 with 37/35/28/26 mm margins, "— 1 —" page numbers); every label of
+title, fixed 28 pt line spacing, A4 with 37/35/28/26 mm margins, "— 1 —" page numbers 4号 宋体 on the right of
+odd pages and the left of even pages, each one character in); every label of
 tables 二/三/四 and every section heading is taken from ``pipeline.spec``; every number cell holds one
 placeholder ``{{ v.<defined name> }}``.
 """
@@ -60,11 +61,16 @@ S_FIGURE = "Figure"
 S_CAPTION = "Caption"
 S_DRAFT = "Draft Mark"
 S_NOTE = "Note"
+S_OPENING = "Opening"  # the opening paragraph: left-aligned, so its long URL does not spread the line before it
+S_SIGNATURE = "Signature"  # 单位名称 and date at the end of the agency report
+S_BODY_KEEP = "Body Keep Next"  # the report's last paragraph: never parted from the signature block
 
 A4_W, A4_H = Mm(210), Mm(297)
 MARGIN_TOP, MARGIN_BOTTOM, MARGIN_LEFT, MARGIN_RIGHT = Mm(37), Mm(35), Mm(28), Mm(26)
 TEXT_W_MM = 210 - 28 - 26  # 156 mm
 LANDSCAPE_TEXT_W_MM = 297 - 28 - 26  # 243 mm
+CELL_PADDING_DXA = 57  # 0.1 cm left and right in table cells (a 10 mm number column still holds 4 digits)
+SIGNATURE_RIGHT_CHARS = 4  # GB/T 9704 7.3.5.1: the date 右空四字
 
 
 # ------------------------------------------------------------------------------------------------- styles
@@ -203,6 +209,17 @@ def _define_styles(doc) -> None:
     draft = _paragraph_style(doc, S_DRAFT)
     _set_fonts(draft.element, HEITI, TITLE_PT, bold=True, color="C00000")
     _set_paragraph(draft, align="center", line_pt=36)
+    opening = _paragraph_style(doc, S_OPENING)
+    _set_fonts(opening.element, FANGSONG, BODY_PT)
+    _set_paragraph(opening, align="left", first_line_chars=2)
+    body_keep = _paragraph_style(doc, S_BODY_KEEP)
+    _set_paragraph(body_keep, align="both", first_line_chars=2, keep_next=True)
+    signature = _paragraph_style(doc, S_SIGNATURE)
+    _set_fonts(signature.element, FANGSONG, BODY_PT)
+    _set_paragraph(signature, align="right", keep_next=True)
+    ind = signature.element.pPr.find(qn("w:ind"))
+    ind.set(qn("w:rightChars"), str(SIGNATURE_RIGHT_CHARS * 100))
+    ind.set(qn("w:right"), str(SIGNATURE_RIGHT_CHARS * BODY_PT * 20))
     note = _paragraph_style(doc, S_NOTE)
     _set_fonts(note.element, KAITI, BODY_PT, color="C00000")
     _set_paragraph(note, align="both", first_line_chars=2, after_pt=LINE_PT / 2)
@@ -235,7 +252,7 @@ def _table_borders(style_el) -> None:
         borders.append(b)
     tblpr.append(borders)
     mar = OxmlElement("w:tblCellMar")
-    for side, w in (("top", 0), ("left", 28), ("bottom", 0), ("right", 28)):
+    for side, w in (("top", 0), ("left", CELL_PADDING_DXA), ("bottom", 0), ("right", CELL_PADDING_DXA)):
         m = OxmlElement(f"w:{side}")
         m.set(qn("w:w"), str(w))
         m.set(qn("w:type"), "dxa")
@@ -260,12 +277,20 @@ def _page(section, landscape: bool = False) -> None:
 
 
 def _page_number_footer(section) -> None:
-    """'— 1 —' centred at the foot, 宋体 四号."""
-    footer = section.footer
-    footer.is_linked_to_previous = False
-    p = footer.paragraphs[0]
+    """'— 1 —' 宋体 四号 (GB/T 9704 7.5): on the right of odd pages and the left of even pages, one character in
+    (the document's settings have evenAndOddHeaders, see ``_new_document``)."""
+    for footer, align, side in ((section.footer, WD_ALIGN_PARAGRAPH.RIGHT, "right"),
+                                (section.even_page_footer, WD_ALIGN_PARAGRAPH.LEFT, "left")):
+        footer.is_linked_to_previous = False
+        _page_number(footer.paragraphs[0], align, side)
+
+
+def _page_number(p, align, side: str) -> None:
     p.style = S_TABLE
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    p.alignment = align
+    ind = p._p.get_or_add_pPr().get_or_add_ind()
+    ind.set(qn(f"w:{side}Chars"), "100")
+    ind.set(qn(f"w:{side}"), str(PAGE_NUMBER_PT * 20))
 
     def run(text: str | None = None):
         r = p.add_run(text or "")
@@ -450,21 +475,26 @@ def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tupl
     return t
 
 
-def _body(doc) -> None:
-    """Title, opening paragraph, sections 一–六 with tables 二/三/四 (shared by both templates)."""
-    _para(doc, "{{ title }}", S_TITLE)
+def _body(doc, *, signature: bool = False) -> None:
+    """Title, opening paragraph, sections 一–六 with tables 二/三/四 (shared by both templates); with
+    ``signature``, the last paragraph keeps with the signature block that follows."""
+    _para(doc, '{{ title_lines|join("\\n") }}', S_TITLE)  # "\\n": a line break (render.title_lines)
     _tag(doc, "for p in opening")
-    _para(doc, "{{ p }}")
+    _para(doc, "{{ p }}", S_OPENING)
     _tag(doc, "endfor")
     for section in spec.SECTIONS:
-        _para(doc, section.heading, S_H1)
+        heading = _para(doc, section.heading, S_H1)
+        if section.number == "三":  # table 三 nearly fills a page: it starts one (LibreOffice ignores keep-with-next
+            heading.paragraph_format.page_break_before = True  # in tables; Word and WPS honour both)
         if section.number == "一":
             _tag(doc, "for p in overview")
             _para(doc, "{{ p }}")
             _tag(doc, "endfor")
             _lead_items(doc, "general_items")
         elif section.number in ("二", "三", "四"):
-            _official_table(doc, section.number)
+            t = _official_table(doc, section.number)
+            if section.number == "三":
+                _keep_together(t)
             _para(doc, "", S_TABLE)  # keeps the next heading off the table's border
         elif section.number == "五":
             _tag(doc, "for sub in improvement_items")
@@ -473,10 +503,35 @@ def _body(doc) -> None:
             _para(doc, "{{ p }}")
             _tag(doc, "endfor")
             _tag(doc, "endfor")
+        elif signature:
+            _tag(doc, "for p in other_matters[:-1]")
+            _para(doc, "{{ p }}")
+            _tag(doc, "endfor")
+            _tag(doc, "for p in other_matters[-1:]")
+            _para(doc, "{{ p }}", S_BODY_KEEP)
+            _tag(doc, "endfor")
         else:
             _tag(doc, "for p in other_matters")
             _para(doc, "{{ p }}")
             _tag(doc, "endfor")
+
+
+def _keep_together(table) -> None:
+    """Table 三 on one page: every paragraph of every row but the last keeps with the next (rows never split)."""
+    for row in list(table.rows)[:-1]:
+        for cell in row.cells:
+            for p in cell.paragraphs:
+                p.paragraph_format.keep_with_next = True
+
+
+def _signature(doc) -> None:
+    """The optional signature block (county.toml ``signature``): a blank line, the agency's name, the date."""
+    _tag(doc, "if signature")
+    _para(doc, "", S_SIGNATURE)
+    _tag(doc, "for line in signature")
+    _para(doc, "{{ line }}", S_SIGNATURE)
+    _tag(doc, "endfor")
+    _tag(doc, "endif")
 
 
 def _lead_items(doc, name: str) -> None:
@@ -496,6 +551,7 @@ def _new_document():
     body = doc.element.body
     for p in body.findall(qn("w:p")):
         body.remove(p)
+    doc.settings.odd_and_even_pages_header_footer = True
     _page(doc.sections[0])
     _page_number_footer(doc.sections[0])
     doc.core_properties.title = spec.REPORT_TITLE_SUFFIX.lstrip("年")
@@ -506,7 +562,8 @@ def _new_document():
 
 def build_agency():
     doc = _new_document()
-    _body(doc)
+    _body(doc, signature=True)
+    _signature(doc)
     return doc
 
 
