@@ -20,7 +20,7 @@ from decimal import Decimal
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
@@ -383,6 +383,12 @@ class Rule:
     def cells(self) -> tuple[str, ...]:
         """This year's cells involved, lhs first, without repeats."""
         return tuple(dict.fromkeys(self.lhs + self.rhs + self.minus))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The input cells behind ``cells``: each total replaced by its addends, recursively (lhs first, in order,
+        without repeats). These are the cells a person types; the totals are the template's locked formulas."""
+        return current().inputs_of(self.cells)
 
     def excel_check(self) -> str:
         """An Excel boolean expression that is TRUE when the rule holds (agency rules only)."""
@@ -1620,6 +1626,23 @@ class Format:
     def table_cells(self, table: str) -> tuple[CellSpec, ...]:
         return tuple(c for c in self.CELLS if c.table == table)
 
+    def inputs_of(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The input cells behind ``names``: an input cell itself, a computed total its addends, recursively (in
+        order, without repeats), e.g. （七）总计·自然人 → the 自然人 cell of every result row."""
+        out: dict[str, None] = {}
+
+        def walk(name: str) -> None:
+            c = self.CELL[name]
+            if c.computed:
+                for a in c.addends:
+                    walk(a)
+            else:
+                out.setdefault(name, None)
+
+        for n in names:
+            walk(n)
+        return tuple(out)
+
     def fields(self, sheet: str | None = None, section: str | None = None) -> tuple[FieldSpec, ...]:
         return tuple(
             f for f in self.FIELDS if (sheet is None or f.sheet == sheet) and (section is None or f.section == section)
@@ -1709,8 +1732,8 @@ def per_format(fn: Callable[[], object]) -> Callable[[], object]:
 #: What a Format holds, read as module attributes of the current format (spec.CELLS, spec.cell_name(…)).
 _PER_FORMAT = frozenset({
     "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
-    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
-    "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "NUMBER_CLAIMS", "SEVERITIES", "MESSAGE_LABELS", "row_node",
+    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "inputs_of", "fields",
+    "all_defined_names", "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "NUMBER_CLAIMS", "SEVERITIES", "MESSAGE_LABELS", "row_node",
     "column_node", "CLAIM_VOCABULARY",
 })
 
