@@ -209,7 +209,7 @@ _CODES: tuple[Code, ...] = (
          "{title}：上年{L.in_force_short} {last} + {L.issued_short} {issued} − {L.repealed_short} {repealed} = {sum}，"
          "本年{L.in_force_short}填为 {in_force}，相差 {gap}：请核对；如有文件到期失效等情况，请在{L.overview_title}中说明。"),
     Code("PREVIOUS_MISSING", "warning", "跨年度", "未找到本单位上年报表",
-         "未能核对上年结转：未找到该单位上年（{last_year}年度）的报表，本年“{L.carried_in}”是否等于上年报告的"
+         "未能核对{L.carried_in_short}：未找到该单位上年（{last_year}年度）的报表，本年“{L.carried_in}”是否等于上年报告的"
          "“{L.carried_over}”（R8）和与上年相比的变化都未核对，全县同比也不含该单位：请对照本单位上年年报核对"
          "“{L.carried_in_short}”各栏；如上年报送过报表，请县政务公开办把它放入{last_year}年度文件夹后重新校验。"),
     Code("YOY_JUMP", "warning", "跨年度", "与上年相比变化很大",
