@@ -1208,6 +1208,7 @@ SUMMARY_LABELS: dict[str, str] = {
     "annex_breakdown": "各单位主要数据",
     "annex_categories": "分类汇总",
     "annex_yoy": "主要数据同比",
+    "yoy_scope": "同比口径",
     "annex_completeness": "报送情况",
     "annex_charts": "统计图",
     "chart_applications": "各单位新收政府信息公开申请数量",
