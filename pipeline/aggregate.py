@@ -210,14 +210,13 @@ def rollup(
         # draft without some agencies, or an agency new or missing last year, would otherwise show as a change)
         last = {a.code: a for a in _dedupe(previous)[0]}
         both = [a for a in counted if a.code in last]
-        if both:
-            compared = tuple(a.code for a in both)
-            without = tuple(a.name for a in counted if a.code not in last)
-            prev_totals = _column_totals(frame([last[a.code] for a in both]))
-            prev_key = key_figures(prev_totals)
-            now = totals if len(both) == len(counted) else _column_totals(frame(both))
-            yoy_key = key_figures(now)
-            yoy = year_on_year(now, prev_totals)
+        compared = tuple(a.code for a in both)
+        without = tuple(a.name for a in counted if a.code not in last)
+        prev_totals = _column_totals(frame([last[a.code] for a in both]))
+        prev_key = key_figures(prev_totals)
+        now = totals if len(both) == len(counted) else _column_totals(frame(both))
+        yoy_key = key_figures(now)
+        yoy = year_on_year(now, prev_totals)
 
     own_label = next(c.label for c in spec.CATEGORIES if c.key == "county_government")
     county_agency = next((a for a in counted if a.category == own_label), None)

@@ -206,7 +206,7 @@ class Rollup:
     by_category: tuple[CategoryTotals, ...]  # spec.CATEGORIES order
     agencies: tuple[AgencyFigures, ...]  # passing agencies, roster order
     completeness: Completeness
-    #: last year's Σ over the agencies compared year on year (``yoy_agencies``); None without any of them
+    #: last year's Σ over the agencies compared year on year (``yoy_agencies``); None without last year's figures
     previous_totals: Mapping[str, Number] | None = None
     previous_key: Mapping[str, Number] | None = None
     yoy: tuple[YoyRow, ...] = ()  # this year against last over ``yoy_agencies``; empty without last year's data

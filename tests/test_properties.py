@@ -347,7 +347,7 @@ def test_validation_names_the_cell_a_single_change_broke(data):
         assert all(f.code in RULE_IDS for f in errors), [(f.code, f.cells) for f in errors]
         got = Counter((f.code, f.sheet, frozenset(f.cells)) for f in errors)
         # each finding names the input cells behind its rule, and a total typed over (it lost its formula)
-        typed_over = {target} if spec.CELL[target].computed else set()
+        typed_over = {target} if target and spec.CELL[target].computed else set()
         want = Counter((r.id, spec.CELL[r.lhs[0]].sheet,
                         frozenset(spec.CELL[n].ref for n in r.inputs + tuple(typed_over & set(r.lhs))))
                        for r in broken)
