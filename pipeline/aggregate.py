@@ -201,16 +201,22 @@ def rollup(
         for a in counted
     ]
 
-    prev_totals = prev_key = None
+    prev_totals = prev_key = yoy_key = None
     yoy: tuple[YoyRow, ...] = ()
+    compared: tuple[str, ...] = ()
+    without: tuple[str, ...] = ()
     if previous:
-        # like with like: last year's figures of the agencies summed this year (a draft without some agencies
-        # would otherwise show their whole last-year figures as a fall)
-        summed = {a.code for a in counted}
-        prev_list = [a for a in _dedupe(previous)[0] if a.code in summed]
-        prev_totals = _column_totals(frame(prev_list))
+        # like with like: only the agencies summed this year that have last year's figures too, on both sides (a
+        # draft without some agencies, or an agency new or missing last year, would otherwise show as a change)
+        last = {a.code: a for a in _dedupe(previous)[0]}
+        both = [a for a in counted if a.code in last]
+        compared = tuple(a.code for a in both)
+        without = tuple(a.name for a in counted if a.code not in last)
+        prev_totals = _column_totals(frame([last[a.code] for a in both]))
         prev_key = key_figures(prev_totals)
-        yoy = year_on_year(totals, prev_totals)
+        now = totals if len(both) == len(counted) else _column_totals(frame(both))
+        yoy_key = key_figures(now)
+        yoy = year_on_year(now, prev_totals)
 
     own_label = next(c.label for c in spec.CATEGORIES if c.key == "county_government")
     county_agency = next((a for a in counted if a.category == own_label), None)
@@ -226,6 +232,9 @@ def rollup(
         previous_totals=prev_totals,
         previous_key=prev_key,
         yoy=yoy,
+        yoy_key=yoy_key,
+        yoy_agencies=compared,
+        yoy_without=without,
         county_agency=county_agency,
         fees=fee_totals(counted),
         notes=tuple(notes),

@@ -175,6 +175,8 @@ def _yoy_sheet(wb, formats: dict, r: Rollup) -> None:
         ws.put(i, 3, y.previous)
         ws.put(i, 4, y.change)
         ws.put(i, 5, y.rate if y.rate is not None else "—", rate=y.rate is not None)
+    if r.yoy:
+        ws.put(len(r.yoy) + 3, 1, sanitise(r.yoy_scope()), left=True)
     ws.widths((44, 14, 14, 12, 12))
 
 

@@ -199,21 +199,27 @@ _CODES: tuple[Code, ...] = (
          "这份报表看来未经填写就报回了：请填写各表格的数字（没有的填 0）和各部分文字，确认无误后重新报送。"),
     # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)
     Code("R1", FROM_SPEC, "勾稽关系", "R1 {L.r1}",
-         "{title}：{lhs_desc} = {expected}，{rhs_desc} = {actual}，两者不等：请核对表三该列各项数字。"),
+         "{title}：左边 {lhs_desc} = {lhs}，右边 {rhs_desc} = {rhs}，相差 {gap}：请核对表三该列各项数字"
+         "（已标出两边所涉及的填报单元格；{L.row_total}为各项办理结果之和）。"),
     Code("R2", FROM_SPEC, "勾稽关系", "R2 表三{L.t3_total}列等于各类申请人之和",
-         "{title}：{L.t3_total}填为 {actual}，但各类申请人之和为 {expected}：请核对该行各项数字，总计应等于各类申请人之和"
+         "{title}：{L.t3_total}填为 {shown}，但各类申请人之和为 {sum}，相差 {gap}：请核对该行各项数字，总计应等于各类申请人之和"
          "（模板中总计为自动计算，请不要手工改写）。"),
     Code("R3", FROM_SPEC, "勾稽关系", "R3 {L.row_total}等于各项办理结果之和",
-         "{title}：{L.row_total}填为 {actual}，但各项办理结果之和为 {expected}：请核对该列办理结果各行"
+         "{title}：{L.row_total}填为 {shown}，但各项办理结果之和为 {sum}，相差 {gap}：请核对该列办理结果各行"
          "（模板中总计为自动计算，请不要手工改写）。"),
     Code("R5", FROM_SPEC, "勾稽关系", "R5 表四{L.t4_total}等于各结果之和",
-         "{title}：{L.t4_total}填为 {actual}，但各结果之和为 {expected}：请核对（模板中总计为自动计算，请不要手工改写）。"),
+         "{title}：{L.t4_total}填为 {shown}，但各结果之和为 {sum}，相差 {gap}：请核对（模板中总计为自动计算，请不要手工改写）。"),
     # ---- cross-year
     Code("R8", FROM_SPEC, "跨年度", "R8 {L.carried_in_short}等于上年报告的{L.carried_over_short}",
-         "{title}：本年“{L.carried_in}”为 {actual}，上年报告“{L.carried_over}”为 {expected}：请与上年年报核对后改正。"),
+         "{title}：本年“{L.carried_in}”为 {actual}，上年报告“{L.carried_over}”为 {expected}，相差 {gap}："
+         "请按上年年报改正本年“{L.carried_in_short}”。"),
     Code("R6", FROM_SPEC, "跨年度", "R6 {L.in_force}与上年不衔接",
-         "{title}：上年{L.in_force_short} {last} + {L.issued_short} {issued} − {L.repealed_short} {repealed} = {expected}，"
-         "本年{L.in_force_short}填为 {actual}：请核对；如有文件到期失效等情况，请在{L.overview_title}中说明。"),
+         "{title}：上年{L.in_force_short} {last} + {L.issued_short} {issued} − {L.repealed_short} {repealed} = {sum}，"
+         "本年{L.in_force_short}填为 {in_force}，相差 {gap}：请核对；如有文件到期失效等情况，请在{L.overview_title}中说明。"),
+    Code("PREVIOUS_MISSING", "warning", "跨年度", "未找到本单位上年报表",
+         "未能核对{L.carried_in_short}：未找到该单位上年（{last_year}年度）的报表，本年“{L.carried_in}”是否等于上年报告的"
+         "“{L.carried_over}”（R8）和与上年相比的变化都未核对，全县同比也不含该单位：请对照本单位上年年报核对"
+         "“{L.carried_in_short}”各栏；如上年报送过报表，请县政务公开办把它放入{last_year}年度文件夹后重新校验。"),
     Code("YOY_JUMP", "warning", "跨年度", "与上年相比变化很大",
          "{where}本年为 {actual}，上年为 {expected}，变化很大：请核对数字是否准确（单位、统计口径）。"),
     # ---- plausibility

@@ -206,9 +206,15 @@ class Rollup:
     by_category: tuple[CategoryTotals, ...]  # spec.CATEGORIES order
     agencies: tuple[AgencyFigures, ...]  # passing agencies, roster order
     completeness: Completeness
-    previous_totals: Mapping[str, Number] | None = None  # last year's Σ over the agencies summed this year
+    #: last year's Σ over the agencies compared year on year (``yoy_agencies``); None without last year's figures
+    previous_totals: Mapping[str, Number] | None = None
     previous_key: Mapping[str, Number] | None = None
-    yoy: tuple[YoyRow, ...] = ()  # empty without last year's data
+    yoy: tuple[YoyRow, ...] = ()  # this year against last over ``yoy_agencies``; empty without last year's data
+    yoy_key: Mapping[str, Number] | None = None  # this year's key figures over ``yoy_agencies``
+    #: the codes of the agencies summed this year that have last year's figures too (the year-on-year scope) …
+    yoy_agencies: tuple[str, ...] = ()
+    #: … and the names of those summed this year without them (left out of the comparison)
+    yoy_without: tuple[str, ...] = ()
     county_agency: AgencyData | None = None  # the passing 本级 agency, whose texts narrate the summary
     fees: FeeTotals = field(default_factory=FeeTotals)
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -220,3 +226,14 @@ class Rollup:
     @property
     def has_previous(self) -> bool:
         return self.previous_totals is not None
+
+    def yoy_scope(self) -> str:
+        """Which agencies the year-on-year comparison is over, as a sentence ('' without one): those summed this
+        year that have last year's figures too, and those left out."""
+        if not self.yoy:
+            return ""
+        s = f"{spec.SUMMARY_LABELS['yoy_scope']}：两年均有报表的{len(self.yoy_agencies)}个单位"
+        if self.yoy_without:
+            s += (f"（未找到{self.year - 1}年度报表、未计入同比的{len(self.yoy_without)}个单位："
+                  f"{'、'.join(self.yoy_without)}）")
+        return s + "。"

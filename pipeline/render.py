@@ -145,6 +145,7 @@ class CountyContext(ReportContext):
     category_total_count: str = "0"
     yoy: tuple[dict, ...] = ()
     yoy_missing: str = ""
+    yoy_scope: str = ""  # 同比口径：两年均有报表的N个单位 (with those left out), under the year-on-year table
     completeness_summary: tuple[str, ...] = ()
     completeness: tuple[dict, ...] = ()
     charts: tuple[Chart, ...] = ()
@@ -409,8 +410,11 @@ def county_data_paragraphs(r: Rollup) -> dict[str, tuple[str, ...]]:
     ),)
     new = k["new"]
     s = f"全县共收到政府信息公开申请{fmt(new)}件"
-    if r.previous_key is not None:
-        s += f"，{_change_phrase(new, r.previous_key['new'])}"
+    if r.previous_key is not None and r.yoy_key is not None:
+        if r.yoy_without:  # not every agency summed has last year's figures: the change is over those that do
+            s += f"；按两年均有报表的{len(r.yoy_agencies)}个单位计，{_change_phrase(r.yoy_key['new'], r.previous_key['new'])}"
+        else:
+            s += f"，{_change_phrase(new, r.previous_key['new'])}"
     s += f"；{carried_in.short}{fmt(t[c2('三', carried_in.key, t3_total.key)])}件。"
     labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
     outcome = "、".join(f"{labels[o]}{fmt(k[o])}件" for o in spec.OUTCOME_KEYS)
@@ -533,6 +537,7 @@ def county_context(r: Rollup, county: County) -> CountyContext:
         category_total_count=str(len(r.agencies)),
         yoy=yoy,
         yoy_missing="" if yoy else f"未找到{r.year - 1}年度数据，未作同比。",
+        yoy_scope=sanitise(r.yoy_scope()),
         completeness_summary=summary,
         completeness=completeness_rows,
         charts=county_charts(r),
@@ -558,12 +563,13 @@ def county_charts(r: Rollup) -> tuple[Chart, ...]:
               tuple(labels[o] for o in spec.OUTCOME_KEYS),
               ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)),
     ]
-    if r.previous_key is not None:
+    if r.previous_key is not None and r.yoy_key is not None:
         keys = [kf.key for kf in spec.KEY_FIGURES]
+        caption = L["chart_yoy"] + (f"（两年均有报表的{len(r.yoy_agencies)}个单位）" if r.yoy_without else "")
         charts.append(
-            Chart("yoy", L["chart_yoy"], "grouped", tuple(labels[k] for k in keys),
+            Chart("yoy", caption, "grouped", tuple(labels[k] for k in keys),
                   ((f"{r.year - 1}年", tuple(float(r.previous_key[k]) for k in keys)),
-                   (f"{r.year}年", tuple(float(r.key[k]) for k in keys)))))
+                   (f"{r.year}年", tuple(float(r.yoy_key[k]) for k in keys)))))
     return tuple(charts)
 
 

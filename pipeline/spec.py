@@ -385,6 +385,12 @@ class Rule:
         """This year's cells involved, lhs first, without repeats."""
         return tuple(dict.fromkeys(self.lhs + self.rhs + self.minus))
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The input cells behind ``cells``: each total replaced by its addends, recursively (lhs first, in order,
+        without repeats). These are the cells a person types; the totals are the template's locked formulas."""
+        return current().inputs_of(self.cells)
+
     def excel_check(self) -> str:
         """An Excel boolean expression that is TRUE when the rule holds (agency rules only)."""
         if self.scope != "agency":
@@ -1178,6 +1184,7 @@ SUMMARY_LABELS: dict[str, str] = {
     "annex_breakdown": "各单位主要数据",
     "annex_categories": "分类汇总",
     "annex_yoy": "主要数据同比",
+    "yoy_scope": "同比口径",
     "annex_completeness": "报送情况",
     "annex_charts": "统计图",
     "chart_applications": "各单位新收政府信息公开申请数量",
@@ -1608,6 +1615,23 @@ class Format:
     def table_cells(self, table: str) -> tuple[CellSpec, ...]:
         return tuple(c for c in self.CELLS if c.table == table)
 
+    def inputs_of(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The input cells behind ``names``: an input cell itself, a computed total its addends, recursively (in
+        order, without repeats), e.g. （七）总计·自然人 → the 自然人 cell of every result row."""
+        out: dict[str, None] = {}
+
+        def walk(name: str) -> None:
+            c = self.CELL[name]
+            if c.computed:
+                for a in c.addends:
+                    walk(a)
+            else:
+                out.setdefault(name, None)
+
+        for n in names:
+            walk(n)
+        return tuple(out)
+
     def fields(self, sheet: str | None = None, section: str | None = None) -> tuple[FieldSpec, ...]:
         return tuple(
             f for f in self.FIELDS if (sheet is None or f.sheet == sheet) and (section is None or f.section == section)
@@ -1698,8 +1722,8 @@ def per_format(fn: Callable[[], object]) -> Callable[[], object]:
 #: What a Format holds, read as module attributes of the current format (spec.CELLS, spec.cell_name(…)).
 _PER_FORMAT = frozenset({
     "FORMAT_VERSION", "FORMAT_DOCUMENT", "CELLS", "LABELS", "CHECKS", "FIELDS", "CELL", "FIELD", "INPUT_CELLS",
-    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "fields", "all_defined_names",
-    "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "SEVERITIES", "MESSAGE_LABELS", "row_node",
+    "RULES", "RULE", "KEY_FIGURES", "RULE_SUMMARIES", "cell_name", "table_cells", "inputs_of", "fields",
+    "all_defined_names", "as_json", "PLAUSIBILITY_CHECKS", "PLAUSIBILITY", "SEVERITIES", "MESSAGE_LABELS", "row_node",
     "column_node", "CLAIM_VOCABULARY",
 })
 

@@ -29,7 +29,8 @@ from . import findings as F
 from . import claims, parallel, spec
 
 # the report's records live in model.py: a process that only receives a report need not import pandera
-from .model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report  # noqa: F401
+from .model import (VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS, VERDICT_WARN, AgencyVerdict, Report,  # noqa: F401
+                    is_unattributed)
 from .read import Figures, Record, identify
 from .workspace import Workspace
 from .xlsx_reader import col_letters, split_a1
@@ -92,6 +93,7 @@ def validate(batch: Figures, workspace: Workspace | None = None, previous: Figur
             out += _check_required(batch, ctx)
             out += _check_agencies(batch, workspace, ctx)
             out += _check_unfilled(batch, ctx)
+            out += _check_previous(batch, previous, ctx)
             out += _check_texts(batch, previous, ctx, text_numbers)
             out += frame.result()
         out = F.sort_findings(_dedupe(out))
@@ -167,6 +169,11 @@ class _Context:
             sh = ""
         return F.make(code, agency_code=r.agency_code, agency_name=r.agency_name, file=r.file, sheet=sh,
                       cells=tuple(dict.fromkeys(refs)), **kw)
+
+    def typed_over(self, rec: int, name: str) -> bool:
+        """Whether a total cell was found holding a number without its formula (typed over, or never a formula)."""
+        i = self.values.of(rec).get(name)
+        return i is not None and not bool(self.values.column("formula")[i])
 
     def where(self, rec: int, name: str) -> str:
         sheet, cell = self.pos(rec).get(name, ("", ""))
@@ -629,6 +636,18 @@ class MoneyPrecision(FrameCheck):
                                  expected=f"≤ {spec.MONEY_MAX_DECIMALS} 位小数", actual=actual)
 
 
+def _check_previous(batch: Figures, previous: Figures | None, ctx: _Context) -> list[F.Finding]:
+    """PREVIOUS_MISSING: an agency without a workbook read from last year's folder while others have one — R8 and
+    the year-on-year checks cannot run for it (and it stays out of the county's year-on-year comparison). Without
+    any workbook of last year the run says so once (run._summary), not once per agency."""
+    if previous is None or not previous.records:
+        return []
+    last = {r.agency_code for r in previous.records}
+    carried_in = [c.name for c in spec.INPUT_CELLS if c.table == "三" and c.row_key == "carried_in"]
+    return [ctx.finding("PREVIOUS_MISSING", r.index, carried_in, last_year=batch.year - 1)
+            for r in batch.records if r.agency_code not in last and not is_unattributed(r.agency_code)]
+
+
 def _rule_code(rule: spec.Rule) -> str:
     """The finding code of a rule: its id (R1–R5, R8); the other cross-year rules report R6."""
     return rule.id if rule.scope != "cross_year" or rule.id == "R8" else "R6"
@@ -646,8 +665,8 @@ class RuleHolds(FrameCheck):
         return _rule_code(self.rule)
 
     @property
-    def cells(self) -> tuple[str, ...]:
-        return self.rule.cells
+    def cells(self) -> tuple[str, ...]:  # the cells it reads, then the input cells behind them it names
+        return tuple(dict.fromkeys(self.rule.cells + self.rule.inputs))
 
     def holds(self, df: pd.DataFrame) -> pd.Series:
         rule = self.rule
@@ -936,31 +955,43 @@ def _ranges(refs: list[str]) -> list[str]:
 
 
 def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) -> F.Finding:
+    """The finding of a broken rule: both sides and their gap in the message; as its cells the input cells behind
+    the rule (a total stands for its addends: the totals are the template's locked formulas), plus a total that
+    was typed over (no formula left: the cell to restore). 应为/实为 only where one side is known to be right:
+    R8, whose other side is last year's report; on every other rule either side may hold the wrong cell."""
     def val(n: str, prefix: str = "") -> str:
         return _fmt(df.at[rec, prefix + n], spec.CELL[n].kind)
 
+    def gap(a: float, b: float) -> str:
+        return _fmt(abs(a - b), "count")
+
     code = _rule_code(rule)
+    cells = rule.inputs
     if rule.scope == "cross_year":
         if code == "R8":
-            return ctx.finding(code, rec, rule.lhs, title=rule.title, expected=val(rule.last_year[0], _PREV),
-                               actual=val(rule.lhs[0]))
+            last, this = df.at[rec, _PREV + rule.last_year[0]], df.at[rec, rule.lhs[0]]
+            return ctx.finding(code, rec, cells, title=rule.title, gap=gap(last, this),
+                               expected=val(rule.last_year[0], _PREV), actual=val(rule.lhs[0]))
         exp = (df.at[rec, _PREV + rule.last_year[0]] + sum(df.at[rec, n] for n in rule.rhs)
                - sum(df.at[rec, n] for n in rule.minus))
-        return ctx.finding(code, rec, rule.cells, title=rule.title, last=val(rule.last_year[0], _PREV),
-                           issued=val(rule.rhs[0]), repealed=val(rule.minus[0]), expected=_fmt(exp, "count"),
-                           actual=val(rule.lhs[0]))
+        return ctx.finding(code, rec, cells, title=rule.title, last=val(rule.last_year[0], _PREV),
+                           issued=val(rule.rhs[0]), repealed=val(rule.minus[0]), sum=_fmt(exp, "count"),
+                           in_force=val(rule.lhs[0]), gap=gap(exp, df.at[rec, rule.lhs[0]]))
     if rule.id in ("R2", "R3", "R5"):
+        total = rule.lhs[0]
         exp = sum(df.at[rec, n] for n in rule.rhs)
-        return ctx.finding(code, rec, rule.cells, title=rule.title, expected=_fmt(exp, "count"),
-                           actual=val(rule.lhs[0], _FOUND))
+        if ctx.typed_over(rec, total):
+            cells = (total, *cells)
+        return ctx.finding(code, rec, cells, title=rule.title, sum=_fmt(exp, "count"), shown=val(total, _FOUND),
+                           gap=gap(exp, df.at[rec, _FOUND + total]))
     lhs = sum(df.at[rec, n] for n in rule.lhs)
     rhs = sum(df.at[rec, n] for n in rule.rhs)
 
     def desc(names: tuple[str, ...]) -> str:
         return " + ".join(f"{spec.clip(spec.CELL[n].row)}（{val(n)}）" for n in names)
 
-    return ctx.finding(code, rec, rule.cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
-                       expected=_fmt(lhs, "count"), actual=_fmt(rhs, "count"))
+    return ctx.finding(code, rec, cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
+                       lhs=_fmt(lhs, "count"), rhs=_fmt(rhs, "count"), gap=gap(lhs, rhs))
 
 
 def _fmt(v: object, kind: str) -> str:

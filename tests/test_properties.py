@@ -99,22 +99,6 @@ def shown_broken(inputs: Mapping[str, Number], typed: Mapping[str, Number]) -> l
     return out
 
 
-@cache
-def feeds() -> dict[str, frozenset[str]]:
-    """Every cell → the totals it is summed into, directly or through other totals."""
-    out: dict[str, set[str]] = {c.name: set() for c in spec.CELLS}
-    changed = True
-    while changed:
-        changed = False
-        for c in spec.CELLS:
-            for a in c.addends:
-                new = {c.name} | out[c.name]
-                if not new <= out[a]:
-                    out[a] |= new
-                    changed = True
-    return {k: frozenset(v) for k, v in out.items()}
-
-
 # ------------------------------------------------------------------------------------------------ strategies
 
 COUNTS = st.integers(0, 40) | st.integers(0, 10**6)
@@ -341,9 +325,9 @@ def test_the_generator_reaches_cells_that_break_rules_and_cells_that_do_not():
 @settings(PROPERTY, max_examples=20)
 @given(st.data())
 def test_validation_names_the_cell_a_single_change_broke(data):
-    """For every single-cell change, validation reports exactly the rules it breaks, each naming its cells; the
-    changed cell is among a finding's cells — or, for a result row of table 三 (which enters 一+二 = （七）+四 only
-    through the （七）总计 formula), that total is, as any of the summed cells could be the wrong one."""
+    """For every single-cell change, validation reports exactly the rules it breaks, each naming the input cells
+    behind its rule (a total stands for its addends; a result row of table 三 enters 一+二 = （七）+四 through the
+    （七）总计 formula) and a total typed over; the changed cell is always among a finding's cells."""
     inputs = data.draw(valid_figures(), "inputs")
     changes = data.draw(st.lists(mutations(inputs), min_size=1, max_size=4), "changes")
     with tempfile.TemporaryDirectory() as tmp:
@@ -362,13 +346,15 @@ def test_validation_names_the_cell_a_single_change_broke(data):
         errors = [f for f in report.findings if f.file == file and f.severity == "error"]
         assert all(f.code in RULE_IDS for f in errors), [(f.code, f.cells) for f in errors]
         got = Counter((f.code, f.sheet, frozenset(f.cells)) for f in errors)
-        want = Counter((r.id, spec.CELL[r.lhs[0]].sheet, frozenset(spec.CELL[n].ref for n in r.cells)) for r in broken)
+        # each finding names the input cells behind its rule, and a total typed over (it lost its formula)
+        typed_over = {target} if target and spec.CELL[target].computed else set()
+        want = Counter((r.id, spec.CELL[r.lhs[0]].sheet,
+                        frozenset(spec.CELL[n].ref for n in r.inputs + tuple(typed_over & set(r.lhs))))
+                       for r in broken)
         assert got == want, (file, target)
         if not broken:
             continue
         cell = spec.CELL[target]
         named = {ref for f in errors if f.sheet == cell.sheet for ref in f.cells}
-        if cell.ref not in named:
-            assert cell.table == "三" and not cell.computed, target
-            assert {spec.CELL[t].ref for t in feeds()[target]} & named, target
+        assert cell.ref in named, target  # the changed cell is named: an input, or the total typed over
 

@@ -69,8 +69,9 @@ def test_agency_text_never_becomes_a_formula(tmp_path, rollup):
 def test_year_on_year_and_completeness_sheets(tmp_path, rollup):
     wb = openpyxl.load_workbook(county_xlsx.write(rollup, tmp_path))
     ws = wb[L["sheet_yoy"]]
-    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    rows = list(ws.iter_rows(min_row=2, max_row=1 + len(rollup.yoy), values_only=True))
     assert [r[0] for r in rows] == [y.label for y in rollup.yoy]
+    assert ws.cell(row=len(rollup.yoy) + 3, column=1).value == rollup.yoy_scope()
     new = next(r for r in rows if r[0] == "新收申请")
     y = next(y for y in rollup.yoy if y.key == "new")
     assert new[1:4] == (y.current, y.previous, y.change)

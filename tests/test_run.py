@@ -138,8 +138,9 @@ def test_a_broken_and_a_missing_agency_exit_1_and_the_others_still_get_reports(t
         assert (out / f"{a.name}{YEAR}年政府信息公开工作年度报告.docx").is_file()
     findings = json.loads((out / export.RESULT_JSON).read_text(encoding="utf-8"))
     mine = [f for f in findings if f["agency"] == broken.code and f["severity"] == "error"]
-    total = spec.CELL[spec.cell_name("三", "total", "natural")].ref  # （七）总计 of the edited column
-    assert any(f["code"] == "R1" and total in f["cells"] for f in mine), mine
+    # the cell typed wrong is named (an input behind （七）总计), the locked total itself is not
+    edited, total = (spec.CELL[spec.cell_name("三", r, "natural")].ref for r in ("granted", "total"))
+    assert any(f["code"] == "R1" and edited in f["cells"] and total not in f["cells"] for f in mine), mine
     returned = list((out / export.RETURN_DIR).iterdir())
     assert any(broken.name in p.name for p in returned)
     county = next(p for p in out.glob("*.docx") if "全县汇总" in p.name)

@@ -79,19 +79,25 @@ def test_rule_findings_name_both_sides(valid, tmp_path):
     path = D.make_defect("r1_broken", valid, tmp_path)
     _, report = run([path])
     r1 = [f for f in report.findings if f.code == "R1"]
-    natural = next(f for f in r1 if spec.CELL[C("三", "new", "natural")].ref in f.cells)
     rule = spec.RULE["R1.natural"]
-    assert natural.cells == tuple(spec.CELL[n].ref for n in rule.cells)
+    # the input cells behind both sides, never the locked （七）总计 formula
+    (natural,) = [f for f in r1 if f.cells == tuple(spec.CELL[n].ref for n in rule.inputs)]
+    assert spec.CELL[C("三", "total", "natural")].ref not in natural.cells
     lhs = D.VT[C("三", "new", "natural")] + D.VT[C("三", "carried_in", "natural")]
-    assert (natural.expected, natural.actual) == (str(lhs), str(lhs + 1))
+    assert f"= {lhs}，" in natural.message and f"= {lhs + 1}，" in natural.message and "相差 1" in natural.message
+    # either side may hold the wrong cell: no 应为/实为
+    assert (natural.expected, natural.actual) == ("", "")
 
 
-def test_typed_over_total_expected_is_the_sum(valid, tmp_path):
+def test_typed_over_total_names_the_total_and_its_addends(valid, tmp_path):
     path = D.make_defect("r2_total_typed_over", valid, tmp_path)
     batch, report = run([path])
     (r2,) = [f for f in report.findings if f.code == "R2"]
     name = C("三", "granted", "total")
-    assert (r2.expected, r2.actual) == (str(D.VT[name]), str(D.VT[name] + 1))
+    assert f"填为 {D.VT[name] + 1}，" in r2.message and f"之和为 {D.VT[name]}，" in r2.message
+    assert "相差 1" in r2.message and (r2.expected, r2.actual) == ("", "")
+    # the total lost its formula (the cell to restore), and the cells it sums
+    assert r2.cells == tuple(spec.CELL[n].ref for n in spec.RULE["R2.granted"].cells)
     # the record carries the recomputed total, never the typed one
     assert batch.agency_data()[0].values[name] == D.VT[name]
 
@@ -197,10 +203,14 @@ def test_r8_carry_over_must_match_last_year(valid, tmp_path):
         return spec.CELL[C("三", r, c)].ref
     carried_in = D.VT[C("三", "carried_in", "business")]
     total_in = D.VT[C("三", "carried_in", "total")]
-    assert [(f.cells, f.expected, f.actual) for f in r8] == [
+    # last year's report is the side known to be right: 应为 is its figure; the 总计 column names its inputs
+    every_column = tuple(t3("carried_in", c.column_key) for c in spec.INPUT_CELLS
+                         if c.table == "三" and c.row_key == "carried_in")
+    assert sorted((f.cells, f.expected, f.actual) for f in r8) == sorted([
         ((t3("carried_in", "business"),), str(carried_in + 1), str(carried_in)),
-        ((t3("carried_in", "total"),), str(total_in + 1), str(total_in)),
-    ]
+        (every_column, str(total_in + 1), str(total_in)),
+    ])
+    assert all("相差 1" in f.message for f in r8)
     assert all(f.severity == "error" for f in r8)
 
 
@@ -330,6 +340,7 @@ def test_every_code_used_is_registered():
     assert used - set(F.REGISTRY) == set()
     # every registered code is exercised by some defect or test in this module
     tested = {d.code for d in D.DEFECTS} | {"AGENCY_DUPLICATE", "AGENCY_MISSING", "R8", "R6", "YOY_JUMP",
+                                           "PREVIOUS_MISSING",  # tests/test_balance_findings.py
                                            "FILE_UNREADABLE", "FILE_LINK",  # tests/test_january.py
                                            "TEXT_SAME_AS_LAST_YEAR", "TEXT_SAME_AS_OTHER"}
     assert set(F.REGISTRY) - tested == set()

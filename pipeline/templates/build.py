@@ -621,6 +621,7 @@ def build_county():
         (first,) + ((W - first) / 4,) * 4,
         loop="for r in yoy",
     )
+    _para(doc, "{{ yoy_scope }}")
     _tag(doc, "else")
     _para(doc, "{{ yoy_missing }}")
     _tag(doc, "endif")
