@@ -680,6 +680,13 @@ class RuleHolds(FrameCheck):
             lhs, rhs = _sum(df, rule.lhs), _sum(df, rule.rhs)
         return lhs.isna() | rhs.isna() | (lhs == rhs)
 
+    @property
+    def over_totals(self) -> bool:
+        """A rule of one year whose every cell is a computed total (R1 in the 总计 column): it holds exactly when
+        the same rule holds in every column."""
+        rule = self.rule
+        return rule.scope == "agency" and not self.found and all(spec.CELL[n].computed for n in rule.cells)
+
     def finding(self, rec: int, case: object, frame: _Frame) -> F.Finding:
         return _rule_finding(self.rule, rec, frame.df, frame.ctx)
 
@@ -874,14 +881,21 @@ def _check_frame(batch: Figures, previous: Figures | None, ctx: _Context,
     frame = _Frame(df, ctx)
     out: list[F.Finding] = []
     blanks: dict[int, list[str]] = defaultdict(list)  # record → its blank cells (one finding per table)
-    for name, case, rec in zip(fails["check"], fails["failure_case"], fails["index"]):
-        check = plan.checks.get(name)
+    rows = [(plan.checks.get(name), case, int(rec))
+            for name, case, rec in zip(fails["check"], fails["failure_case"], fails["index"])]
+    # A balance rule over totals only (R1 in 总计) is the sum of the same rule in each column (the totals are
+    # recomputed): where a column breaks it too, that column's finding says it, with its own inputs — the 总计
+    # finding would name every input of the table.
+    broken_in_a_column = {rec for check, _, rec in rows if isinstance(check, RuleHolds) and not check.over_totals}
+    for check, case, rec in rows:
         if check is None:  # not a check of ours (pandera's own, e.g. a column's dtype): nothing to report
             continue
-        if isinstance(check, CellStatus) and _STATUSES[int(case)] == "blank":
-            blanks[int(rec)].append(check.cell)
+        if isinstance(check, RuleHolds) and check.over_totals and rec in broken_in_a_column:
             continue
-        found = check.finding(int(rec), case, frame)
+        if isinstance(check, CellStatus) and _STATUSES[int(case)] == "blank":
+            blanks[rec].append(check.cell)
+            continue
+        found = check.finding(rec, case, frame)
         if found is not None:
             out.append(found)
     out += _blank_findings(blanks, ctx)

@@ -96,7 +96,13 @@ def shown_broken(inputs: Mapping[str, Number], typed: Mapping[str, Number]) -> l
             lhs = _sum(full, r.lhs)
         if lhs != _sum(full, r.rhs) - _sum(full, r.minus):
             out.append(r)
-    return out
+    # a rule over totals only (R1 in 总计) is the sum of the same rule in each column: reported only when no
+    # column reports it (it would name every input of the table)
+    def over_totals(r: spec.Rule) -> bool:
+        return not (len(r.lhs) == 1 and spec.CELL[r.lhs[0]].computed) and all(spec.CELL[n].computed for n in r.cells)
+
+    in_a_column = any(not over_totals(r) for r in out)
+    return [r for r in out if not (over_totals(r) and in_a_column)]
 
 
 # ------------------------------------------------------------------------------------------------ strategies
