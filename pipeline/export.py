@@ -40,6 +40,7 @@ VERDICT_FILL = {
     VERDICT_MISSING: FILL["error"],
 }
 HEADER_FONT = Font(bold=True)
+NO_FINDINGS = "未发现问题：所有报表均未发现错误或提示。"
 FINDING_COLUMNS = ("单位", "文件", "工作表", "单元格", "级别", "代码", "说明", "应为", "实为")
 
 
@@ -123,6 +124,9 @@ def _write_xlsx(report: Report, path: Path) -> Path:
         for f in fs
     ]
     ws = _sheet(wb, "问题清单", FINDING_COLUMNS, rows, (24, 34, 16, 14, 6, 22, 80, 14, 14))
+    if not fs:  # said, not left as a bare header row
+        _put(ws, 2, 1, NO_FINDINGS)
+        ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(FINDING_COLUMNS))
     for i, f in enumerate(fs, start=2):
         ws.cell(row=i, column=5).fill = FILL[f.severity]
         ws.cell(row=i, column=7).alignment = Alignment(wrap_text=True, vertical="top")
@@ -143,7 +147,22 @@ def _write_xlsx(report: Report, path: Path) -> Path:
         for c in F.REGISTRY.values()
     ]
     _sheet(wb, "规则汇总", ("代码", "级别", "类别", "说明", "问题数", "涉及单位数"), crows, (22, 6, 10, 40, 8, 10))
+    for sheet in wb.worksheets:
+        _print_setup(sheet, f"{report.year}年度政府信息公开工作年度报告校验结果·{sheet.title}")
     return ooxml.save_workbook(wb, path)
+
+
+def _print_setup(ws, title: str) -> None:
+    """A4 landscape, fitted to the page width, the header row repeated on every page, a title and page numbers."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as it takes
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.gridLines = True
+    ws.oddHeader.center.text = title
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
 
 
 # ---- 退回修改/ -----------------------------------------------------------------------------------------

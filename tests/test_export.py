@@ -169,3 +169,27 @@ def test_clean_county_writes_empty_results(tmp_path):
     assert json.loads((tmp_path / "out" / "校验结果.json").read_text(encoding="utf-8")) == []
     wb = load_workbook(tmp_path / "out" / "校验结果.xlsx")
     assert [r[3].value for r in wb["单位汇总"].iter_rows(min_row=2)] == [validate.VERDICT_PASS] * len(D.AGENCIES)
+
+
+def test_a_clean_run_says_no_findings_and_every_sheet_prints(tmp_path):
+    ws = workspace.load(D.write_workspace(tmp_path / "county"))
+    batch = read.read_batch(ws.files(D.YEAR), D.YEAR, ws)
+    report = validate.validate(batch, ws)
+    assert report.findings == []
+    path = export.write_xlsx(report, tmp_path / export.RESULT_XLSX)
+    wb = load_workbook(path)
+    sheet = wb["问题清单"]
+    assert sheet["A2"].value == export.NO_FINDINGS  # never a bare header row
+    assert "A2:I2" in {str(r) for r in sheet.merged_cells.ranges}
+    for ws_ in wb.worksheets:
+        assert ws_.page_setup.orientation == "landscape" and int(ws_.page_setup.paperSize) == int(ws_.PAPERSIZE_A4)
+        assert ws_.page_setup.fitToWidth == 1 and ws_.page_setup.fitToHeight == 0
+        assert ws_.sheet_properties.pageSetUpPr.fitToPage
+        assert ws_.print_title_rows == "$1:$1"
+        assert f"{D.YEAR}年度" in ws_.oddHeader.center.text and ws_.title in ws_.oddHeader.center.text
+
+
+def test_findings_sheet_lists_findings_when_there_are_some(run):
+    _, _, report, out, _, _ = run
+    sheet = load_workbook(out / export.RESULT_XLSX)["问题清单"]
+    assert report.findings and sheet["A2"].value != export.NO_FINDINGS
