@@ -465,16 +465,24 @@ def county_context(r: Rollup, county: County) -> CountyContext:
     own = r.county_agency
 
     def own_paras(name: str) -> tuple[str, ...]:
-        return paragraphs(own.fields.get(name)) if own is not None else ()
+        """The 本级 agency's own text, said to be its own (never passed off as the county's)."""
+        paras = paragraphs(own.fields.get(name)) if own is not None else ()
+        if not paras:
+            return ()
+        return (f"据{sanitise(own.name)}年度报告：{paras[0]}",) + paras[1:]
 
+    # Where the county has figures (the overview, 主动公开, 依申请公开) it says the county's figures only: an agency's
+    # own paragraph there (its 本年制发3件 after the county's 19) would read as the county's. Elsewhere the 本级
+    # agency's text is quoted as its own.
     general_texts = []
     for f in GENERAL_FIELDS:
-        extra: tuple[str, ...] = ()
         if f == "TXT_proactive":
-            extra = data["proactive"]
+            paras = data["proactive"]
         elif f == "TXT_on_request":
-            extra = data["on_request"] + data["appeals"]
-        general_texts.append((spec.FIELD[f].label, extra + own_paras(f)))
+            paras = data["on_request"] + data["appeals"]
+        else:
+            paras = own_paras(f)
+        general_texts.append((spec.FIELD[f].label, paras))
     improvements = tuple(
         SubSection(f"（{cn_number(i)}）{spec.FIELD[f].label}。", own_paras(f) or ("无。",))
         for i, f in enumerate(IMPROVEMENT_FIELDS, start=1)
@@ -523,7 +531,7 @@ def county_context(r: Rollup, county: County) -> CountyContext:
     return CountyContext(
         title_lines=title_lines(name, r.year),
         opening=(opening,),
-        overview=data["overview"] + own_paras("TXT_overview"),
+        overview=data["overview"],
         general_items=_lead_items(general_texts),
         improvement_items=improvements,
         other_matters=other,

@@ -299,7 +299,17 @@ def test_county_report_reads_back(tmp_path, county_setup):
     assert len(doc.tables[6].rows) == 1 + len(ws.agencies)
     body = "\n".join(texts(doc))
     assert f"全县共收到政府信息公开申请{r.key['new']}件" in body
-    assert "测试县人民政府2024年概述的说明" in body  # the 本级 narrative
+    # the county's figures are never followed by one agency's own paragraph as if it were the county's: the 本级
+    # overview is not quoted; where its text is quoted (五、六 and the items without county figures) it is
+    # attributed to it
+    assert "测试县人民政府2024年概述的说明" not in body
+    own = r.county_agency
+    assert own is not None
+    quoted = [p for p in texts(doc) if own.name in p and "年度报告：" in p]
+    assert quoted and all(p.split("据", 1)[-1].startswith(f"{own.name}年度报告：") for p in quoted)
+    for f in ("TXT_proactive", "TXT_on_request"):
+        for para in render.paragraphs(own.fields.get(f)):
+            assert para not in body, f
     with zipfile.ZipFile(path) as z:
         media = [n for n in z.namelist() if n.startswith("word/media/")]
     assert len(media) == 3
