@@ -66,13 +66,25 @@ def paragraphs(text: object) -> tuple[str, ...]:
 
 
 def fmt(value: Number | None) -> str:
-    """A table figure as printed: integers plainly, 万元 as written (Decimal, no exponent)."""
+    """A table figure as printed: integers plainly, 万元 exactly (Decimal, no exponent, no trailing zeros:
+    1.7860 is printed 1.786, 2.0000 is 2)."""
     if value is None:
         return "0"
     if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            value = value.to_integral_value()
+        elif value.as_tuple().exponent < 0:
+            value = value.normalize()
         s = format(value, "f")
         return "0" if s in ("-0", "") else s
     return str(int(value))
+
+
+def yuan(value: Number | None) -> str:
+    """An amount in 元 as money is written: whole yuan plainly, else to the fen (200.5 → 200.50), never cut."""
+    s = fmt(value)
+    whole, _, frac = s.partition(".")
+    return s if not frac or len(frac) >= 2 else f"{whole}.{frac}0"
 
 
 def cn_number(i: int) -> str:
@@ -81,7 +93,11 @@ def cn_number(i: int) -> str:
 
 
 def percent(rate: Decimal | None) -> str:
-    return "—" if rate is None else f"{rate * 100:+.1f}%"
+    """A rate of change as printed: signed, one decimal; no change is 0.0% (never +0.0% or -0.0%)."""
+    if rate is None:
+        return "—"
+    s = f"{rate * 100:+.1f}%"
+    return "0.0%" if s in ("+0.0%", "-0.0%") else s
 
 
 def signed(value: Number) -> str:
@@ -314,9 +330,9 @@ def fee_paragraphs(a: AgencyData) -> tuple[str, ...]:
     if notices is not None:
         parts.append(f"发出收费通知{fmt(notices)}件")
     if amount is not None:
-        parts.append(f"通知金额{fmt(amount)}元")
+        parts.append(f"通知金额{yuan(amount)}元")
     if collected is not None:
-        parts.append(f"实际收取信息处理费{fmt(collected)}元")
+        parts.append(f"实际收取信息处理费{yuan(collected)}元")
     first = ("本年度" + "，".join(parts) + "。") if parts else "本年度收取了信息处理费。"
     return (first,) + note
 
@@ -441,7 +457,7 @@ def county_fee_paragraph(fees: FeeTotals) -> str:
         return "本年度全县各单位均未收取信息处理费。"
     names = "、".join(sanitise(n) for n in fees.charged)
     return (f"本年度全县共有{len(fees.charged)}个单位（{names}）收取信息处理费，发出收费通知{fees.notices}件，"
-            f"通知金额{fmt(fees.notice_amount)}元，实际收取{fmt(fees.collected)}元" + (f"；{unknown}。" if unknown
+            f"通知金额{yuan(fees.notice_amount)}元，实际收取{yuan(fees.collected)}元" + (f"；{unknown}。" if unknown
                                                                                    else "。"))
 
 

@@ -169,3 +169,16 @@ def test_seed_fixture_loads_with_every_cell():
     a = seed_agency()
     assert set(a.values) == {c.name for c in spec.CELLS}
     assert a.name == "集贤县集贤镇人民政府" and a.year == 2024
+
+
+def test_money_printed_exactly_without_trailing_zeros():
+    from decimal import Decimal
+
+    from pipeline import render
+
+    assert render.fmt(Decimal("1.7860")) == "1.786" and render.signed(Decimal("1.7860")) == "+1.786"
+    assert render.fmt(Decimal("2.0000")) == "2" and render.fmt(Decimal("100.0253")) == "100.0253"
+    assert render.fmt(Decimal("0.000001")) == "0.000001"  # never in exponent form
+    assert render.fmt(Decimal("1E+2")) == "100" and render.fmt(Decimal("-0.0000")) == "0"
+    assert render.percent(Decimal("0")) == "0.0%" and render.percent(Decimal("-0.00001")) == "0.0%"
+    assert render.percent(Decimal("0.047")) == "+4.7%" and render.percent(None) == "—"
