@@ -168,19 +168,21 @@ def _print_setup(ws, title: str) -> None:
 # ---- 退回修改/ -----------------------------------------------------------------------------------------
 
 
-def return_name(agency_name: str, file: str, taken: set[str]) -> str:
-    """A safe, unique file name for an agency's returned copy: no separators, '..', leading dots, Windows-reserved
-    names or over-long names (template.sanitise_file_name); unique ignoring case."""
+def return_name(agency_name: str, file: str, taken: set[str], year: int | None = None) -> str:
+    """A safe, unique file name for an agency's returned copy, saying what it is (the year and 退回修改): no
+    separators, '..', leading dots, Windows-reserved names or over-long names (template.sanitise_file_name);
+    unique ignoring case."""
     from .template import sanitise_file_name
 
+    marker = f"_{year}年度_退回修改" if year else "_退回修改"
     stem = Path(file).stem
     base = sanitise_file_name(agency_name or stem, 120)
-    name = f"{base}.xlsx"
+    name = f"{base}{marker}.xlsx"
     n = 2
     while name.casefold() in taken:
         # the counter is appended after the cut, so that it always makes the name differ
         tail = "" if n == 2 else f"_{n}"
-        name = f"{sanitise_file_name(f'{base}_{stem}', 170 - len(tail))}{tail}.xlsx"
+        name = f"{sanitise_file_name(f'{base}_{stem}', 170 - len(tail) - len(marker.encode()))}{tail}{marker}.xlsx"
         n += 1
     taken.add(name.casefold())
     return name
@@ -203,7 +205,7 @@ def _write_returns(report: Report, batch: Figures, folder: Path) -> list[Path]:
         fs = by_file.get(rec.file)
         if not fs:
             continue
-        target = folder / return_name(rec.agency_name, rec.file, taken)
+        target = folder / return_name(rec.agency_name, rec.file, taken, report.year)
         written.append(annotate(rec.path, fs, target))
     return written
 
@@ -226,7 +228,7 @@ def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
                     break
         severity = "error" if any(f.severity == "error" for f in items) else "warning"
         cell.fill = FILL[severity]
-        text = "\n".join(f"【{f.severity_label} {f.code}】{f.message}" for f in items)
+        text = "\n".join(f"【{f.severity_label}：{F.REGISTRY[f.code].title}】{f.message}" for f in items)  # no internal codes
         if cell.comment is not None and cell.comment.text:  # keep the template's own note below ours
             text = f"{text}\n——\n{cell.comment.text}"
         comment = Comment(safe_text(text)[:30000], "县政务公开办")
@@ -235,15 +237,15 @@ def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
     # a first sheet listing every finding, so nothing is missed (file-level ones have no cell)
     ws = wb.create_sheet(RETURN_SHEET, 0)
     _put(ws, 1, 1, "校验发现的问题（红色为错误，必须改正；黄色为提示，请核对）").font = HEADER_FONT
-    for j, h in enumerate(("级别", "代码", "工作表", "单元格", "说明"), start=1):
+    for j, h in enumerate(("级别", "问题", "工作表", "单元格", "说明"), start=1):
         _put(ws, 2, j, h).font = HEADER_FONT
     for i, f in enumerate(ordered, start=3):
         _put(ws, i, 1, f.severity_label).fill = FILL[f.severity]
-        _put(ws, i, 2, f.code)
+        _put(ws, i, 2, F.REGISTRY[f.code].title)
         _put(ws, i, 3, f.sheet)
         _put(ws, i, 4, ",".join(f.cells))
         _put(ws, i, 5, f.message).alignment = Alignment(wrap_text=True, vertical="top")
-    for col, width in zip("ABCDE", (6, 20, 16, 12, 100)):
+    for col, width in zip("ABCDE", (6, 28, 16, 12, 100)):
         ws.column_dimensions[col].width = width
     for sheet in wb.worksheets:  # exactly one selected tab, or Excel opens the sheets grouped
         sheet.sheet_view.tabSelected = sheet is ws

@@ -537,7 +537,7 @@ def _checks(wb: Workbook) -> None:
             cell.font = Font(name=FONT_NAME, size=12, bold=True)
             cell.alignment = Alignment(horizontal="center", vertical="center")
             cell.border = BORDER
-            cell.comment = _comment(f"{rule.key}：{rule.title}")
+            cell.comment = _comment(f"{rule.id}：{rule.title}")
             if not aligned:  # a caption above the check cell says which rule it is
                 cap = ws.cell(row=_row_of(ref) - 1, column=_col_of(ref), value=spec.CELL[rule.lhs[0]].row)
                 cap.font = Font(name=FONT_NAME, size=9, color="FF595959")

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures import defects as D
 
 from pipeline import export, read, spec, validate, workspace
+from pipeline import findings as F
 
 C = spec.cell_name
 INJECT = '=HYPERLINK("http://example.invalid","点我")'
@@ -120,7 +121,8 @@ def test_returned_copy_marks_cells(run):
     coerced = t3[spec.CELL[C("三", "new", "natural")].ref]
     assert total.fill.start_color.rgb == export.FILL["error"].start_color.rgb
     assert coerced.fill.start_color.rgb == export.FILL["warning"].start_color.rgb
-    assert "R2" in total.comment.text and "CELL_COERCED" in coerced.comment.text
+    assert F.REGISTRY["R2"].title in total.comment.text and F.REGISTRY["CELL_COERCED"].title in coerced.comment.text
+    assert "CELL_COERCED" not in coerced.comment.text  # no internal code shown to the agency
     untouched = t3[spec.CELL[C("三", "partial", "business")].ref]
     assert untouched.comment is None
     # the agency's own text stays text in the copy
@@ -139,8 +141,9 @@ def test_safe_text_strips_control_characters():
 
 def test_return_names_are_unique_and_safe():
     taken: set[str] = set()
-    assert export.return_name("a/b", "x.xlsx", taken) == "a_b.xlsx"
-    assert export.return_name("a/b", "y.xlsx", taken) == "a_b_y.xlsx"
+    assert export.return_name("a/b", "x.xlsx", taken) == "a_b_退回修改.xlsx"
+    assert export.return_name("a/b", "y.xlsx", taken) == "a_b_y_退回修改.xlsx"
+    assert export.return_name("c", "c.xlsx", taken, 2024) == "c_2024年度_退回修改.xlsx"  # says what it is
 
 
 def test_returned_copy_lists_every_finding_first(run):
@@ -150,7 +153,13 @@ def test_returned_copy_lists_every_finding_first(run):
     ws = wb[export.RETURN_SHEET]
     listed = sorted((r[1].value, r[3].value) for r in ws.iter_rows(min_row=3))
     mine = [f for f in report.findings if f.file == f"{D.AGENCIES[0].name}{D.YEAR}年报.xlsx"]
-    assert listed == sorted((f.code, ",".join(f.cells)) for f in mine)
+    assert listed == sorted((F.REGISTRY[f.code].title, ",".join(f.cells)) for f in mine)
+    # no internal code shown to the agency: in the list or in a cell's note
+    # (rule numbers R1–R11 are the 填报说明's own and stay; codes such as CELL_COERCED or rule keys do not)
+    internal = [c for c in F.REGISTRY if "_" in c] + [r.key for r in spec.RULES]
+    shown = [str(r[1].value) for r in ws.iter_rows(min_row=3)]
+    shown += [c.comment.text for sheet in wb.worksheets for row in sheet.iter_rows() for c in row if c.comment]
+    assert shown and not [(code, text) for text in shown for code in internal if code in text]
 
 
 def test_returned_copy_opens_on_the_list_with_one_tab_selected(run):
