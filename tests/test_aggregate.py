@@ -161,6 +161,6 @@ def test_fee_totals_over_passing_agencies(batch):
     from pipeline import render
 
     assert render.county_fee_paragraph(r.fees) == (
-        "本年度全县共有1个单位（测试县教育局）收取信息处理费，发出收费通知3件，通知金额300元，实际收取200.5元。"
+        "本年度全县共有1个单位（测试县教育局）收取信息处理费，发出收费通知3件，通知金额300元，实际收取200.50元。"
     )
     assert aggregate.rollup(batch, set(), [], workspace()).fees == aggregate.FeeTotals()

@@ -17,6 +17,7 @@ from docx import Document
 from openpyxl import load_workbook
 
 from pipeline import export, read, render, run, spec, template, workspace
+from pipeline import findings as F
 from pipeline.model import VERDICT_FAIL, VERDICT_MISSING, VERDICT_PASS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +140,7 @@ def test_neighbours_code_neighbour_absent_is_given_to_nobody(tmp_path):
     # the returned copy marks the code cell red
     (returned,) = [p for p in (out / export.RETURN_DIR).iterdir()]
     cell = load_workbook(returned)[spec.SHEET_INFO][CODE.ref]
-    assert "AGENCY_CONFLICT" in cell.comment.text
+    assert F.REGISTRY["AGENCY_CONFLICT"].title in cell.comment.text and "AGENCY_CONFLICT" not in cell.comment.text
 
 
 def test_neighbours_code_neighbour_reporting_still_passes(tmp_path):

@@ -383,7 +383,7 @@ def test_a_rerun_removes_what_the_previous_run_wrote_and_this_one_does_not(tmp_p
     broken[spec.cell_name("三", "carried_over", "natural")] += 1
     D.write_valid(a_book, a, YEAR, broken)
     assert run.run(ws, YEAR, out, jobs=1).exit_code == 1
-    returned = year_out / export.RETURN_DIR / f"{a.name}.xlsx"
+    returned = year_out / export.RETURN_DIR / f"{a.name}_{YEAR}年度_退回修改.xlsx"
     assert not report(a).exists() and report(b).is_file() and returned.is_file()
 
     # a fixed: the returned copy, now obsolete, goes
