@@ -174,7 +174,7 @@ def return_name(agency_name: str, file: str, taken: set[str], year: int | None =
     unique ignoring case."""
     from .template import sanitise_file_name
 
-    marker = f"_{year}年度_退回修改" if year else "_退回修改"
+    marker = f"_{year}年度_{RETURN_DIR}" if year else f"_{RETURN_DIR}"
     stem = Path(file).stem
     base = sanitise_file_name(agency_name or stem, 120)
     name = f"{base}{marker}.xlsx"

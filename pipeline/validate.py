@@ -717,14 +717,19 @@ class YearOnYear(FrameCheck):
 
 
 @dataclass(frozen=True)
-class Regulations(FrameCheck):
-    """R11: a county's agencies make no 规章 (every figure of that row 0 or blank)."""
+class _Plausibility(FrameCheck):
+    """A check of the pandera pass made from one of the format's plausibility records (its code and cells)."""
 
     check: spec.PlausibilityCheck
 
     @property
-    def code(self) -> str:
+    def code(self) -> str:  # type: ignore[override]
         return self.check.code
+
+
+@dataclass(frozen=True)
+class Regulations(_Plausibility):
+    """R11: a county's agencies make no 规章 (every figure of that row 0 or blank)."""
 
     @property
     def cells(self) -> tuple[str, ...]:
@@ -739,14 +744,8 @@ class Regulations(FrameCheck):
 
 
 @dataclass(frozen=True)
-class OtherHigh(FrameCheck):
+class OtherHigh(_Plausibility):
     """（六）3.其他 at least ``min_count`` and more than ``max_share`` of （七）总计."""
-
-    check: spec.PlausibilityCheck
-
-    @property
-    def code(self) -> str:
-        return self.check.code
 
     @property
     def other(self) -> str:
@@ -772,14 +771,8 @@ class OtherHigh(FrameCheck):
 
 
 @dataclass(frozen=True)
-class FeeNotices(FrameCheck):
+class FeeNotices(_Plausibility):
     """R9: requests ended as 信息处理费未缴 need a fee charged (是) and at least as many fee notices sent."""
-
-    check: spec.PlausibilityCheck
-
-    @property
-    def code(self) -> str:
-        return self.check.code
 
     @property
     def unpaid(self) -> str:

@@ -7,12 +7,16 @@ render all follow it, and 2021 is untouched in the same process.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
+import sys
 
 import pytest
 from docx import Document
 from openpyxl import load_workbook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from variant_format import with_foundation_column
 
 from pipeline import aggregate, ooxml, read, render, spec, template, validate, workspace
 from pipeline.workspace import Workspace
@@ -22,17 +26,7 @@ SAMPLE = ROOT / "examples" / "sample_county"
 YEAR = 2024
 
 
-def _with_foundation_column(d: spec.Definition) -> spec.Definition:
-    def add(node: spec.Node) -> spec.Node:
-        if node.key == "organisations":
-            children = node.children[:-1] + (spec.Node("foundation", "基金会"),) + node.children[-1:]
-            return dataclasses.replace(node, children=children)
-        return dataclasses.replace(node, children=tuple(add(c) for c in node.children))
-
-    return dataclasses.replace(d, version="2021-test-foundation", t3_columns=tuple(add(n) for n in d.t3_columns))
-
-
-VARIANT = spec.register(_with_foundation_column(spec.DEFINITION_2021))
+VARIANT = spec.register(with_foundation_column(spec.DEFINITION_2021, "2021-test-foundation"))
 BASE = spec.load("2021")
 
 

@@ -8,14 +8,18 @@ defined name at the variant's positions — so that the test depends on the read
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from pathlib import Path
+import sys
 
 import pandas as pd
 import pytest
 from openpyxl import Workbook
 from openpyxl.workbook.defined_name import DefinedName
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from variant_format import with_foundation_column
 
 from pipeline import parallel, read, spec, workspace
 
@@ -26,17 +30,7 @@ VERSION = "2021-test-foundation"
 STRUCTURE = {"LABEL_CHANGED", "NAME_MISSING", "STRUCTURE_CHANGED", "SHEET_MISSING", "CELL_OUTSIDE", "NOT_TEMPLATE"}
 
 
-def _with_foundation_column(d: spec.Definition) -> spec.Definition:
-    def add(node: spec.Node) -> spec.Node:
-        if node.key == "organisations":
-            children = node.children[:-1] + (spec.Node("foundation", "基金会"),) + node.children[-1:]
-            return dataclasses.replace(node, children=children)
-        return dataclasses.replace(node, children=tuple(add(c) for c in node.children))
-
-    return dataclasses.replace(d, version=VERSION, t3_columns=tuple(add(n) for n in d.t3_columns))
-
-
-VARIANT = spec.register(_with_foundation_column(spec.DEFINITION_2021))
+VARIANT = spec.register(with_foundation_column(spec.DEFINITION_2021, VERSION))
 BASE = spec.load("2021")
 
 

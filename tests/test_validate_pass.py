@@ -9,10 +9,15 @@ import hashlib
 import os
 from decimal import Decimal
 from pathlib import Path
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from variant_format import with_foundation_column
 
 from pipeline import findings as F
 from pipeline import parallel, read, spec, validate, workspace
@@ -175,18 +180,7 @@ def test_the_findings_do_not_depend_on_the_check_names(sample, monkeypatch):
 # ---- under the batch's format, in the second process too --------------------------------------------------
 
 
-def _with_foundation_column(d: spec.Definition) -> spec.Definition:
-    def add(node: spec.Node) -> spec.Node:
-        if node.key == "organisations":
-            children = node.children[:-1] + (spec.Node("foundation", "基金会"),) + node.children[-1:]
-            return dataclasses.replace(node, children=children)
-        return dataclasses.replace(node, children=tuple(add(c) for c in node.children))
-
-    return dataclasses.replace(d, version="2021-test-foundation-validate",
-                               t3_columns=tuple(add(n) for n in d.t3_columns))
-
-
-VARIANT = spec.register(_with_foundation_column(spec.DEFINITION_2021))
+VARIANT = spec.register(with_foundation_column(spec.DEFINITION_2021, "2021-test-foundation-validate"))
 BASE = spec.load("2021")
 
 
