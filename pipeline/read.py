@@ -192,8 +192,8 @@ def _unread_sheets() -> frozenset[str]:
 class _Read:
     verdict: FileVerdict
     record: Record | None
-    values: list[dict] | dict[str, list]  # rows, or the same as columns (from a worker process)
-    texts: list[dict] | dict[str, list]
+    values: dict[str, list]  # the columns that vary by workbook, one entry per spec cell (the merge adds the rest)
+    texts: dict[str, list]  # likewise, one entry per spec field
     findings: list[F.Finding]
 
 
@@ -317,13 +317,13 @@ def label_near_miss(got: str, want: str) -> str | None:
 def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
     def reject(code: str, reason: str, **kw) -> _Read:
         fnd = F.make(code, file=display, **kw)
-        return _Read(FileVerdict(display, path, "rejected", reason or fnd.message, codes=(code,)), None, [], [], [fnd])
+        return _Read(FileVerdict(display, path, "rejected", reason or fnd.message, codes=(code,)), None, {}, {}, [fnd])
 
     try:
         raw = read_raw(path, _unread_sheets())
     except Reject as r:
         fnd = F.make(r.code, file=display, detail=r.detail, sheet=r.sheet, cells=r.cells, actual=r.actual)
-        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(r.code,)), None, [], [], [fnd])
+        return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(r.code,)), None, {}, {}, [fnd])
 
     hit = _old_format_hit(raw)
     if hit:
@@ -440,7 +440,13 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
         pos = positions.get(name)
         return None if pos is None else raw.sheets.get(pos[0], {}).get(pos[1])
 
-    vrows: list[dict] = []
+    # the columns of this workbook's values that vary by workbook (the merge adds those the spec fixes row by row)
+    v_sheet: list[str] = []
+    v_cell: list[str] = []
+    v_raw: list[str] = []
+    v_status: list[str] = []
+    v_found: list[float] = []
+    v_formula: list[bool] = []
     parsed: dict[str, Decimal | None] = {}
     for c in spec.CELLS:
         pos = positions.get(c.name)
@@ -473,24 +479,28 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             if status == "blank" or status in READ_STATUSES:
                 status = "ok"  # a total's own content is compared with the recomputed sum, not used
         parsed[c.name] = val
-        vrows.append(
-            {
-                "name": c.name, "table": c.table, "row": c.row, "column": c.column, "kind": c.kind, "computed": c.computed,
-                "sheet": pos[0] if pos else c.sheet, "cell": pos[1] if pos else c.ref, "raw": rawtext, "status": status,
-                "found": found_num, "formula": bool(cell is not None and cell.formula),
-            }
-        )
+        v_sheet.append(pos[0] if pos else c.sheet)
+        v_cell.append(pos[1] if pos else c.ref)
+        v_raw.append(rawtext)
+        v_status.append(status)
+        v_found.append(found_num)
+        v_formula.append(bool(cell is not None and cell.formula))
     # recompute totals from their addends, in dependency order
     for c in _totals_order():
         parts = [parsed[a] for a in c.addends]
         parsed[c.name] = None if any(p is None for p in parts) else sum(parts, Decimal(0))
-    for row in vrows:
-        v = parsed[row["name"]]
-        row["value"] = _py_value(v, row["kind"])
-        row["number"] = float(v) if v is not None else float("nan")
+    v_value: list[int | Decimal | None] = []
+    v_number: list[float] = []
+    for c in spec.CELLS:
+        v = parsed[c.name]
+        v_value.append(_py_value(v, c.kind))
+        v_number.append(float(v) if v is not None else float("nan"))
+    vcols = {"sheet": v_sheet, "cell": v_cell, "raw": v_raw, "status": v_status, "value": v_value,
+             "number": v_number, "found": v_found, "formula": v_formula}
 
     # ---- fields
-    trows: list[dict] = []
+    tcols: dict[str, list] = {k: [] for k in ("sheet", "cell", "raw", "status", "value", "truncated")}
+    tv: dict[str, object] = {}
     for f in spec.FIELDS:
         pos = positions.get(f.name)
         cell = cell_at(f.name)
@@ -498,16 +508,15 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
             status, val, rawtext = "missing", None, ""
         else:
             status, val, rawtext = parse_field(f, cell)
-        trows.append(
-            {
-                "name": f.name, "key": f.key, "label": f.label, "section": f.section or "", "sheet": pos[0] if pos else f.sheet,
-                "cell": pos[1] if pos else f.ref, "kind": f.kind, "raw": rawtext, "status": status, "value": val,
-                "truncated": bool(cell is not None and cell.truncated),
-            }
-        )
+        tv[f.name] = val
+        tcols["sheet"].append(pos[0] if pos else f.sheet)
+        tcols["cell"].append(pos[1] if pos else f.ref)
+        tcols["raw"].append(rawtext)
+        tcols["status"].append(status)
+        tcols["value"].append(val)
+        tcols["truncated"].append(bool(cell is not None and cell.truncated))
 
     # ---- identity (code AND name against the roster: see identify)
-    tv = {r["name"]: r["value"] for r in trows}
     wb_code = str(tv.get("INFO_agency_code") or "").strip()
     wb_name = str(tv.get("INFO_agency_name") or "").strip()
     wb_cat = str(tv.get("INFO_category") or "").strip()
@@ -533,7 +542,7 @@ def _read_one(path: Path, display: str, year: int, ws: Workspace | None) -> _Rea
     note = "（有结构问题）" if "结构" in groups else "（有单元格问题）" if found else ""
     verdict = FileVerdict(display, path, "read", "已读取" + note, code, name, codes)
     found = [_with_agency(f, code, name) for f in found]
-    return _Read(verdict, record, vrows, trows, found)
+    return _Read(verdict, record, vcols, tcols, found)
 
 
 # ---- identity --------------------------------------------------------------------------------------------
@@ -907,12 +916,12 @@ def _pack(reads: list[_Read]) -> _Pack:
 
 
 def _stripped(res: _Read) -> _Read:
-    return _Read(res.verdict, res.record, [], [], res.findings)
+    return _Read(res.verdict, res.record, {}, {}, res.findings)
 
 
 def _rejected(display: str, path: Path, code: str, **params) -> _Read:
     fnd = F.make(code, file=display, **params)
-    return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, [], [], [fnd])
+    return _Read(FileVerdict(display, path, "rejected", fnd.message, codes=(code,)), None, {}, {}, [fnd])
 
 
 def _unreadable(display: str, path: Path, e: OSError, what: str = "文件") -> _Read:
@@ -955,7 +964,7 @@ def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
     never opened."""
     hidden = _hidden_reason(path.name)
     if hidden is not None:
-        return _Read(FileVerdict(display, path, "ignored", hidden), None, [], [], [])
+        return _Read(FileVerdict(display, path, "ignored", hidden), None, {}, {}, [])
     try:
         st = os.lstat(path)
     except OSError as e:  # vanished since the folder was listed
@@ -966,7 +975,7 @@ def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
                 pass
         except OSError as e:
             return _unreadable(display, path, e, "文件夹")
-        return _Read(FileVerdict(display, path, "ignored", "文件夹"), None, [], [], [])  # opened after all: empty
+        return _Read(FileVerdict(display, path, "ignored", "文件夹"), None, {}, {}, [])  # opened after all: empty
     if stat.S_ISLNK(st.st_mode):
         found = _link_problem(path, ws)
         if found is None:
@@ -976,10 +985,10 @@ def _entry(path: Path, display: str, ws: Workspace | None) -> _Read | None:
             return _rejected(display, path, "FILE_LINK", detail=problem)
         reason = ignore_reason(path)  # a link that would not be read anyway (说明.txt → …): ignored as such
         if reason is not None:
-            return _Read(FileVerdict(display, path, "ignored", f"{reason}；{problem}，未跟随"), None, [], [], [])
+            return _Read(FileVerdict(display, path, "ignored", f"{reason}；{problem}，未跟随"), None, {}, {}, [])
         return _rejected(display, path, "FILE_LINK", detail=problem)
     if not stat.S_ISREG(st.st_mode):
-        return _Read(FileVerdict(display, path, "ignored", "不是普通文件（管道、设备或套接字），未打开"), None, [], [], [])
+        return _Read(FileVerdict(display, path, "ignored", "不是普通文件（管道、设备或套接字），未打开"), None, {}, {}, [])
     return None
 
 
@@ -990,7 +999,7 @@ def _handle(path: Path, display: str, year: int, ws: Workspace | None) -> _Read:
         return entry
     reason = ignore_reason(path)
     if reason is not None:
-        return _Read(FileVerdict(display, path, "ignored", reason), None, [], [], [])
+        return _Read(FileVerdict(display, path, "ignored", reason), None, {}, {}, [])
     try:
         with open(path, "rb"):
             pass
