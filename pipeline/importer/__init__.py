@@ -136,7 +136,8 @@ def match_agency(ws: Workspace, name: str) -> tuple[Agency | None, str]:
     if len(hits) == 1:
         return hits[0], f"名称与名册“{hits[0].name}”不完全一致，按名册单位导入"
     if hits:
-        return None, f"未匹配名册：“{name}”可能是{'、'.join(a.name for a in hits)}中的任一个"
+        names = "、".join(a.name for a in hits[:3]) + (f"等{len(hits)}个单位" if len(hits) > 3 else "")
+        return None, f"未匹配名册：“{name}”可能是{names}中的任一个"
     return None, f"未匹配名册：名册中没有“{name}”"
 
 
@@ -195,12 +196,25 @@ def import_sources(sources: list[Path], out: Path, *, year: int | None = None, w
     with parallel.Pool(jobs if len(files) > 1 else 0) as pool:
         seen = [t.result() for t in [pool.submit(_recognise, p) for p, _ in files]]
 
+    _across_years([s.rec for s in seen if s.rec is not None])
+    matches: dict[int, tuple[Agency | None, str]] = {}
+    if workspace is not None:
+        winner: dict[tuple[str, int], int] = {}  # (roster code, year) → the source written into the workspace
+        for i, s in enumerate(seen):
+            if s.rec is None or s.rec.old_format or not s.rec.is_report() or not (s.rec.year or year):
+                continue
+            matches[i] = match_agency(workspace, s.rec.agency)
+            agency, note = matches[i]
+            if agency is not None:
+                k = (agency.code, s.rec.year or year)
+                if k not in winner or (matches[winner[k]][1] and not note):  # the roster's own name first
+                    winner[k] = i
     results: list[SourceResult] = []
     builds: list[tuple] = []
     taken: set[str] = set()
     existing: dict[int, dict[str, str]] = {}
     ws_targets: list[tuple[int, Path, Path]] = []
-    for (path, display), s in zip(files, seen):
+    for i, ((path, display), s) in enumerate(zip(files, seen)):
         kind_label = document.KIND_LABEL.get(s.kind, s.kind)
         if s.rec is None:
             results.append(SourceResult(display, s.sha256, kind_label, f"{UNREADABLE}（{s.error}）", "unreadable"))
@@ -224,11 +238,12 @@ def import_sources(sources: list[Path], out: Path, *, year: int | None = None, w
             results.append(SourceResult(display, s.sha256, kind_label, NO_YEAR, "no_year", None, rec.agency,
                                         notes=("原文未写明报告年度：请用 --year 指定",)))
             continue
-        agency, note = (None, "")
-        if workspace is not None:
-            agency, note = match_agency(workspace, rec.agency)
-            if note:
-                notes.append(note)
+        agency, note = matches.get(i, (None, ""))
+        if note:
+            notes.append(note)
+        if agency is not None and winner[(agency.code, y)] != i:
+            notes.append(f"“{agency.name}”{y}年度已由“{files[winner[(agency.code, y)]][1]}”导入工作目录，本份未写入")
+            agency = None
         gaps = rec.gaps()
         status, verdict = ("partial", f"{PARTIAL}（缺：{'、'.join(gaps)}）") if gaps else ("ok", OK)
         name = _file_name(agency, rec.agency or Path(display).stem, y)
@@ -273,6 +288,15 @@ def import_sources(sources: list[Path], out: Path, *, year: int | None = None, w
                       f"部分导入{sum(r.status == 'partial' for r in results)}份，其余{sum(r.status not in ('ok', 'partial') for r in results)}份；"
                       f"结果见 {manifest}")
     return run
+
+
+def _across_years(recs: list[recognise.Recognised]) -> None:
+    """Settle what one report leaves open with the same agency's report of the year before, when both are given."""
+    by = {(recognise.key(r.agency), r.year): r for r in recs if r.agency and r.year}
+    for r in recs:
+        prev = by.get((recognise.key(r.agency), (r.year or 0) - 1))
+        if r.open_rows and prev is not None:
+            recognise.refine_with_previous(r, prev)
 
 
 def _manifest(out: Path, results: list[SourceResult], written: list[Path], workspace: Workspace | None) -> Path:

@@ -65,6 +65,8 @@ class Recognised:
     texts: dict[str, str] = field(default_factory=dict)  # TXT_/FEE_/INFO_ field name → value (str)
     text_where: dict[str, Found] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: rows of digits run together that more than one split fits: (cell names, the splits still possible)
+    open_rows: list[tuple[tuple[str, ...], list[tuple[Number, ...]]]] = field(default_factory=list)
 
     @property
     def unreadable(self) -> list[str]:
@@ -568,10 +570,10 @@ def _score(assign: dict[str, Number], known: dict[str, Number], found: list[clai
 
 
 def _solve(rows: list[_Row], constraints: list[tuple[tuple[str, ...], tuple[str, ...]]],
-           found: list[claims.Claim]) -> dict[str, CellResult]:
+           found: list[claims.Claim], sink: list | None = None) -> dict[str, CellResult]:
     """Choose each row's split: a single candidate is taken; among several, the combinations that satisfy the
     arithmetic (``constraints``: Σ lhs = Σ rhs over cell names) and then agree with most of the text's claims.
-    A cell all remaining combinations agree on is read; the others are unreadable."""
+    A cell all remaining combinations agree on is read; the others are unreadable (and their rows go to ``sink``)."""
     out: dict[str, CellResult] = {}
     fixed: dict[str, Number] = {}
     open_rows: list[_Row] = []
@@ -603,6 +605,7 @@ def _solve(rows: list[_Row], constraints: list[tuple[tuple[str, ...], tuple[str,
             best = max(scores)
             if best > 0:
                 solutions = [s for s, sc in zip(solutions, scores) if sc == best]
+    open_rows_of(sink, rows, solutions)
     for row in rows:
         split = any(not a for _, a, _ in row.pieces)
         for p, name in enumerate(row.names):
@@ -624,6 +627,48 @@ def _solve(rows: list[_Row], constraints: list[tuple[tuple[str, ...], tuple[str,
                 why = row.note or ("未找到该行" if not row.found else "无法识别")
                 out[name] = CellResult(name, None, UNREADABLE, row.found, why)
     return out
+
+
+def open_rows_of(sink: list | None, rows: list[_Row], solutions: list[dict[str, Number]]) -> None:
+    """Record (in ``sink``) each row still open after solving: its names and the splits the solutions leave."""
+    if sink is None:
+        return
+    for row in rows:
+        if row.candidates and len(row.candidates) > 1:
+            left = sorted({tuple(s.get(n) for n in row.names) for s in solutions if all(n in s for n in row.names)},
+                          key=str) or row.candidates
+            if len(left) > 1:
+                sink.append((row.names, left))
+
+
+def refine_with_previous(r: Recognised, previous: Recognised) -> list[str]:
+    """Table 二's documents rows left open by a digit run, settled by the same agency's report of the year before:
+    what is in force at the end of the year was in force at the end of the last one or was issued in it, and only
+    such documents can be repealed (本年废止 ≤ 上年现行有效 + 本年制发, 现行有效 ≤ 上年现行有效 + 本年制发).
+    Returns the names settled."""
+    d = spec.current().definition
+    block = d.t2_blocks[0]
+    keys = [c.key for c in block.columns]
+    done: list[str] = []
+    for names, cands in list(r.open_rows):
+        row_key = next((rk.key for rk in block.rows if names[0] == spec.cell_name("二", rk.key, keys[0])), None)
+        if row_key is None:
+            continue
+        last = previous.cells.get(spec.cell_name("二", row_key, "in_force"))
+        if last is None or last.value is None:
+            continue
+        pos = {k: keys.index(k) for k in ("issued", "repealed", "in_force")}
+        fit = [c for c in cands if c[pos["repealed"]] <= last.value + c[pos["issued"]]
+               and c[pos["in_force"]] <= last.value + c[pos["issued"]]]
+        if len({tuple(c) for c in fit}) != 1:
+            continue
+        for n, v in zip(names, fit[0]):
+            cell = r.cells[n]
+            r.cells[n] = CellResult(n, v, SPLIT, cell.where,
+                                    f"数字连写，按上年报告（{previous.year}年现行有效{last.value}件）的上限拆分")
+            done.append(n)
+        r.open_rows.remove((names, cands))
+    return done
 
 
 def _holds(lhs: tuple[str, ...], rhs: tuple[str, ...], vals: dict[str, Number]) -> bool:
@@ -849,7 +894,7 @@ def recognise(doc: Document) -> Recognised:
     _read_rows(toks2, t2_rows)
     for row in t2_rows:
         _candidates(row, None)
-    r.cells.update(_solve(t2_rows, [], found_claims))
+    r.cells.update(_solve(t2_rows, [], found_claims, r.open_rows))
     r.tables["二"] = _table_found(t2_rows)
 
     t3_rows = _t3_rows()
