@@ -127,9 +127,7 @@ def _source_sheet(wb, rec: Recognised, *, source: str, sha256: str, kind: str, v
         label = f"表{c.table} {c.row}·{c.column}"
         value = UNREADABLE_MARK if res.value is None else format(res.value, "f") if isinstance(
             res.value, Decimal) else str(res.value)
-        note = STATUS_LABEL.get(res.status, "")
-        if res.note and res.note not in note:
-            note = f"{note}（{res.note}）" if note else res.note
+        note = res.note or STATUS_LABEL.get(res.status, "")
         rows.append((f"{c.name} {label}", value, res.where, note))
     for r in rows:
         ws.append([ooxml.sanitise(x) for x in r])
@@ -138,6 +136,12 @@ def _source_sheet(wb, rec: Recognised, *, source: str, sha256: str, kind: str, v
     for row in ws.iter_rows(min_row=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.freeze_panes = "A2"
+    ws.print_title_rows = "1:1"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
 
 
 def save(wb, path: Path) -> Path:

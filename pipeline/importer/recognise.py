@@ -665,7 +665,8 @@ def refine_with_previous(r: Recognised, previous: Recognised) -> list[str]:
         for n, v in zip(names, fit[0]):
             cell = r.cells[n]
             r.cells[n] = CellResult(n, v, SPLIT, cell.where,
-                                    f"数字连写，按上年报告（{previous.year}年现行有效{last.value}件）的上限拆分")
+                                    f"数字连写，按上年报告（{previous.year}年{spec.column_node('二', 'in_force').short}"
+                                    f"{last.value}件）的上限拆分")
             done.append(n)
         r.open_rows.remove((names, cands))
     return done
@@ -713,8 +714,9 @@ def _read_t4(toks: list[Tok], found: list[claims.Claim]) -> tuple[dict[str, Cell
     if start is None:
         start = next((i for i, t in enumerate(toks) if t.kind == "text" and t.text == group0), None)
     if start is None:
-        return {n: CellResult(n, None, UNREADABLE, "", "未找到表四（没有“行政复议”“结果维持”等表头）")
-                for n in names}, ""
+        d = spec.current().definition
+        why = f"未找到表四（没有“{d.t4_groups[0].label}”“{d.t4_results[0].label}”等表头）"
+        return {n: CellResult(n, None, UNREADABLE, "", why) for n in names}, ""
     pieces: list[tuple[str, bool, str]] = []
     blanks: set[int] = set()
     j = start + 1
@@ -943,9 +945,11 @@ def _texts(r: Recognised, texts: dict[str, str], doc: Document, sections) -> Non
         r.texts["TXT_overview"] = head
         r.texts.update(items)
         if unmatched:
-            r.notes.append("“一、总体情况”中未能对应到格式栏目的小标题（并入上一栏目）：" + "、".join(unmatched))
+            r.notes.append(f"“{spec.SECTION['一'].heading}”中未能对应到格式栏目的小标题（并入上一栏目）："
+                           + "、".join(unmatched))
         if not items:
-            r.notes.append("“一、总体情况”没有（一）（二）…小标题，全文计入“概述”")
+            r.notes.append(f"“{spec.SECTION['一'].heading}”没有（一）（二）…小标题，全文计入"
+                           f"“{spec.FIELD['TXT_overview'].label}”")
     if "五" in texts:
         improvement = [(n, spec.FIELD[n].label) for n in ("TXT_problems", "TXT_improvements")]
         head, items, _ = _subitems(texts["五"], improvement)
@@ -956,7 +960,8 @@ def _texts(r: Recognised, texts: dict[str, str], doc: Document, sections) -> Non
             r.texts.update(items)
         else:
             r.texts["TXT_problems"] = head
-            r.notes.append("“五、存在的主要问题及改进情况”没有（一）（二）小标题，全文计入“存在的问题”")
+            r.notes.append(f"“{spec.SECTION['五'].heading}”没有（一）（二）小标题，全文计入"
+                           f"“{spec.FIELD['TXT_problems'].label}”")
     if "六" in texts:
         _section_six(r, texts["六"])
     _opening(r, doc)
