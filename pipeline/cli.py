@@ -197,6 +197,28 @@ def reports_cmd(
     _run(workspace, year, output, render=True, pdf=pdf, jobs=jobs)
 
 
+@app.command("import")
+@_guard
+def import_cmd(
+    sources: list[Path] = typer.Argument(..., help="已发布的年报：.html .htm .docx .pdf .txt .md 文件，或包含它们的文件夹。"),
+    output: Path = typer.Option(..., "--output", "-o", help="输出目录：每份年报一个标准填报表，以及导入结果.json。"),
+    year: int | None = _year_option("报告年度（原文未写明年度时采用）。"),
+    workspace: Path | None = typer.Option(None, "--workspace", "-w",
+                                          help="县级工作目录：按名册匹配单位，并把填报表写入 <工作目录>/<年度>/ 作为该年度报表。"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
+) -> None:
+    """导入已发布的年度报告（网页、Word、PDF、文本），生成标准填报表。"""
+    from . import importer, parallel
+
+    ws = _load_workspace(workspace) if workspace is not None else None
+    try:
+        with parallel.interruptible():
+            result = importer.import_sources(sources, output, year=year, workspace=ws, jobs=jobs, console=console)
+    except importer.ImportUsageError as e:
+        _fail(str(e))
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     from . import parallel
 

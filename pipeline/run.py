@@ -61,7 +61,12 @@ def previous_values(ws: Workspace, year: int) -> tuple[dict[str, Mapping[str, Nu
     if not files:
         return {}, [f"未找到 {year - 1} 年度报表文件夹，“{carried_in}”未预填，请各单位据实填写。"]
     batch = read.read_batch(files, year - 1, ws)
-    values = {a.code: a.values for a in batch.agency_data()}
+    # a cell that could not be read (text, an error: e.g. 无法识别 in an imported report) is not pre-filled as 0
+    v = batch.values
+    unread = {(rec, name) for rec, name, val in zip(v["record"].tolist(), v["name"].tolist(), v["value"].tolist())
+              if val is None or val != val}
+    values = {a.code: {n: x for n, x in a.values.items() if (rec.index, n) not in unread}
+              for rec, a in zip(batch.records, batch.agency_data())}
     notes = [
         f"{a.name}（{a.code}）没有可读取的 {year - 1} 年度报表，“{carried_in}”未预填。"
         for a in ws.agencies
