@@ -210,24 +210,51 @@ def _write_returns(report: Report, batch: Figures, folder: Path) -> list[Path]:
     return written
 
 
+def _anchor(ws, ref: str):
+    """The cell at ``ref``, or the top-left cell of the merged range holding it."""
+    cell = ws[ref]
+    if type(cell).__name__ == "MergedCell":
+        for rng in ws.merged_cells.ranges:
+            if ref in rng:
+                return ws.cell(row=rng.min_row, column=rng.min_col)
+    return cell
+
+
+def _editable(ws, ref: str) -> bool:
+    """Whether the agency can type into ``ref`` (the sheet unprotected, or the cell unlocked), or has: a total
+    of the template holding a number instead of its formula (typed over: the cell to restore)."""
+    cell = ws[ref]
+    if not ws.protection.sheet or not cell.protection.locked:
+        return True
+    return (ws.title, ref) in _computed_positions() and cell.data_type != "f" and cell.value is not None
+
+
+@spec.per_format
+def _computed_positions() -> frozenset[tuple[str, str]]:
+    return frozenset((c.sheet, c.ref) for c in spec.CELLS if c.computed)
+
+
 def annotate(src: Path, fs: list[F.Finding], target: Path) -> Path:
     """Copy ``src`` to ``target`` with each finding's cells filled (red 错误 / amber 提示) and commented."""
     wb = load_workbook(src)  # reads the input; it is never written back
     notes: dict[tuple[str, str], list[F.Finding]] = defaultdict(list)
+    filled: set[tuple[str, str]] = set()
     ordered = F.sort_findings(fs)
     for f in ordered:
         if f.sheet in wb.sheetnames:
-            for ref in f.cells:
+            sheet = wb[f.sheet]
+            # the cells the agency can change are marked (a locked total or pre-filled 上年结转 is not: it cannot
+            # be typed into); where the finding has none, its first cell carries the note alone
+            targets = [_anchor(sheet, ref).coordinate for ref in (f.marks or f.cells)]
+            editable = [ref for ref in dict.fromkeys(targets) if _editable(sheet, ref)]
+            for ref in editable or targets[:1]:
                 notes[(f.sheet, ref)].append(f)
+            filled.update((f.sheet, ref) for ref in editable)
     for (sheet, ref), items in notes.items():
         cell = wb[sheet][ref]
-        if type(cell).__name__ == "MergedCell":  # comment the merged range's anchor instead
-            for rng in wb[sheet].merged_cells.ranges:
-                if ref in rng:
-                    cell = wb[sheet].cell(row=rng.min_row, column=rng.min_col)
-                    break
         severity = "error" if any(f.severity == "error" for f in items) else "warning"
-        cell.fill = FILL[severity]
+        if (sheet, ref) in filled:
+            cell.fill = FILL[severity]
         text = "\n".join(f"【{f.severity_label}：{F.REGISTRY[f.code].title}】{f.message}" for f in items)  # no internal codes
         if cell.comment is not None and cell.comment.text:  # keep the template's own note below ours
             text = f"{text}\n——\n{cell.comment.text}"

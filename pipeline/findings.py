@@ -67,6 +67,9 @@ class Finding:
     expected: str
     actual: str
     message: str
+    #: The cells the returned workbook (退回修改) marks, a part of ``cells`` (empty: all of them): of a broken
+    #: balance rule, the terms the agency types, not every input behind its totals
+    marks: tuple[str, ...] = ()
 
     @property
     def severity_label(self) -> str:
@@ -199,8 +202,8 @@ _CODES: tuple[Code, ...] = (
          "这份报表看来未经填写就报回了：请填写各表格的数字（没有的填 0）和各部分文字，确认无误后重新报送。"),
     # ---- cross-footing (勾稽关系, FORMAT-2021.md §8)
     Code("R1", FROM_SPEC, "勾稽关系", "R1 {L.r1}",
-         "{title}：左边 {lhs_desc} = {lhs}，右边 {rhs_desc} = {rhs}，相差 {gap}：请核对表三该列各项数字"
-         "（已标出两边所涉及的填报单元格；{L.row_total}为各项办理结果之和）。"),
+         "{title}：左边 {lhs_desc} = {lhs}，右边 {rhs_desc} = {rhs}，相差 {gap}：{L.row_total}为各项办理结果之和，"
+         "请逐行核对表三该列的办理结果，以及两边已标出的单元格。"),
     Code("R2", FROM_SPEC, "勾稽关系", "R2 表三{L.t3_total}列等于各类申请人之和",
          "{title}：{L.t3_total}填为 {shown}，但各类申请人之和为 {sum}，相差 {gap}：请核对该行各项数字，总计应等于各类申请人之和"
          "（模板中总计为自动计算，请不要手工改写）。"),
@@ -298,6 +301,7 @@ def make(
     cells: tuple[str, ...] | list[str] = (),
     expected: object = "",
     actual: object = "",
+    marks: tuple[str, ...] | list[str] = (),
     **params: object,
 ) -> Finding:
     """A finding of a registered code, its message formatted from the code's template."""
@@ -316,6 +320,7 @@ def make(
         expected=exp,
         actual=act,
         message=message,
+        marks=tuple(marks),
     )
 
 

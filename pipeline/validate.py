@@ -152,7 +152,9 @@ class _Context:
         return p
 
     def finding(self, code: str, rec: int, names: Iterable[str] = (), /, *, sheet: str | None = None,
-                **kw) -> F.Finding:
+                marks: Iterable[str] = (), **kw) -> F.Finding:
+        """A finding of record ``rec`` on the cells of ``names`` (those on the first one's sheet); ``marks``: the
+        names of the cells among them the returned workbook marks (Finding.marks; default all)."""
         r: Record = self.records[rec]
         pos = self.pos(rec)
         refs: list[str] = []
@@ -167,8 +169,10 @@ class _Context:
                 refs.append(p[1])
         if sh is None:
             sh = ""
+        cells = tuple(dict.fromkeys(refs))
+        marked = tuple(dict.fromkeys(p[1] for n in marks if (p := pos.get(n)) is not None and p[0] == sh))
         return F.make(code, agency_code=r.agency_code, agency_name=r.agency_name, file=r.file, sheet=sh,
-                      cells=tuple(dict.fromkeys(refs)), **kw)
+                      cells=cells, marks=tuple(c for c in marked if c in cells), **kw)
 
     def typed_over(self, rec: int, name: str) -> bool:
         """Whether a total cell was found holding a number without its formula (typed over, or never a formula)."""
@@ -974,22 +978,26 @@ def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) ->
 
     code = _rule_code(rule)
     cells = rule.inputs
+    # marked in the returned workbook: the rule's own terms that are typed (a total is the template's formula)
+    terms = tuple(n for n in rule.cells if not spec.CELL[n].computed)
     if rule.scope == "cross_year":
         if code == "R8":
             last, this = df.at[rec, _PREV + rule.last_year[0]], df.at[rec, rule.lhs[0]]
-            return ctx.finding(code, rec, cells, title=rule.title, gap=gap(last, this),
+            return ctx.finding(code, rec, cells, title=rule.title, gap=gap(last, this), marks=terms,
                                expected=val(rule.last_year[0], _PREV), actual=val(rule.lhs[0]))
         exp = (df.at[rec, _PREV + rule.last_year[0]] + sum(df.at[rec, n] for n in rule.rhs)
                - sum(df.at[rec, n] for n in rule.minus))
-        return ctx.finding(code, rec, cells, title=rule.title, last=val(rule.last_year[0], _PREV),
+        return ctx.finding(code, rec, cells, title=rule.title, last=val(rule.last_year[0], _PREV), marks=terms,
                            issued=val(rule.rhs[0]), repealed=val(rule.minus[0]), sum=_fmt(exp, "count"),
                            in_force=val(rule.lhs[0]), gap=gap(exp, df.at[rec, rule.lhs[0]]))
     if rule.id in ("R2", "R3", "R5"):
         total = rule.lhs[0]
         exp = sum(df.at[rec, n] for n in rule.rhs)
+        marks: tuple[str, ...] = ()  # a formula's total shown wrong (not recalculated): every input behind it
         if ctx.typed_over(rec, total):
-            cells = (total, *cells)
+            cells, marks = (total, *cells), (total,)  # the total typed over: the formula to restore
         return ctx.finding(code, rec, cells, title=rule.title, sum=_fmt(exp, "count"), shown=val(total, _FOUND),
+                           marks=marks,
                            gap=gap(exp, df.at[rec, _FOUND + total]))
     lhs = sum(df.at[rec, n] for n in rule.lhs)
     rhs = sum(df.at[rec, n] for n in rule.rhs)
@@ -997,7 +1005,7 @@ def _rule_finding(rule: spec.Rule, rec: int, df: pd.DataFrame, ctx: _Context) ->
     def desc(names: tuple[str, ...]) -> str:
         return " + ".join(f"{spec.clip(spec.CELL[n].row)}（{val(n)}）" for n in names)
 
-    return ctx.finding(code, rec, cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs),
+    return ctx.finding(code, rec, cells, title=rule.title, lhs_desc=desc(rule.lhs), rhs_desc=desc(rule.rhs), marks=terms,
                        lhs=_fmt(lhs, "count"), rhs=_fmt(rhs, "count"), gap=gap(lhs, rhs))
 
 

@@ -16,6 +16,7 @@ from docx import Document
 from openpyxl import load_workbook
 
 from pipeline import aggregate, export, read, render, spec, validate, workspace
+from pipeline import findings as F
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -94,17 +95,26 @@ def test_r1_states_both_sides_and_the_gap(one_new_natural_plus_3):
     assert {f.code for f in report.findings if f.agency_code == agency.code and f.severity == "error"} == {"R1"}
 
 
-def test_the_returned_workbook_fills_exactly_the_finding_inputs(one_new_natural_plus_3, tmp_path):
+def test_the_returned_workbook_marks_the_terms_the_agency_types_and_nothing_locked(one_new_natural_plus_3, tmp_path):
+    """One typing error (新收·自然人 3 too high): R1 of that column names every input behind both sides (校验结果),
+    but the returned copy fills only the rule's own typed terms — 新收 and 结转下年度 of that column — never the
+    pre-filled, locked 上年结转 or a total (the template's formulas), and the note sits on those two cells."""
     root, agency, batch, report = one_new_natural_plus_3
     (path,) = export.write_returns(report, batch, tmp_path)
     wb = load_workbook(path)
-    mine = [f for f in report.findings if f.agency_code == agency.code]
-    want = {(f.sheet, ref) for f in mine if f.severity == "error" for ref in f.cells}
+    (r1,) = [f for f in report.findings if f.agency_code == agency.code and f.severity == "error"]
+    assert len(r1.cells) > 20  # every input of the column, in the findings list
     red = export.FILL["error"].start_color.rgb
     filled = {(ws.title, c.coordinate) for ws in wb.worksheets if ws.title != export.RETURN_SHEET
               for row in ws.iter_rows() for c in row if c.fill is not None and c.fill.start_color.rgb == red}
-    assert filled == want
+    sheet = spec.CELL[NEW_NAT].sheet
+    assert filled == {(sheet, spec.CELL[NEW_NAT].ref), (sheet, spec.CELL[C("三", "carried_over", "natural")].ref)}
+    carried_in = wb[sheet][spec.CELL[C("三", "carried_in", "natural")].ref]
+    # pre-filled from last year and locked: not marked, its note the template's own
+    assert carried_in.protection.locked and F.REGISTRY["R1"].title not in (carried_in.comment.text or "")
     assert not filled & {(c.sheet, c.ref) for c in spec.CELLS if c.computed}
+    for _, ref in filled:
+        assert F.REGISTRY["R1"].title in wb[sheet][ref].comment.text
 
 
 def test_r8_expected_is_last_years_figure(tmp_path):
