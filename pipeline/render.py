@@ -630,10 +630,10 @@ def county_charts(r: Rollup) -> tuple[Chart, ...]:
         Chart("applications", caption, "barh",
               tuple(sanitise(a.name) for a in shown),
               ((labels["new"], tuple(float(a.key["new"]) for a in shown)),)),
-        Chart("outcomes", L["chart_outcomes"], "bar",
-              tuple(labels[o] for o in spec.OUTCOME_KEYS),
-              ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)),
-    ]
+    ] if shown else []  # no agency passed: no bar to draw
+    charts.append(Chart("outcomes", L["chart_outcomes"], "bar",
+                        tuple(labels[o] for o in spec.OUTCOME_KEYS),
+                        ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)))
     if r.previous_key is not None and r.yoy_key is not None:
         # one panel per table the figures come from (三: applications, in tens or hundreds; 四: appeals, a few),
         # each with its own scale
@@ -944,7 +944,7 @@ def figure(chart: Chart):
         ax.set_xticks(range(n), chart.labels)
         values_at_ends(ax, bars, values)
         room(ax, values, False)
-        ax.set_ylabel(L["unit_pieces"])
+        ax.set_ylabel(L["unit_pieces"], rotation=0, loc="top")  # upright, at the top of the axis
         axes = [ax]
     for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)
