@@ -123,8 +123,9 @@ def _t3_labels() -> tuple[str, str]:
     return _squash(rows[0].text), _squash(rows[-1].text)
 
 
-def _both(sample_pdfs, long_pdfs):
-    return sample_pdfs + long_pdfs
+def _agencies(sample_pdfs, long_pdfs, real_county):
+    """(name, PDF) of every agency report looked at: the sample's, the long names', the real-sized county's."""
+    return sample_pdfs + long_pdfs + real_county["agencies"]
 
 
 # ------------------------------------------------------------------------------------------------ a real-sized county
@@ -243,9 +244,9 @@ def test_sample_titles_break_between_the_name_and_the_year(sample_pdfs):
         _check_title(name, path)
 
 
-def test_long_names_break_after_a_word(long_pdfs):
+def test_long_names_break_after_a_word(long_pdfs, real_county):
     assert max(len(n) for n in LONG_NAMES) >= 30
-    for name, path in long_pdfs:
+    for name, path in long_pdfs + real_county["agencies"]:
         _check_title(name, path)
         assert len(render.title_lines(name, YEAR)) >= 3  # too long for one line: the name itself breaks
     assert render.title_lines(LONG_NAMES[0], YEAR)[:2] == ("中共示例县委员会机构编制委员会办公室", "示例县人民政府外事办公室")
@@ -324,8 +325,9 @@ def _page_number_x(page) -> float | None:
     return min(hits) if hits else None
 
 
-def test_page_numbers_odd_right_even_left(sample_pdfs, long_pdfs):
-    for _, path in _both(sample_pdfs, long_pdfs):
+def test_page_numbers_odd_right_even_left(sample_run, long_pdfs, real_county):
+    """Agency reports and county summaries (their landscape and portrait annex pages too)."""
+    for path in _agency_and_county_pdfs(sample_run, long_pdfs, real_county):
         reader = pypdf.PdfReader(path)
         assert len(reader.pages) >= 3
         for n, page in enumerate(reader.pages, start=1):
@@ -339,10 +341,10 @@ def test_page_numbers_odd_right_even_left(sample_pdfs, long_pdfs):
 # ------------------------------------------------------------------------------------------------ signature
 
 
-def test_the_last_page_ends_with_the_signature(sample_pdfs, long_pdfs):
+def test_the_last_page_ends_with_the_signature(sample_pdfs, long_pdfs, real_county):
     ws = workspace.load(SAMPLE)
     assert ws.county.signature  # the sample's county.toml leaves the default (on)
-    for name, path in _both(sample_pdfs, long_pdfs):
+    for name, path in _agencies(sample_pdfs, long_pdfs, real_county):
         lines = _lines(pypdf.PdfReader(path).pages[-1])
         body = [line for line in lines if not line.startswith("—")]
         assert len(body) >= 3, f"{path.name}: the signature stands alone on the last page: {body}"
