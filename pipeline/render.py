@@ -143,11 +143,19 @@ class ReportContext:
 
 @dataclass(frozen=True)
 class Chart:
+    """A chart of the county summary: its caption without number (the document numbers the charts it draws:
+    图1, 图2 …), how it is drawn, its labels and (legend, values) series.
+
+    kind: ``barh`` one horizontal bar per label; ``bar`` one vertical bar per label; ``grouped`` horizontal
+    bars, one per series for each label, on one panel per (title, number of labels) of ``panels`` (each with
+    its own scale: measures of different magnitude are never drawn on one axis)."""
+
     key: str
     caption: str
     kind: str  # barh / bar / grouped
     labels: tuple[str, ...]
     series: tuple[tuple[str, tuple[float, ...]], ...]  # (legend, values)
+    panels: tuple[tuple[str, int], ...] = ()  # grouped: (panel title, how many of ``labels``), in order
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,21 @@ class CountyContext(ReportContext):
 
 def report_title(name: str, year: int) -> str:
     return f"{sanitise(name).strip()}{year}{spec.REPORT_TITLE_SUFFIX}"
+
+
+def _county_mark() -> str:
+    return f"（{L['county_summary']}）"
+
+
+def county_title(county: str, year: int) -> str:
+    """The county summary's title: the format's title followed by （全县汇总）, so that it never reads as the report
+    of the county government itself (示例县人民政府2024年…年度报告, one of the agencies summed)."""
+    return report_title(county, year) + _county_mark()
+
+
+def county_title_lines(county: str, year: int) -> tuple[str, ...]:
+    """The county title as printed: the format's title (title_lines), then （全县汇总） on a line of its own."""
+    return title_lines(county, year) + (_county_mark(),)
 
 
 #: The title's line (方正小标宋 二号 on the 156 mm text width holds 20 characters): lines of at most this many
@@ -468,7 +491,7 @@ def _entry_names(entries) -> str:
 def county_context(r: Rollup, county: County) -> CountyContext:
     """The context of the county summary (pure)."""
     name = sanitise(county.name).strip()
-    title = report_title(name, r.year)
+    title = county_title(name, r.year)
     office = sanitise(county.office).strip()
     scope = f"汇总了全县{len(r.agencies)}个单位的年度报告数据，"
     opening = opening_paragraph(
@@ -529,8 +552,8 @@ def county_context(r: Rollup, county: County) -> CountyContext:
     categories = tuple({"category": ct.category, "count": str(ct.agencies), "k": key_strs(ct.key)}
                        for ct in r.by_category)
     yoy = tuple(
-        {"label": y.label, "current": fmt(y.current), "previous": fmt(y.previous), "change": signed(y.change),
-         "rate": percent(y.rate)}
+        {"label": y.label, "unit": yoy_unit(y.key), "current": fmt(y.current), "previous": fmt(y.previous),
+         "change": signed(y.change), "rate": percent(y.rate)}
         for y in r.yoy
     )
     completeness_rows = tuple(
@@ -545,7 +568,7 @@ def county_context(r: Rollup, county: County) -> CountyContext:
         + "。",
     )
     return CountyContext(
-        title_lines=title_lines(name, r.year),
+        title_lines=county_title_lines(name, r.year),
         opening=(opening,),
         overview=data["overview"],
         general_items=_lead_items(general_texts),
@@ -568,32 +591,65 @@ def county_context(r: Rollup, county: County) -> CountyContext:
     )
 
 
-#: The bar chart of applications per agency shows at most this many agencies (the most applications first);
-#: beyond that a bar per agency is unreadable (and the image taller than a picture may be).
+def key_figure_unit(key: str) -> str:
+    """The unit of a key figure (件), from its cells."""
+    kf = next(k for k in spec.KEY_FIGURES if k.key == key)
+    return spec.CELL[kf.cells[0]].unit
+
+
+def yoy_unit(key: str) -> str:
+    """The unit of a year-on-year row (aggregate.year_on_year): its table 二 cell's (件, 万元) or key figure's."""
+    return spec.CELL[key].unit if key in spec.CELL else key_figure_unit(key)
+
+
+#: The bar chart of applications per agency shows at most this many agencies (the most applications first),
+#: fewer when their names need more lines than a page holds (``shown_agencies``).
 CHART_MAX_AGENCIES = 30
+
+
+def shown_agencies(r: Rollup) -> tuple[list, bool]:
+    """(agencies, cut) of the applications chart: every agency when all fit on the page at the charts' type size
+    (CHART_MAX_AGENCIES at most), else those with the most applications that fit (ties: roster order)."""
+    agencies = list(r.agencies)
+    if len(agencies) <= CHART_MAX_AGENCIES and _barh_height_in(sanitise(a.name) for a in agencies) <= CHART_MAX_H_IN:
+        return agencies, False
+    ranked = sorted(agencies, key=lambda a: -a.key["new"])[:CHART_MAX_AGENCIES]
+    n = len(ranked)
+    while n > 1 and _barh_height_in(sanitise(a.name) for a in ranked[:n]) > CHART_MAX_H_IN:
+        n -= 1
+    return ranked[:n], True
 
 
 def county_charts(r: Rollup) -> tuple[Chart, ...]:
     labels = {kf.key: kf.label for kf in spec.KEY_FIGURES}
-    shown, caption = r.agencies, L["chart_applications"]
-    if len(shown) > CHART_MAX_AGENCIES:
-        shown = sorted(shown, key=lambda a: -a.key["new"])[:CHART_MAX_AGENCIES]  # ties: roster order
-        caption += f"（{labels['new']}最多的{CHART_MAX_AGENCIES}个单位）"
+    shown, cut = shown_agencies(r)
+    caption = L["chart_applications"]
+    if cut:
+        caption += f"（{labels['new']}最多的{len(shown)}个单位）"
     charts = [
         Chart("applications", caption, "barh",
               tuple(sanitise(a.name) for a in shown),
               ((labels["new"], tuple(float(a.key["new"]) for a in shown)),)),
-        Chart("outcomes", L["chart_outcomes"], "bar",
-              tuple(labels[o] for o in spec.OUTCOME_KEYS),
-              ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)),
-    ]
+    ] if shown else []  # no agency passed: no bar to draw
+    charts.append(Chart("outcomes", L["chart_outcomes"], "bar",
+                        tuple(labels[o] for o in spec.OUTCOME_KEYS),
+                        ((str(r.year), tuple(float(r.key[o]) for o in spec.OUTCOME_KEYS)),)))
     if r.previous_key is not None and r.yoy_key is not None:
-        keys = [kf.key for kf in spec.KEY_FIGURES]
+        # one panel per table the figures come from (三: applications, in tens or hundreds; 四: appeals, a few),
+        # each with its own scale
+        panels: list[tuple[str, list[str]]] = []
+        for kf in spec.KEY_FIGURES:
+            title = spec.SECTION[spec.CELL[kf.cells[0]].table].title
+            if not panels or panels[-1][0] != title:
+                panels.append((title, []))
+            panels[-1][1].append(kf.key)
+        keys = [k for _, ks in panels for k in ks]
         caption = L["chart_yoy"] + (f"（两年均有报表的{len(r.yoy_agencies)}个单位）" if r.yoy_without else "")
         charts.append(
             Chart("yoy", caption, "grouped", tuple(labels[k] for k in keys),
                   ((f"{r.year - 1}年", tuple(float(r.previous_key[k]) for k in keys)),
-                   (f"{r.year}年", tuple(float(r.yoy_key[k]) for k in keys)))))
+                   (f"{r.year}年", tuple(float(r.yoy_key[k]) for k in keys))),
+                  tuple((title, len(ks)) for title, ks in panels)))
     return tuple(charts)
 
 
@@ -624,8 +680,9 @@ CHART_FONT_NAME = "nianbao chart font"
 
 
 class ChartFontError(ooxml.OutputError):
-    """A chart would be drawn with boxes for Chinese characters (no CJK font, or one lacking a character): the
-    report is not written with it. The message is Chinese and says what to do (exit code 2)."""
+    """A chart would be drawn with boxes for Chinese characters (no CJK font, or one lacking a character): it is
+    not drawn. The county summary is written without it (and its caption); the message (Chinese, saying what to
+    do) becomes a warning of the run (console and manifest), never a stop."""
 
 
 def _faces(path: str) -> list[tuple[int, str, str, bool]]:
@@ -722,10 +779,11 @@ def chart_font_family() -> str:
 
 
 def chart_text(chart: Chart) -> str:
-    """Every character a chart's picture may hold: labels, legends, axis titles, values and tick numbers."""
+    """Every character a chart's picture may hold: labels, legends, panel titles, axis titles, values and tick
+    numbers."""
     values = "".join(f"{v:g}" for _, vs in chart.series for v in vs)
-    return "".join(chart.labels) + "".join(s for s, _ in chart.series) + L["unit_pieces"] + "（）" + values \
-        + "0123456789.-+e"
+    return "".join(chart.labels) + "".join(s for s, _ in chart.series) + "".join(t for t, _ in chart.panels) \
+        + L["unit_pieces"] + "（）" + values + "0123456789.-+e"
 
 
 def missing_glyphs(text: str, font: tuple[str, int] | None = None) -> str:
@@ -748,9 +806,11 @@ def chart_png(chart: Chart) -> bytes:
     if missing:
         font = chart_font()
         where = "未找到中文字体" if font is None else f"图表字体 {os.path.basename(font[0])} 缺少“{missing}”等字"
+        todo = ("请重新安装 nianbao 及其依赖（make venv，或 pip install -e .，会安装图表字体包 pylopdf-fonts-zh-cn），"
+                "或安装 fonts-noto-cjk 后重新运行。") if font is None else "如需此图，请核对图中文字（如单位名称中的生僻字）后重新运行。"
         raise ChartFontError(
-            f"无法绘制统计图“{chart.caption}”：{where}，图中文字将显示为方框，报告不予生成。请重新安装 nianbao 及其依赖"
-            "（make venv，或 pip install -e .，会安装图表字体包 pylopdf-fonts-zh-cn），或安装 fonts-noto-cjk 后重新运行。")
+            f"统计图“{chart.caption}”未绘制：{where}，图中文字会显示为方框。该图及其图题已从全县汇总报告中略去，报告其余内容"
+            f"不受影响。{todo}")
     log = logging.getLogger("matplotlib.font_manager")  # "findfont: …" lines are noise on the office's console
     level = log.level
     log.setLevel(logging.ERROR)
@@ -760,40 +820,153 @@ def chart_png(chart: Chart) -> bytes:
         log.setLevel(level)
 
 
+#: Charts are drawn at the size they are printed (the text is true to its point size on paper): the width of
+#: the portrait annex page's text (156 mm, less a margin) and at most this height (its 225 mm, less the annex
+#: heading and the caption that stays on the picture's page).
+CHART_WIDTH_MM = 150
+CHART_MAX_HEIGHT_MM = 185
+CHART_MAX_H_IN = CHART_MAX_HEIGHT_MM / 25.4
+CHART_DPI = 200
+CHART_PT = 9  # labels, ticks, legend, panel titles
+CHART_VALUE_PT = 8  # the value printed at the end of each bar
+#: A bar's label (an agency's name) is set in lines of at most this many full-width characters, broken after its
+#: words (as the titles: name_breaks).
+CHART_LABEL_CHARS = 14
+_LINE_IN = CHART_PT * 1.25 / 72  # the height of a label's line
+
+
+def chart_label_lines(label: str) -> tuple[str, ...]:
+    """A bar label in lines of at most CHART_LABEL_CHARS (a long name broken after a word where it can be)."""
+    if _width(label) <= CHART_LABEL_CHARS:
+        return (label,)
+    bounds = (0,) + _set_name(label, CHART_LABEL_CHARS)[3] + (len(label),)
+    return tuple(label[a:b] for a, b in zip(bounds, bounds[1:]))
+
+
+_ROW_PAD_IN = 0.09  # between two rows' labels
+_AXIS_IN = 0.7  # the value axis, its title and the margins
+
+
+def _row_heights_in(labels) -> list[float]:
+    return [_ROW_PAD_IN + _LINE_IN * len(chart_label_lines(x)) for x in labels]
+
+
+def _barh_height_in(labels) -> float:
+    """The height (inches) of a one-bar-per-label horizontal chart: each row as tall as its label's lines."""
+    return _AXIS_IN + sum(_row_heights_in(labels))
+
+
+def _figsize_in(chart: Chart) -> tuple[float, float]:
+    w = CHART_WIDTH_MM / 25.4
+    if chart.kind == "barh":
+        return w, max(1.6, _barh_height_in(chart.labels))
+    if chart.kind == "grouped":
+        rows = sum(n for _, n in chart.panels) or len(chart.labels)
+        return w, 0.5 + 0.55 * max(1, len(chart.panels)) + rows * (0.12 + 2 * _LINE_IN)
+    return w, 3.0
+
+
+def chart_size_mm(chart: Chart) -> tuple[float, float]:
+    """(width, height) in mm of the chart's picture in the document: its drawn size, made smaller (both ways
+    alike) only when taller than CHART_MAX_HEIGHT_MM."""
+    w, h = (x * 25.4 for x in _figsize_in(chart))
+    k = min(1.0, CHART_MAX_HEIGHT_MM / h)
+    return round(w * k, 1), round(h * k, 1)
+
+
+def figure(chart: Chart):
+    """The chart as a matplotlib Figure (drawn with the chart font: call within ``_chart_rc``); no label is rotated,
+    every bar has its value printed at its end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig = plt.figure(figsize=_figsize_in(chart), dpi=CHART_DPI, layout="constrained")
+    blue, grey = "#2f5597", "#a5a5a5"
+
+    def values_at_ends(ax, bars, values) -> None:
+        ax.bar_label(bars, labels=[f"{v:g}" for v in values], padding=2, fontsize=CHART_VALUE_PT)
+
+    def room(ax, values, horizontal: bool) -> None:
+        """The value axis from 0 to a little over the largest value (room for the printed values); integers."""
+        top = max(values, default=0) or 1
+        (ax.set_xlim if horizontal else ax.set_ylim)(0, top * 1.15)
+        (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+    unit = f"（{L['unit_pieces']}）"
+    if chart.kind == "barh":
+        ax = fig.add_subplot()
+        values = chart.series[0][1]
+        heights = _row_heights_in(chart.labels)  # the y axis in inches: a row as tall as its label
+        ys = [sum(heights[:i]) + h / 2 for i, h in enumerate(heights)]
+        bars = ax.barh(ys, values, height=0.16, color=blue)
+        ax.set_yticks(ys, ["\n".join(chart_label_lines(x)) for x in chart.labels])
+        for t in ax.get_yticklabels():
+            t.set_multialignment("right")  # a name's lines end at the axis, as one-line names do
+        ax.set_ylim(sum(heights), 0)  # the first label on top
+        values_at_ends(ax, bars, values)
+        room(ax, values, True)
+        ax.set_xlabel(chart.series[0][0] + unit)
+        axes = [ax]
+    elif chart.kind == "grouped":
+        panels = chart.panels or (("", len(chart.labels)),)
+        axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[n for _, n in panels])[:, 0]
+        colors = (grey, blue)
+        k = len(chart.series)
+        h = 0.8 / k
+        start = 0
+        for ax, (title, n) in zip(axes, panels):
+            labels = chart.labels[start:start + n]
+            panel_values = []
+            for j, (legend, values) in enumerate(chart.series):
+                vs = values[start:start + n]
+                panel_values += vs
+                ys = [i - 0.4 + h * (j + 0.5) for i in range(n)]
+                bars = ax.barh(ys, vs, height=h * 0.9, color=colors[(j + (k == 1)) % len(colors)], label=legend)
+                values_at_ends(ax, bars, vs)
+            ax.set_yticks(range(n), labels)
+            ax.invert_yaxis()
+            room(ax, panel_values, True)
+            if title:
+                ax.set_title(title, loc="left", fontsize=CHART_PT)
+            start += n
+        axes[-1].set_xlabel(L["unit_pieces"])
+        if k > 1:
+            fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=k, frameon=False,
+                       fontsize=CHART_PT)
+    else:
+        ax = fig.add_subplot()
+        n = len(chart.labels)
+        values = chart.series[0][1]
+        bars = ax.bar(range(n), values, width=0.6, color=blue)
+        ax.set_xticks(range(n), chart.labels)
+        values_at_ends(ax, bars, values)
+        room(ax, values, False)
+        ax.set_ylabel(L["unit_pieces"], rotation=0, loc="top")  # upright, at the top of the axis
+        axes = [ax]
+    for ax in axes:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=CHART_PT)
+        ax.xaxis.label.set_fontsize(CHART_PT)
+        ax.yaxis.label.set_fontsize(CHART_PT)
+    return fig
+
+
+def _chart_rc() -> dict:
+    return {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [chart_font_family()],
+            "font.weight": "normal", "font.style": "normal", "font.stretch": "normal", "font.variant": "normal"}
+
+
 def _draw(chart: Chart) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rc = {"axes.unicode_minus": False, "svg.hashsalt": "nianbao", "font.family": [chart_font_family()],
-          "font.weight": "normal", "font.style": "normal", "font.stretch": "normal", "font.variant": "normal"}
-    with plt.rc_context(rc):
-        n = len(chart.labels)
-        if chart.kind == "barh":
-            fig, ax = plt.subplots(figsize=(9, max(2.5, 0.38 * n + 1)), dpi=150)
-            values = chart.series[0][1]
-            ax.barh(range(n), values, color="#2f5597")
-            ax.set_yticks(range(n), chart.labels)
-            ax.invert_yaxis()
-            for i, v in enumerate(values):
-                ax.text(v, i, f" {v:g}", va="center", fontsize=9)
-            ax.set_xlabel(chart.series[0][0] + f"（{L['unit_pieces']}）")
-        else:
-            fig, ax = plt.subplots(figsize=(9, 4.2), dpi=150)
-            k = len(chart.series)
-            width = 0.8 / k
-            colors = ("#a5a5a5", "#2f5597", "#c55a11")
-            for j, (legend, values) in enumerate(chart.series):
-                xs = [i - 0.4 + width * (j + 0.5) for i in range(n)]
-                bars = ax.bar(xs, values, width, label=legend, color=colors[(j + (k == 1)) % len(colors)])
-                ax.bar_label(bars, labels=[f"{v:g}" for v in values], fontsize=8)
-            ax.set_xticks(range(n), chart.labels, rotation=30 if n > 8 else 0, ha="right" if n > 8 else "center")
-            ax.set_ylabel(L["unit_pieces"])
-            if k > 1:
-                ax.legend()
-        ax.spines[["top", "right"]].set_visible(False)
-        fig.tight_layout()
+    with plt.rc_context(_chart_rc()):
+        fig = figure(chart)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
         plt.close(fig)
@@ -824,8 +997,8 @@ def agency_filename(name: str, year: int) -> str:
 
 
 def county_filename(county: str, year: int) -> str:
-    return _fit(safe_filename(report_title(county, year) + "（全县汇总）"),
-                f"{year}{spec.REPORT_TITLE_SUFFIX}（全县汇总）", ".docx")
+    """The county summary's file name: its title (county_title)."""
+    return _fit(safe_filename(county_title(county, year)), f"{year}{spec.REPORT_TITLE_SUFFIX}{_county_mark()}", ".docx")
 
 
 def _plain(obj):
@@ -837,23 +1010,68 @@ def _plain(obj):
     return obj
 
 
+def figure_caption(number: int, caption: str) -> str:
+    """A figure's caption as printed below it: 图1　各单位… (numbered in the order the charts are drawn)."""
+    return f"{L['figure']}{number}\u3000{caption}"
+
+
+@dataclass(frozen=True)
+class Filled:
+    path: Path
+    warnings: tuple[str, ...] = ()  # Chinese: the charts left out (ChartFontError's message), one each
+
+
 def fill(template: Path, context: Mapping[str, object], path: Path) -> Path:
     """docxtpl fills the template (autoescape on) and the document is saved atomically and reproducibly."""
+    return fill_document(template, context, path).path
+
+
+def fill_document(template: Path, context: Mapping[str, object], path: Path) -> Filled:
+    """``fill``, saying which charts were left out: a chart that cannot be drawn (ChartFontError) is omitted with
+    its caption, the others numbered 图1, 图2 … as they come; with none drawn the charts' annex goes too."""
     from docxtpl import DocxTemplate
 
     tpl = DocxTemplate(str(template))
     ctx = dict(context)
+    omitted: list[str] = []
     if "charts" in ctx:
         from docx.shared import Mm
         from docxtpl import InlineImage
 
-        ctx["charts"] = [
-            {"caption": ch.caption, "image": InlineImage(tpl, io.BytesIO(chart_png(ch)), width=Mm(200))}
-            for ch in ctx["charts"]
-        ]
+        drawn = []
+        for ch in ctx["charts"]:
+            try:
+                png = chart_png(ch)
+            except ChartFontError as e:
+                omitted.append(str(e))
+                continue
+            w, h = chart_size_mm(ch)
+            drawn.append({"caption": figure_caption(len(drawn) + 1, ch.caption),
+                          "image": InlineImage(tpl, io.BytesIO(png), width=Mm(w), height=Mm(h))})
+        ctx["charts"] = drawn
     ctx = {k: _plain(v) for k, v in ctx.items()}
     tpl.render(ctx, autoescape=True)
-    return ooxml.save_document(tpl, path)
+    if "charts" in ctx and not ctx["charts"]:
+        _drop_last_section(tpl.docx)
+    return Filled(ooxml.save_document(tpl, path), tuple(omitted))
+
+
+def _drop_last_section(doc) -> None:
+    """Remove the document's last section when it is empty (the charts' annex without a chart): the section
+    before it (the annex tables, landscape) becomes the last, so no blank page ends the document."""
+    from docx.oxml.ns import qn
+
+    body = doc.element.body
+    last = body.find(qn("w:sectPr"))
+    breaks = [p for p in body.iterchildren(qn("w:p")) if p.find(qn("w:pPr") + "/" + qn("w:sectPr")) is not None]
+    if last is None or not breaks:
+        return
+    p = breaks[-1]
+    if any(el.tag in (qn("w:p"), qn("w:tbl")) for el in p.itersiblings()):
+        return  # the last section has content
+    sect = p.find(qn("w:pPr") + "/" + qn("w:sectPr"))
+    body.replace(last, sect)
+    body.remove(p)
 
 
 # ---- agency reports, many at a time: fastdocx fills one template loaded once per process (plain docxtpl's bytes)
@@ -877,9 +1095,14 @@ def render_agency(a: AgencyData, out_dir: Path, roster: Agency | None = None,
 
 def render_county(r: Rollup, county: County, out_dir: Path, template: Path | None = None) -> Path:
     """The county summary; ``template`` defaults to the current format's (``templates()``)."""
+    return render_county_document(r, county, out_dir, template).path
+
+
+def render_county_document(r: Rollup, county: County, out_dir: Path, template: Path | None = None) -> Filled:
+    """``render_county``, with the warnings of the charts it left out."""
     template = template or templates()[1]
     ctx = county_context(r, county)
-    return fill(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
+    return fill_document(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
 
 def warm_up(fmt: spec.Format | None = None) -> None:
@@ -1004,6 +1227,7 @@ class Rendered:
     agency_reports: tuple[Path, ...]
     county_report: Path | None
     alongside: object = None
+    warnings: tuple[str, ...] = ()  # Chinese: what the county summary left out (a chart it could not draw)
 
 
 def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = None,
@@ -1017,5 +1241,6 @@ def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = 
     with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, templates()[0],
                                                   jobs or parallel.default_jobs(), alongside,
                                                   county.signature) as job:
-        summary = render_county(rollup, county, out_dir) if county_report else None
-        return Rendered(job.result(), summary, job.alongside_result())
+        summary = render_county_document(rollup, county, out_dir) if county_report else None
+        return Rendered(job.result(), summary.path if summary else None, job.alongside_result(),
+                        summary.warnings if summary else ())

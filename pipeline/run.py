@@ -142,10 +142,11 @@ def open_output(ws: Workspace, year: int, output: Path) -> Path:
 
 
 def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], outputs: list[Path],
-                   previous_inputs: list[dict] = ()) -> Path:
+                   previous_inputs: list[dict] = (), warnings: tuple[str, ...] = ()) -> Path:
     """manifest.json: every input with its SHA-256 and verdict — the year's workbooks, last year's (read for the
-    carry-over and year-on-year checks) and the workspace's county.toml and roster — and every output written
-    (stable order, no times).
+    carry-over and year-on-year checks) and the workspace's county.toml and roster — every output written
+    (stable order, no times) and the run's warnings (Chinese: what an output left out, e.g. a chart the county
+    summary could not draw).
 
     ``complete`` is true: the run finished (while a run is under way, the folder's manifest says false).
     """
@@ -163,6 +164,7 @@ def write_manifest(out_dir: Path, ws: Workspace, year: int, inputs: list[dict], 
             for p in sorted(set(outputs))
             if p.is_file()
         ],
+        "warnings": list(warnings),
     }
     path = out_dir / MANIFEST
     ooxml.atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
@@ -290,7 +292,8 @@ def _run(ws: Workspace, year: int, out_dir: Path, *, render: bool, pdf: bool, jo
 
     parallel.raise_if_interrupted()  # a stopped run leaves the manifest saying it did not complete
     stuck = _remove_stale(out_dir, old, outputs)
-    manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs)
+    warnings = written.warnings if written is not None else ()
+    manifest = write_manifest(out_dir, ws, year, inputs, outputs, previous_inputs, warnings)
 
     _summary(console, ws, year, verdicts, report, written, out_dir, has_previous)
     for p in stuck:
@@ -354,6 +357,7 @@ class Written:
     county_workbook: Path
     pdfs: tuple[Path, ...] = ()
     pdf_message: str = ""  # Chinese: how many PDFs, or why none
+    warnings: tuple[str, ...] = ()  # Chinese: what the documents left out (a chart that could not be drawn)
 
     @property
     def files(self) -> list[Path]:
@@ -382,7 +386,7 @@ def _render_stage(rollup: Rollup, ws: Workspace, out_dir: Path, *, pdf: bool, jo
         docs = list(done.agency_reports) + ([done.county_report] if done.county_report else [])
         result = pdf_mod.convert(docs, out_dir)
         pdfs, message = result.pdfs, result.message
-    return Written(done.agency_reports, done.county_report, done.alongside, pdfs, message)
+    return Written(done.agency_reports, done.county_report, done.alongside, pdfs, message, done.warnings)
 
 
 def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console, render: bool) -> _Checked:
@@ -441,6 +445,7 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
              has_previous: bool) -> None:
     if console.quiet:  # nothing is shown: do not build a table of every agency
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from . import export, model
@@ -473,6 +478,8 @@ def _summary(console, ws: Workspace, year: int, verdicts, report, rendered, out_
                       + ("和全县汇总报告" if rendered.county_report else "") + f"：{out_dir}")
         if rendered.pdf_message:
             console.print(f"  {rendered.pdf_message}")
+        for w in rendered.warnings:  # e.g. a chart left out of the county summary: the run goes on
+            console.print(f"  [yellow]提示：[/]{escape(w)}", soft_wrap=True)
     console.print(f"校验结果：{out_dir / export.RESULT_XLSX}")
     if not report.ok:
         console.print("[bold red]有单位未通过校验或未报送：请把“退回修改”文件夹中的报表发回对应单位修改后重新运行。[/]",

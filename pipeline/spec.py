@@ -1197,6 +1197,10 @@ SUMMARY_LABELS: dict[str, str] = {
     "sheet_completeness": "报送情况",
     "table_column": "表",
     "unit_pieces": "件",
+    "unit_agencies": "个",  # the unit of 单位数
+    "unit": "计量单位",  # the column of the year-on-year annex (件 / 万元 by row)
+    "figure": "图",  # a figure's number: 图1
+    "county_summary": "全县汇总",  # the county summary's title and file name say it: （全县汇总）
 }
 
 

@@ -276,3 +276,106 @@ def test_a_run_on_a_machine_without_cjk_fonts_prints_no_glyph_warning(machine, t
     out, err = capfd.readouterr()
     assert "Glyph" not in out + err and "findfont" not in out + err
     assert reports[0] == reports[1]
+
+
+# ---- what the charts show
+
+
+@pytest.fixture
+def yoy_rollup():
+    batch = county_batch(2024)
+    return aggregate.rollup(batch, {a.code for a in batch}, county_batch(2023, seed=1), rollup_workspace(), year=2024)
+
+
+def _figure(chart):
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(render._chart_rc()):
+        return render.figure(chart)
+
+
+def test_no_chart_label_is_rotated_and_every_bar_has_its_value(yoy_rollup):
+    import matplotlib.pyplot as plt
+
+    charts = render.county_charts(yoy_rollup)
+    assert [c.key for c in charts] == ["applications", "outcomes", "yoy"]
+    for chart in charts:
+        fig = _figure(chart)
+        for ax in fig.axes:
+            for label in ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.yaxis.label]:
+                assert label.get_rotation() == 0 or not label.get_text(), (chart.key, label.get_text())
+            bars = [v for c in ax.containers for v in c.datavalues]
+            assert bars and [t.get_text() for t in ax.texts] == [f"{v:g}" for v in bars], chart.key
+        plt.close(fig)
+
+
+def test_the_year_on_year_chart_draws_each_table_on_its_own_scale(yoy_rollup):
+    """Applications (table 三: tens, hundreds) and appeals (table 四: a few) on separate panels, each axis reaching
+    just past its own largest value: a 3 is never a sliver beside a 135. Bars are horizontal, labels on the left."""
+    import matplotlib.pyplot as plt
+
+    (chart,) = [c for c in render.county_charts(yoy_rollup) if c.key == "yoy"]
+    assert chart.panels == ((spec.SECTION["三"].title, 8), (spec.SECTION["四"].title, 4))
+    fig = _figure(chart)
+    assert len(fig.axes) == 2
+    start = 0
+    for ax, (title, n) in zip(fig.axes, chart.panels):
+        values = [v for _, vs in chart.series for v in vs[start:start + n]]
+        assert ax.get_title(loc="left") == title
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(chart.labels[start:start + n])
+        assert ax.get_xlim() == pytest.approx((0, (max(values) or 1) * 1.15))
+        assert all(abs(p.get_height()) < 1 for c in ax.containers for p in c.patches)  # horizontal bars
+        start += n
+    assert fig.axes[0].get_xlim()[1] > 10 * fig.axes[1].get_xlim()[1]  # the sample's 100s and few
+    plt.close(fig)
+
+
+def test_long_agency_names_are_set_in_lines_broken_after_a_word(yoy_rollup):
+    name = "示例县住房和城乡建设局城市管理综合行政执法大队市容环境卫生管理所"
+    lines = render.chart_label_lines(name)
+    assert "".join(lines) == name and len(lines) == 3
+    assert all(render._width(x) <= render.CHART_LABEL_CHARS for x in lines)
+    assert lines[0].endswith("局") and lines[1].endswith("队")
+    assert render.chart_label_lines("示例县财政局") == ("示例县财政局",)
+
+
+RARE = "𪚥"  # U+2A6A5 (CJK Extension B), a character of some place names: not in the shipped chart font
+
+
+def test_a_chart_the_font_cannot_draw_is_left_out_and_the_run_goes_on(monkeypatch, tmp_path):
+    """An agency's name with a character the chart font lacks: the applications chart is left out of the county
+    summary with its caption (the others renumbered 图1, 图2), the console and the manifest say so, and the run
+    ends as its findings dictate (0 for the sample), never with exit code 2."""
+    import dataclasses
+    import io
+    import json
+    import zipfile
+
+    from docx import Document
+    from rich.console import Console
+
+    assert render.missing_glyphs(RARE) == RARE
+    real = render.county_charts
+
+    def with_a_rare_name(r):
+        charts = real(r)
+        assert charts[0].key == "applications"
+        return (dataclasses.replace(charts[0], labels=(f"示例县{RARE}镇人民政府",) + charts[0].labels[1:]),) + charts[1:]
+
+    monkeypatch.setattr(render, "county_charts", with_a_rare_name)
+    console = Console(file=io.StringIO(), width=300, record=True)
+    result = run.run(workspace.load(SAMPLE), 2024, tmp_path / "out", jobs=1, console=console)
+    assert result.exit_code == 0
+    (warning,) = json.loads(result.manifest.read_text(encoding="utf-8"))["warnings"]
+    assert RARE in warning and spec.SUMMARY_LABELS["chart_applications"] in warning and "略去" in warning
+    assert warning in console.export_text().replace("\n", "")
+    (county,) = [p for p in result.out_dir.glob("*.docx") if spec.SUMMARY_LABELS["county_summary"] in p.name]
+    with zipfile.ZipFile(county) as z:
+        assert len([n for n in z.namelist() if n.startswith("word/media/")]) == 2
+    captions = [p.text for p in Document(county).paragraphs if p.style.name == "Caption"]
+    assert captions == [render.figure_caption(1, spec.SUMMARY_LABELS["chart_outcomes"]),
+                        render.figure_caption(2, spec.SUMMARY_LABELS["chart_yoy"])]
+    # without the rare name, the same run has all three charts and no warning
+    monkeypatch.setattr(render, "county_charts", real)
+    again = run.run(workspace.load(SAMPLE), 2024, tmp_path / "out2", jobs=1)
+    assert json.loads(again.manifest.read_text(encoding="utf-8"))["warnings"] == []

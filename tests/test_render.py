@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from docx import Document
+from docx.enum.section import WD_ORIENT
+from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 from test_render_data import ROSTER, county_batch, make_agency, seed_agency, seed_json, workspace
@@ -280,7 +282,7 @@ def test_county_report_reads_back(tmp_path, county_setup):
     path = render.render_county(r, ws.county, tmp_path)
     doc = Document(path)
     assert headings(doc)[:6] == [s.heading for s in spec.SECTIONS]
-    assert doc.paragraphs[0].text == "测试县2024年政府信息公开工作年度报告"  # complete: no 草稿
+    assert doc.paragraphs[0].text == "测试县2024年政府信息公开工作年度报告\n（全县汇总）"  # complete: no 草稿
     assert not any(p.text == spec.SUMMARY_LABELS["draft"] for p in doc.paragraphs)
     for t, table in zip(doc.tables[:3], ("二", "三", "四")):
         expected = {c.name: sum((a.values[c.name] for a in batch), Decimal(0) if c.kind == "money" else 0)
@@ -288,7 +290,8 @@ def test_county_report_reads_back(tmp_path, county_setup):
         assert_official_table(t, table, expected)
     # annex 1: one row per agency + total
     t = doc.tables[3]
-    assert [c.text for c in t.rows[0].cells] == [spec.SUMMARY_LABELS["agency"]] + [k.label for k in spec.KEY_FIGURES]
+    assert [c.text for c in t.rows[0].cells] == [spec.SUMMARY_LABELS["agency"]] + [f"{k.label}\n（件）"
+                                                                                   for k in spec.KEY_FIGURES]
     assert len(t.rows) == 1 + len(batch) + 1
     for row, a in zip(t.rows[1:], r.agencies):
         assert [c.text for c in row.cells] == [a.name] + [render.fmt(a.key[k.key]) for k in spec.KEY_FIGURES]
@@ -296,6 +299,8 @@ def test_county_report_reads_back(tmp_path, county_setup):
     # annex 2 categories, annex 3 year on year, annex 4 completeness
     assert [row.cells[0].text for row in doc.tables[4].rows[1:]] == list(spec.CATEGORY_LABELS) + ["合计"]
     assert len(doc.tables[5].rows) == 1 + len(r.yoy)
+    units = {row.cells[0].text: row.cells[1].text for row in doc.tables[5].rows[1:]}
+    assert units["行政事业性收费（万元）"] == "万元" and units["新收申请"] == "件" and set(units.values()) == {"件", "万元"}
     assert len(doc.tables[6].rows) == 1 + len(ws.agencies)
     body = "\n".join(texts(doc))
     assert f"全县共收到政府信息公开申请{r.key['new']}件" in body
@@ -389,3 +394,121 @@ def test_render_stage_in_one_call(tmp_path, county_setup):
     out = run._render_stage(r, workspace(), tmp_path, pdf=False, jobs=2)
     assert len(out.agency_reports) == 2 and out.county_report.is_file() and out.county_workbook.is_file()
     assert r.completeness.passed == 2 and out.pdfs == () and all(p.is_file() for p in out.files)
+
+# ------------------------------------------------------------------------------------------------ layout in the docx
+
+
+def _style_bold(doc, name: str) -> bool:
+    return bool(doc.styles[name].font.bold)
+
+
+def test_county_title_differs_from_the_county_governments_own(tmp_path, county_setup):
+    """The summary is not the 本级 report: its title says （全县汇总） — not only "人民政府" less — and its file too."""
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed, previous, ws)
+    own = r.county_agency
+    assert own is not None and own.name == "测试县人民政府"
+    county = render.county_context(r, ws.county).title
+    agency = render.agency_context(own).title
+    assert county == "测试县2024年政府信息公开工作年度报告（全县汇总）"
+    assert county.replace("人民政府", "") != agency.replace("人民政府", "")
+    assert spec.SUMMARY_LABELS["county_summary"] in county and "人民政府" not in county
+    assert f"《{county}》" in render.county_context(r, ws.county).opening[0]
+    path = render.render_county(r, ws.county, tmp_path)
+    assert path.name == county + ".docx" == render.county_filename(ws.county.name, 2024)
+    assert path.name != render.agency_filename(own.name, 2024).replace("人民政府", "")
+
+
+def test_annex_tables_state_units_and_bold_headers_and_totals(tmp_path, county_setup):
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed, previous, ws)
+    doc = Document(render.render_county(r, ws.county, tmp_path))
+    L = spec.SUMMARY_LABELS
+    breakdown, categories, yoy, completeness = doc.tables[3:7]
+    for t in (breakdown, categories, yoy, completeness):
+        header = t.rows[0]
+        assert header._tr.trPr.find(qn("w:tblHeader")) is not None  # repeated at the top of every page
+        assert {p.style.name for c in header.cells for p in c.paragraphs} == {"Annex Table Header"}
+    assert _style_bold(doc, "Annex Table Header") and _style_bold(doc, "Annex Table Total")
+    assert not _style_bold(doc, "Annex Table Text")
+    for t in (breakdown, categories):
+        last = t.rows[-1]
+        assert last.cells[0].text == L["total_row"]
+        assert {p.style.name for c in last.cells for p in c.paragraphs} <= {"Annex Table Total",
+                                                                           "Annex Table Total Left"}
+    assert categories.rows[0].cells[1].text == f"{L['agency_count']}\n（{L['unit_agencies']}）"
+    assert [c.text for c in yoy.rows[0].cells][:2] == [L["item"], L["unit"]]
+
+
+def test_figure_and_caption_are_one_unit_in_the_template():
+    doc = Document(render.COUNTY_TEMPLATE)
+    assert doc.styles["Figure"].paragraph_format.keep_with_next
+    assert doc.styles["Caption"].paragraph_format.keep_together
+    assert doc.styles["Caption"].paragraph_format.alignment == 1  # centred
+    texts = [(p.text, p.style.name) for p in doc.paragraphs]
+    i = texts.index(("{{ ch.image }}", "Figure"))
+    assert texts[i + 1] == ("{{ ch.caption }}", "Caption")  # the caption below the picture
+    # the charts' annex is a portrait section of its own; the annex tables' section is landscape
+    orientation = [s.orientation for s in doc.sections]
+    assert orientation == [WD_ORIENT.PORTRAIT, WD_ORIENT.LANDSCAPE, WD_ORIENT.PORTRAIT]
+
+
+def test_charts_are_numbered_in_order_below_their_pictures(tmp_path, county_setup):
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed, previous, ws)
+    doc = Document(render.render_county(r, ws.county, tmp_path))
+    body = doc.element.body
+    pictures = [p for p in body.iter(qn("w:p")) if p.find(".//" + qn("w:drawing")) is not None]
+    captions = [p.getnext() for p in pictures]
+    got = ["".join(t.text for t in c.iter(qn("w:t"))) for c in captions]
+    assert got == [render.figure_caption(i, ch.caption) for i, ch in enumerate(render.county_charts(r), start=1)]
+    assert got[0].startswith("图1\u3000") and got[2].startswith("图3\u3000")
+    # each picture at the size it was drawn (never wider than the portrait text): the charts' text true to size
+    for p, ch in zip(pictures, render.county_charts(r)):
+        extent = p.find(".//" + qn("wp:extent"))
+        w, h = render.chart_size_mm(ch)
+        assert abs(int(extent.get("cx")) / 36000 - w) < 0.1 and abs(int(extent.get("cy")) / 36000 - h) < 0.1
+        assert w <= 156 and h <= render.CHART_MAX_HEIGHT_MM
+
+
+def test_a_summary_whose_charts_cannot_be_drawn_leaves_them_out(tmp_path, county_setup, monkeypatch):
+    """No CJK font at all: every chart is left out with its caption, the charts' annex too (no heading without a
+    chart, no blank portrait page at the end), and the warnings say which; the rest of the summary is written."""
+    batch, previous, passed = county_setup
+    ws = workspace()
+    r = aggregate.rollup(batch, passed, previous, ws)
+    monkeypatch.setattr(render, "chart_font", lambda: None)
+    done = render.render_county_document(r, ws.county, tmp_path)
+    assert len(done.warnings) == 3
+    for w, ch in zip(done.warnings, render.county_charts(r)):
+        assert ch.caption in w and "未找到中文字体" in w and "略去" in w
+    doc = Document(done.path)
+    with zipfile.ZipFile(done.path) as z:
+        assert not [n for n in z.namelist() if n.startswith("word/media/")]
+    texts_ = [p.text for p in doc.paragraphs]
+    assert not any(t.startswith(f"{spec.SUMMARY_LABELS['annex']}5") for t in texts_)
+    assert not any(t.startswith(spec.SUMMARY_LABELS["figure"] + "1") for t in texts_)
+    assert [s.orientation for s in doc.sections] == [WD_ORIENT.PORTRAIT, WD_ORIENT.LANDSCAPE]
+    assert doc.tables[-1].rows[0].cells[-1].text == spec.SUMMARY_LABELS["status"]  # annex 4 ends it
+    assert render.render_county(r, ws.county, tmp_path / "again").is_file()  # never an exception
+
+
+def test_agency_tables_stay_whole_and_three_starts_a_page():
+    """Tables 二, 三, 四 each kept on one page (every row's paragraphs keep with the next, rows never split); the
+    heading of 三 always starts a page, right after table 二 (no spacer paragraph left to fall on a page alone)."""
+    doc = Document(render.AGENCY_TEMPLATE)
+    for t in doc.tables:
+        rows = list(t.rows)
+        for row in rows:
+            assert row._tr.trPr.find(qn("w:cantSplit")) is not None
+        for row in rows[:-1]:
+            assert all(p.paragraph_format.keep_with_next for c in row.cells for p in c.paragraphs)
+    body = list(doc.element.body.iterchildren())
+    heading = next(el for el in body if el.tag == qn("w:p")
+                   and "".join(t.text for t in el.iter(qn("w:t"))) == spec.SECTION["三"].heading)
+    assert heading.find(qn("w:pPr") + "/" + qn("w:pageBreakBefore")) is not None
+    assert heading.getprevious().tag == qn("w:tbl")  # table 二, then 三's heading
+    assert doc.styles["Heading 1"].paragraph_format.keep_with_next

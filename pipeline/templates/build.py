@@ -46,6 +46,7 @@ LATIN = "Times New Roman"
 BODY_PT = 16  # 三号
 TITLE_PT = 22  # 二号
 TABLE_PT = 10.5  # 五号
+ANNEX_TABLE_PT = 9  # 小五: the county summary's annex tables (13 columns on a landscape page)
 LINE_PT = 28  # fixed line spacing
 PAGE_NUMBER_PT = 14  # 四号
 
@@ -56,6 +57,11 @@ S_H1 = "Heading 1"
 S_H2 = "Heading 2"
 S_TABLE = "Table Text"
 S_TABLE_LEFT = "Table Text Left"
+S_ANNEX = "Annex Table Text"  # the annex tables' cells (小五)
+S_ANNEX_LEFT = "Annex Table Text Left"
+S_ANNEX_HEADER = "Annex Table Header"  # their header rows: bold, repeated on every page
+S_ANNEX_TOTAL = "Annex Table Total"  # their 合计 row: bold
+S_ANNEX_TOTAL_LEFT = "Annex Table Total Left"
 S_LEAD = "Lead"  # character style: the （一） lead-in of a paragraph, 楷体
 S_FIGURE = "Figure"
 S_CAPTION = "Caption"
@@ -199,12 +205,23 @@ def _define_styles(doc) -> None:
     _set_fonts(table_left.element, SONGTI, TABLE_PT)
     _set_paragraph(table_left, align="left", line_pt=None)
 
+    for name, base, align, bold in ((S_ANNEX, S_TABLE, "center", False), (S_ANNEX_LEFT, S_TABLE, "left", False),
+                                    (S_ANNEX_HEADER, S_TABLE, "center", True),
+                                    (S_ANNEX_TOTAL, S_TABLE, "center", True),
+                                    (S_ANNEX_TOTAL_LEFT, S_TABLE, "left", True)):
+        st = _paragraph_style(doc, name, base)
+        _set_fonts(st.element, SONGTI, ANNEX_TABLE_PT, bold=bold)
+        _set_paragraph(st, align=align, line_pt=None)
+
+    # a figure and its caption below it (图1　…, centred) are one unit: the picture keeps with its caption, and
+    # the caption's lines stay together
     figure = _paragraph_style(doc, S_FIGURE)
     _set_fonts(figure.element, FANGSONG, BODY_PT)
-    _set_paragraph(figure, align="center", line_pt=None)
+    _set_paragraph(figure, align="center", line_pt=None, before_pt=6, keep_next=True)
     caption = _paragraph_style(doc, S_CAPTION)
     _set_fonts(caption.element, KAITI, 14)
-    _set_paragraph(caption, align="center", line_pt=LINE_PT, after_pt=6)
+    _set_paragraph(caption, align="center", line_pt=LINE_PT, after_pt=12)
+    caption.paragraph_format.keep_together = True
 
     draft = _paragraph_style(doc, S_DRAFT)
     _set_fonts(draft.element, HEITI, TITLE_PT, bold=True, color="C00000")
@@ -440,22 +457,24 @@ def _official_table(doc, table: str):
 def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tuple[float, ...], *,
                   loop: str | None = None, total_cells: list[str] | None = None, first_left: bool = True,
                   keep_together: bool = False):
-    """A header row, a row repeated by ``{%tr for … %}`` (when ``loop``), and an optional total row."""
+    """An annex table (小五): a header row (bold, repeated at the top of every page the table runs onto; "\n"
+    in a header is a line break: the label, then its unit), a row repeated by ``{%tr for … %}`` (when ``loop``),
+    and an optional total row (bold)."""
     n_rows = 1 + (3 if loop else 1) + (1 if total_cells else 0)
     t = doc.add_table(rows=n_rows, cols=len(headers))
     t.style = doc.styles["Table Grid"]
     _fixed_layout(t, widths_mm)
     _mark_header_row(t.rows[0])
 
-    def fill(row, texts: list[str]):
+    def fill(row, texts: list[str], style: str = S_ANNEX, left: str = S_ANNEX_LEFT):
         _no_split(row)
         for j, (cell, text) in enumerate(zip(row.cells, texts)):
             cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
             p = cell.paragraphs[0]
-            p.style = doc.styles[S_TABLE_LEFT if (j == 0 and first_left) else S_TABLE]
+            p.style = doc.styles[left if (j == 0 and first_left) else style]
             p.text = text
 
-    fill(t.rows[0], headers)
+    fill(t.rows[0], headers, S_ANNEX_HEADER, S_ANNEX_HEADER)
     r = 1
     if loop:
         t.rows[r].cells[0].paragraphs[0].text = "{%tr " + loop + " %}"
@@ -466,7 +485,7 @@ def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tupl
         t.rows[r].cells[0].paragraphs[0].text = "{%tr endfor %}"
         r += 1
     if total_cells:
-        fill(t.rows[r], total_cells)
+        fill(t.rows[r], total_cells, S_ANNEX_TOTAL, S_ANNEX_TOTAL_LEFT)
     if keep_together:  # a short table never leaves its last row alone on the next page
         for row in list(t.rows)[:-1]:
             for cell in row.cells:
@@ -484,18 +503,20 @@ def _body(doc, *, signature: bool = False) -> None:
     _tag(doc, "endfor")
     for section in spec.SECTIONS:
         heading = _para(doc, section.heading, S_H1)
-        if section.number == "三":  # table 三 nearly fills a page: it starts one (LibreOffice ignores keep-with-next
-            heading.paragraph_format.page_break_before = True  # in tables; Word and WPS honour both)
+        if section.number == "三":  # table 三 nearly fills a page: it always starts one
+            heading.paragraph_format.page_break_before = True
         if section.number == "一":
             _tag(doc, "for p in overview")
             _para(doc, "{{ p }}")
             _tag(doc, "endfor")
             _lead_items(doc, "general_items")
         elif section.number in ("二", "三", "四"):
-            t = _official_table(doc, section.number)
-            if section.number == "三":
-                _keep_together(t)
-            _para(doc, "", S_TABLE)  # keeps the next heading off the table's border
+            # each table on one page with its heading (LibreOffice 7.4, Word and WPS honour keep-with-next in
+            # table rows); table 三 also starts a page, unconditionally (pageBreakBefore on its heading): so the
+            # table before it has no spacer paragraph, which could be left alone on a page of its own
+            _keep_together(_official_table(doc, section.number))
+            if section.number != "二":
+                _para(doc, "", S_TABLE)  # keeps the next heading off the table's border
         elif section.number == "五":
             _tag(doc, "for sub in improvement_items")
             _para(doc, "{{ sub.heading }}", S_H2)
@@ -517,7 +538,7 @@ def _body(doc, *, signature: bool = False) -> None:
 
 
 def _keep_together(table) -> None:
-    """Table 三 on one page: every paragraph of every row but the last keeps with the next (rows never split)."""
+    """A table on one page: every paragraph of every row but the last keeps with the next (rows never split)."""
     for row in list(table.rows)[:-1]:
         for cell in row.cells:
             for p in cell.paragraphs:
@@ -578,33 +599,32 @@ def build_county():
     _tag(doc, "endif")
     _body(doc)
 
-    # annexes on landscape pages
-    sec = doc.add_section(WD_SECTION.NEW_PAGE)
-    _page(sec, landscape=True)
+    # annexes 1–4 (tables) on landscape pages; units in the headers, under the labels
+    _section_break(doc, landscape=True)
     W = LANDSCAPE_TEXT_W_MM
     keys = [k.key for k in spec.KEY_FIGURES]
-    labels = [k.label for k in spec.KEY_FIGURES]
-    n = len(keys)
+    labels = [f"{k.label}\n（{spec.CELL[k.cells[0]].unit}）" for k in spec.KEY_FIGURES]
+    figures = _annex_widths([k.label for k in spec.KEY_FIGURES])
+    count = f"{L['agency_count']}\n（{L['unit_agencies']}）"
 
     _para(doc, f"{L['annex']}1：{L['annex_breakdown']}", S_H1)
-    first = 50.0
     _simple_table(
         doc,
         [L["agency"]] + labels,
         ["{{ r.name }}"] + ["{{ r.k." + k + " }}" for k in keys],
-        (first,) + ((W - first) / n,) * n,
+        (W - sum(figures),) + figures,
         loop="for r in breakdown",
         total_cells=[L["total_row"]] + ["{{ key_total." + k + " }}" for k in keys],
     )
     _para(doc, "", S_TABLE)
 
     _para(doc, f"{L['annex']}2：{L['annex_categories']}", S_H1)
-    first, second = 31.0, 16.0
+    second = _annex_widths([L["agency_count"]])
     _simple_table(
         doc,
-        [L["category"], L["agency_count"]] + labels,
+        [L["category"], count] + labels,
         ["{{ r.category }}", "{{ r.count }}"] + ["{{ r.k." + k + " }}" for k in keys],
-        (first, second) + ((W - first - second) / n,) * n,
+        (W - sum(figures) - sum(second),) + second + figures,
         loop="for r in categories",
         total_cells=[L["total_row"], "{{ category_total_count }}"] + ["{{ key_total." + k + " }}" for k in keys],
         keep_together=True,
@@ -613,12 +633,12 @@ def build_county():
 
     _para(doc, f"{L['annex']}3：{L['annex_yoy']}", S_H1)
     _tag(doc, "if yoy")
-    first = 83.0
+    first, unit = 83.0, 22.0
     _simple_table(
         doc,
-        [L["item"], L["current"], L["previous"], L["change"], L["rate"]],
-        ["{{ r.label }}", "{{ r.current }}", "{{ r.previous }}", "{{ r.change }}", "{{ r.rate }}"],
-        (first,) + ((W - first) / 4,) * 4,
+        [L["item"], L["unit"], L["current"], L["previous"], L["change"], L["rate"]],
+        ["{{ r.label }}", "{{ r.unit }}", "{{ r.current }}", "{{ r.previous }}", "{{ r.change }}", "{{ r.rate }}"],
+        (first, unit) + ((W - first - unit) / 4,) * 4,
         loop="for r in yoy",
     )
     _para(doc, "{{ yoy_scope }}")
@@ -638,14 +658,38 @@ def build_county():
         (100.0, 40.0, 50.0, W - 190.0),
         loop="for r in completeness",
     )
-    _para(doc, "", S_TABLE)
 
+    # annex 5 (charts) on portrait pages: each picture with its caption below it on one page (the picture keeps
+    # with its caption). Without a chart drawn, render.fill_document removes this section.
+    _section_break(doc, landscape=False)
+    _tag(doc, "if charts")
     _para(doc, f"{L['annex']}5：{L['annex_charts']}", S_H1)
     _tag(doc, "for ch in charts")
     _para(doc, "{{ ch.image }}", S_FIGURE)
     _para(doc, "{{ ch.caption }}", S_CAPTION)
     _tag(doc, "endfor")
+    _tag(doc, "endif")
     return doc
+
+
+def _section_break(doc, *, landscape: bool) -> None:
+    """A new section on a new page; the paragraph that ends the section before it (python-docx appends an empty
+    one holding its w:sectPr) is set small, so it never needs a line of its own at the foot of a full page."""
+    sec = doc.add_section(WD_SECTION.NEW_PAGE)
+    _page(sec, landscape=landscape)
+    doc.paragraphs[-1].style = doc.styles[S_TABLE]
+
+
+#: The digits a number column of an annex table holds at least (a county's 新收申请 in the thousands).
+ANNEX_DIGITS = 5
+
+
+def _annex_widths(labels: list[str]) -> tuple[float, ...]:
+    """Widths (mm) of number columns of an annex table: each as wide as its header label on one line at 小五 (or
+    ANNEX_DIGITS digits), plus the cell padding and a little room."""
+    char_mm = ANNEX_TABLE_PT * 25.4 / 72
+    padding = 2 * CELL_PADDING_DXA / 1440 * 25.4
+    return tuple(round(max(len(x), ANNEX_DIGITS / 2) * char_mm + padding + 1.0, 1) for x in labels)
 
 
 def build(folder: Path = HERE) -> list[Path]:
