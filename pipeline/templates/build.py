@@ -275,6 +275,14 @@ def _table_borders(style_el) -> None:
         m.set(qn("w:type"), "dxa")
         mar.append(m)
     tblpr.append(mar)
+    # cells centred vertically by the style (the annex rows repeated per agency carry no cell properties)
+    tcpr = style_el.find(qn("w:tcPr"))
+    if tcpr is None:
+        tcpr = OxmlElement("w:tcPr")
+        style_el.append(tcpr)
+    valign = OxmlElement("w:vAlign")
+    valign.set(qn("w:val"), "center")
+    tcpr.append(valign)
 
 
 # ------------------------------------------------------------------------------------------------- page
@@ -480,6 +488,10 @@ def _simple_table(doc, headers: list[str], row_cells: list[str], widths_mm: tupl
         t.rows[r].cells[0].paragraphs[0].text = "{%tr " + loop + " %}"
         r += 1
     fill(t.rows[r], row_cells)
+    if loop:  # the row repeated per agency: its cells take their widths from the table grid (fixed layout), so
+        # that a county of 1,000 agencies renders ~20% less XML (memory of the county summary, make bench)
+        for cell in t.rows[r].cells:
+            cell._tc.remove(cell._tc.tcPr)
     r += 1
     if loop:
         t.rows[r].cells[0].paragraphs[0].text = "{%tr endfor %}"
