@@ -521,3 +521,29 @@ def test_partial_previous_fills_only_what_it_has(tmp_path):
     business = _v(wb, spec.cell_name("三", "carried_in", "business"))
     assert natural.value == 4 and natural.protection.locked
     assert business.value == 0 and not business.protection.locked
+
+
+def test_worksheets_hold_chinese_as_utf8_not_character_references(tmp_path):
+    """openpyxl's lxml writer escapes every Chinese character (三 → &#19977;); the saved workbook holds them as
+    UTF-8 (smaller, faster to read): the same cells, markup characters still escaped."""
+    from xml.etree import ElementTree as ET
+
+    from pipeline import ooxml
+
+    path = template.write_blank(tmp_path, YEAR)
+    with zipfile.ZipFile(path) as z:
+        sheets = {n: z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/sheet")}
+    assert sheets
+    for name, xml in sheets.items():
+        assert not re.search(rb"&#(?:1[3-9][0-9]|[2-9][0-9]{2}|[0-9]{4,});", xml), name  # no ref of a char ≥ 128
+    assert spec.LABELS[0].text.encode("utf-8") in b"".join(sheets.values())
+    wb = openpyxl.load_workbook(path)
+    for lab in spec.LABELS[:40]:
+        assert str(wb[lab.sheet][lab.ref].value).strip() == lab.text.strip()
+    # the function itself: the same document, markup and whitespace references kept
+    x = b'<a t="&#19977;&#10;">&#x4E09;&#60;&#38;</a>'
+    y = ooxml.utf8_text(x)
+    assert y == '<a t="三&#10;">三&#60;&#38;</a>'.encode()
+    assert (ET.fromstring(x).text, ET.fromstring(x).attrib) == (ET.fromstring(y).text, ET.fromstring(y).attrib)
+    ascii_declared = b'<?xml version="1.0" encoding="ascii"?><a>&#19977;</a>'
+    assert ooxml.utf8_text(ascii_declared) == ascii_declared
