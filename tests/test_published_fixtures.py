@@ -3,10 +3,13 @@
 Each report there is a stored file plus ``<name>.source.json`` and ``<name>.expected.json``. These tests check
 that the hand-read figures use the format's defined names and cover tables 二, 三 and 四, that they obey R1–R5
 unless the expected file names the published break, and that every excerpt matches the offsets, length and
-hash its source record states.
+hash its source record states. A report in the 2019 试行 layout (``"format": "2019"`` in both records) has no
+2021 cells; it names instead the 2019 labels that show its layout, and those must be in its text and be evidence
+enough for ``spec.is_old_format``, while no 2021-format report shows that evidence.
 """
 
 import hashlib
+import html
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -38,6 +41,16 @@ def _data_file(name):
     return found[0]
 
 
+def _is_2019(name):
+    return _expected(name).get("format") == "2019"
+
+
+def _old_format_markers_in(name):
+    """The 2019-format strings of the spec found in the stored report's text (tags dropped, labels normalised)."""
+    text = spec.normalise_label(html.unescape(re.sub(r"<[^>]+>", "", _data_file(name).read_text(encoding="utf-8"))))
+    return [m for m in spec.OLD_FORMAT_MARKERS if spec.normalise_label(m) in text]
+
+
 def test_every_report_has_its_three_files():
     assert len(NAMES) >= 7
     for name in NAMES:
@@ -56,8 +69,33 @@ def test_expected_keys_are_defined_names_and_cover_the_tables(name):
     assert set(cells) <= DEFINED, sorted(set(cells) - DEFINED)
     assert set(unreadable) <= DEFINED, sorted(set(unreadable) - DEFINED)
     assert not set(cells) & set(unreadable), sorted(set(cells) & set(unreadable))
-    assert set(TABLE_CELLS) <= set(cells) | set(unreadable), sorted(set(TABLE_CELLS) - set(cells) - set(unreadable))
     assert isinstance(exp["notes"], str) and exp["notes"].strip()
+    if exp.get("format") == "2019":
+        assert not cells and not unreadable, f"{name}: a 2019-format report has no 2021 cells"
+        return
+    assert "format" not in exp, f"{name}: format {exp['format']!r} (only \"2019\" is marked)"
+    assert set(TABLE_CELLS) <= set(cells) | set(unreadable), sorted(set(TABLE_CELLS) - set(cells) - set(unreadable))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_2019_layout_is_marked_where_its_labels_are(name):  # FORMAT-2021.md §9
+    exp, src = _expected(name), _source(name)
+    found = _old_format_markers_in(name)
+    if not _is_2019(name):
+        assert "format" not in src, name
+        assert not spec.is_old_format(found), f"{name} shows the 2019 labels {found} but is not marked 2019"
+        return
+    assert src.get("format") == "2019", f"{name}: the source record does not say it is the 2019 format"
+    labels = exp["old_format_labels"]
+    assert all(spec.old_format_evidence(label) for label in labels), labels
+    assert spec.is_old_format(labels), labels
+    assert labels == found, f"{name}: listed {labels}, in the text {found}"
+
+
+def test_the_2019_check_can_fail():
+    assert any(_is_2019(n) for n in NAMES)
+    assert not spec.is_old_format(_old_format_markers_in("pingtan_2024_page"))
+    assert not spec.is_old_format(["规范性文件", "处理决定数量"])  # the two 2021 near-misses alone
 
 
 @pytest.mark.parametrize("name", NAMES)
