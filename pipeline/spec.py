@@ -452,12 +452,19 @@ CHECK_FAIL = "✗"
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A visible in-workbook check: one cell per rule, shown red by conditional formatting."""
+    """A visible in-workbook check: one cell per rule, shown red by conditional formatting.
+
+    ``spans`` (when given, one per rule ref) are the bottom-right corners of the check cells' merged ranges (a
+    check cell under all the columns of its group); ``label_to`` and ``summary_to`` those of the label and of
+    the summary cell. Without them the template merges the label up to the first check cell."""
 
     sheet: str
     label_ref: str
     rule_refs: tuple[tuple[str, str], ...]  # (rule key, A1 of the check cell)
     summary_ref: str  # one cell: 全部通过 / 有误
+    spans: tuple[str, ...] = ()
+    label_to: str | None = None
+    summary_to: str | None = None
 
 
 def _build(d: Definition) -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], tuple[CheckSpec, ...], tuple[FieldSpec, ...]]:
@@ -602,14 +609,25 @@ def _build(d: Definition) -> tuple[tuple[CellSpec, ...], tuple[LabelSpec, ...], 
             ),
             _a1(T3_FIRST_DATA_COL + len(col_leaves), t3_last_row + 2),
         ),
-        CheckSpec(
-            T4_SHEET,
-            _a1(1, T4_DATA_ROW + 2),
-            tuple((f"R5.{g.key}", _a1(2 + i, T4_DATA_ROW + 2)) for i, (g, _) in enumerate(groups)),
-            _a1(2 + len(groups), T4_DATA_ROW + 2),
-        ),
+        _t4_check(groups, ncols),
     )
     return tuple(cells), tuple(labels), checks, _fields(d)
+
+
+def _t4_check(groups: list[tuple[Node, tuple[str, ...]]], ncols: int) -> CheckSpec:
+    """Table 四's check: the label and the summary on the row under the data (leaving one empty row), one check
+    cell per group on the row below, each under all the columns of its group (R5: its 总计 is a formula, so the
+    check reads what the agency types — the group's results)."""
+    label_row, check_row = T4_DATA_ROW + 2, T4_DATA_ROW + 3
+    summary_width = len(groups[-1][0].children)
+    refs, spans, c = [], [], 1
+    for g, _ in groups:
+        refs.append((f"R5.{g.key}", _a1(c, check_row)))
+        spans.append(_a1(c + len(g.children) - 1, check_row))
+        c += len(g.children)
+    return CheckSpec(T4_SHEET, _a1(1, label_row), tuple(refs), _a1(ncols - summary_width + 1, label_row),
+                     spans=tuple(spans), label_to=_a1(ncols - summary_width, label_row),
+                     summary_to=_a1(ncols, label_row))
 
 
 def _t4_leaf_groups(d: Definition | None = None) -> list[tuple[Node, tuple[str, ...]]]:
@@ -754,10 +772,12 @@ def _fields(d: Definition) -> tuple[FieldSpec, ...]:
         "一",
         [
             ("overview", "概述", "总体情况的开篇段落；本部分合计原则上不超过1000字", True),
-            ("proactive", "主动公开情况", "", True),
-            ("on_request", "依申请公开情况", "", True),
-            ("management", "政府信息管理", "", True),
-            ("platform", "政府信息公开平台建设情况", "", True),
+            ("proactive", "主动公开情况", "本年主动公开政府信息的重点内容、渠道和数量；文中写到的数字应与表二一致", True),
+            ("on_request", "依申请公开情况",
+             "本年收到和办理政府信息公开申请的情况；文中写到的件数应与表三一致，并写明“收到”是否含上年结转", True),
+            ("management", "政府信息管理", "公开属性认定、发布前审查、政策解读、行政规范性文件清理等管理情况", True),
+            ("platform", "政府信息公开平台建设情况", "政府网站、政府信息公开专栏、政务新媒体等公开平台的建设和维护情况",
+             True),
             ("oversight", "监督保障情况", "政府部门含工作考核、社会评议和责任追究结果情况", True),
         ],
     )
@@ -1222,8 +1242,9 @@ DOC_PROPERTY_AGENCY_CODE = "nianbao_agency_code"
 
 
 def _rule_summaries(f: Format) -> dict[str, str]:
+    """One Chinese sentence per rule number (R1–R6, R8–R11; the numbering of FORMAT-2021.md, which has no R7),
+    built from the table trees, the fields and the plausibility checks."""
     d = f.definition
-    """One Chinese sentence per rule id (R1–R6, R8), built from the table trees."""
     rows_in = [n for n in _walk(d.t3_rows) if n.flow == "in"]
     rows_out = [n for n in _walk(d.t3_rows) if n.flow == "out"]
     col_leaves = [leaf for top in d.t3_columns for leaf in top.leaves()]
@@ -1237,6 +1258,11 @@ def _rule_summaries(f: Format) -> dict[str, str]:
     t2_cols = d.t2_blocks[0].columns
     carried_in = next(n for n in rows_in if n.key == "carried_in")
     carried_over = next(n for n in rows_out if n.key == "carried_over")
+    fee = f.PLAUSIBILITY["R9"]
+    fee_section = f.FIELD[fee.fields[0]].section
+    regulations = f.PLAUSIBILITY["R11"]
+    categories = {c.key: c.label for c in CATEGORIES}
+    text_sections = [s.number for s in SECTIONS if any(x.kind == "text" for x in f.fields(section=s.number))]
 
     def q(nodes) -> str:
         return "、".join(f"“{n.label}”" for n in nodes)
@@ -1251,6 +1277,12 @@ def _rule_summaries(f: Format) -> dict[str, str]:
         "R6": f"表二{q(d.t2_blocks[0].rows)}：上年“{t2_cols[2].label}”加“{t2_cols[0].label}”减“{t2_cols[1].label}”，"
         f"应等于本年“{t2_cols[2].label}”（提示性核对）。",
         "R8": f"表三每一列：本年“{carried_in.label}”应等于上年报告“{carried_over.label}”。",
+        "R9": f"表三“{fee.label}”的“{total_col.label}”大于0的（发出过收费通知），第{fee_section}部分"
+        f"“{f.FIELD['FEE_fee_charged'].label}”应填“{YES}”，“{f.FIELD['FEE_fee_notices'].label}”不少于该数。",
+        "R10": f"第{'、'.join(text_sections)}部分文字中写到的件数应与表格一致"
+        f"（如{q([next(k for k in f.KEY_FIGURES if k.key == 'new')] + list(d.t4_groups))}的件数）。",
+        "R11": f"表二“{regulations.label}”行：{categories['department']}和{categories['township']}没有规章制定权，"
+        f"此行一般应为0。",
     }
 
 
@@ -1589,10 +1621,10 @@ class Format:
         self.RULES: tuple[Rule, ...] = _rules(self)
         self.RULE: dict[str, Rule] = {r.key: r for r in self.RULES}
         self.KEY_FIGURES: tuple[KeyFigure, ...] = _key_figures(self)
-        self.RULE_SUMMARIES: dict[str, str] = _rule_summaries(self)
         self.CLAIM_VOCABULARY: ClaimVocabulary = _claim_vocabulary(self)
         self.PLAUSIBILITY_CHECKS: tuple[PlausibilityCheck, ...] = _plausibility_checks(self)
         self.PLAUSIBILITY: dict[str, PlausibilityCheck] = {c.key: c for c in self.PLAUSIBILITY_CHECKS}
+        self.RULE_SUMMARIES: dict[str, str] = _rule_summaries(self)
         self.SEVERITIES: dict[str, Severity] = _severities(self)
         self.MESSAGE_LABELS: dict[str, str] = _message_labels(self)
         self._derived: dict[Callable, object] = {}

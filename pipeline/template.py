@@ -8,9 +8,11 @@ workbook structure is locked. Saving goes through ooxml.save_workbook, so regene
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
+from copy import copy
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.packaging.custom import IntProperty, StringProperty
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Protection, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
 from openpyxl.workbook.defined_name import DefinedName
@@ -27,7 +29,7 @@ from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import ooxml, spec
+from . import findings, ooxml, spec
 from .ooxml import MAX_FILE_NAME_BYTES
 from .workspace import Agency, Workspace
 
@@ -40,21 +42,44 @@ SHEET_PASSWORD = "nianbao2021"
 AUTHOR = "nianbao"
 
 # ---- look ------------------------------------------------------------------------------------------------
+# One colour per kind of cell, used everywhere and explained by the legend on 填报说明 (LEGEND).
 FONT_NAME = "宋体"
-INPUT_FILL = PatternFill("solid", fgColor="FFFFF2CC")  # light yellow: type here
-TEXT_INPUT_FILL = PatternFill("solid", fgColor="FFFFFFFF")  # white: text input
-LOCKED_FILL = PatternFill("solid", fgColor="FFE7E6E6")  # grey: computed or pre-filled
+FONT_SIZE = 11
+INPUT_FILL = PatternFill("solid", fgColor="FFFFF2CC")  # light yellow: a number to type (件数, 金额)
+TEXT_INPUT_FILL = PatternFill("solid", fgColor="FFE4DFEC")  # lavender: text to type or choose (文字, 选项, 日期)
+LOCKED_FILL = PatternFill("solid", fgColor="FFE7E6E6")  # grey: computed, pre-filled or fixed
 HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")  # pale blue: labels
 CHECK_FAIL_FILL = PatternFill("solid", fgColor="FFFF0000")
 CHECK_OK_FILL = PatternFill("solid", fgColor="FFC6EFCE")
+CHECK_FAIL_FONT = "FFFFFFFF"
 _THIN = Side(style="thin", color="FF000000")
 BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 COUNT_FORMAT = "0"
 UNLOCKED = Protection(locked=False)
 LOCKED = Protection(locked=True)
 MONEY_FORMAT = "0.00##"
+YUAN_FORMAT = "0.00"
 TEXT_FORMAT = "@"
 DATE_FORMAT = "yyyy-mm-dd"
+#: The workbook's cell styles (Excel: 开始 → 单元格样式): what to type where, as named styles.
+NUMBER_STYLE = "数字输入"
+TEXT_STYLE = "文字输入"
+LOCKED_STYLE = "锁定"
+#: Field kinds typed as numbers (the number style); every other kind is typed or chosen as text.
+NUMBER_KINDS = frozenset({"count", "money"})
+HINT_FONT = Font(name=FONT_NAME, size=FONT_SIZE, color="FF000000")  # guidance: as readable as the inputs
+
+
+def _legend() -> tuple[tuple[PatternFill, str], ...]:
+    """(fill, what it means) — the legend of 填报说明, in the fills the sheets use."""
+    return (
+        (INPUT_FILL, f"浅黄色（样式“{NUMBER_STYLE}”）：数字输入——件数、金额，只填不小于0的数字，没有发生的填0。"),
+        (TEXT_INPUT_FILL, f"浅紫色（样式“{TEXT_STYLE}”）：文字输入——文字、日期直接输入，选项从下拉列表中选择。"),
+        (LOCKED_FILL, f"灰色（样式“{LOCKED_STYLE}”）：自动计算、预填或固定内容——已锁定，不需要填写。"),
+        (HEADER_FILL, "浅蓝色：表格标题和项目名称——固定内容，请勿修改。"),
+        (CHECK_OK_FILL, f"“{spec.CHECK_LABEL}”显示{spec.CHECK_OK}或“{spec.CHECK_SUMMARY_OK}”（绿色）：通过。"),
+        (CHECK_FAIL_FILL, f"显示{spec.CHECK_FAIL}或“{spec.CHECK_SUMMARY_FAIL}”（红色）：有误，请核对修改后再报送。"),
+    )
 
 OFFICE = "县政务公开办"
 PREFILLED_NOTE = f"本项由{OFFICE}根据单位名册预填并锁定。如有错误，请联系{OFFICE}更正，请勿自行修改。"
@@ -74,6 +99,21 @@ _YUAN_ERROR = "请输入不小于0的金额（单位：元）。不能填写文�
 _YUAN_PROMPT = "单位：元；不涉及的可留空。"
 
 
+def _named_styles(wb: Workbook) -> None:
+    """The three cell styles of the workbook: number input, text input, locked (each bordered)."""
+    font = Font(name=FONT_NAME, size=FONT_SIZE)
+    for name, fill, align, protection, number_format in (
+        (NUMBER_STYLE, INPUT_FILL, Alignment(horizontal="center", vertical="center", wrap_text=True), UNLOCKED,
+         COUNT_FORMAT),
+        (TEXT_STYLE, TEXT_INPUT_FILL, Alignment(horizontal="left", vertical="center", wrap_text=True), UNLOCKED,
+         TEXT_FORMAT),
+        (LOCKED_STYLE, LOCKED_FILL, Alignment(horizontal="center", vertical="center", wrap_text=True), LOCKED,
+         "General"),
+    ):
+        wb.add_named_style(NamedStyle(name=name, font=font, fill=fill, border=BORDER, alignment=align,
+                                      protection=protection, number_format=number_format))
+
+
 class _Styler:
     """Small helpers to style a cell consistently."""
 
@@ -87,18 +127,25 @@ class _Styler:
 
     @staticmethod
     def number_input(cell, kind: str) -> None:
-        cell.font = Font(name=FONT_NAME, size=11)
-        cell.alignment = Alignment(horizontal="center", vertical="center")
-        cell.fill = INPUT_FILL
-        cell.number_format = MONEY_FORMAT if kind == "money" else COUNT_FORMAT
-        cell.protection = UNLOCKED
+        """A number to type: 件数 (whole), the table's money (万元) or a fee amount (元)."""
+        cell.style = NUMBER_STYLE
+        cell.number_format = {"money": MONEY_FORMAT, "yuan": YUAN_FORMAT}.get(kind, COUNT_FORMAT)
+
+    @staticmethod
+    def text_input(cell, kind: str) -> None:
+        """Text to type or choose: 文字 (top-aligned, long), a choice, a date."""
+        cell.style = TEXT_STYLE
+        cell.number_format = {"date": DATE_FORMAT, "year": COUNT_FORMAT}.get(kind, TEXT_FORMAT)
+        if kind == "text":
+            cell.alignment = Alignment(horizontal="left", vertical="top", wrap_text=True)
 
     @staticmethod
     def locked(cell, number_format: str | None = None) -> None:
-        cell.fill = LOCKED_FILL
-        cell.protection = LOCKED
-        if number_format:
-            cell.number_format = number_format
+        """Computed, pre-filled or fixed: the locked style, keeping the cell's font and alignment."""
+        font, alignment, fmt = copy(cell.font), copy(cell.alignment), cell.number_format
+        cell.style = LOCKED_STYLE
+        cell.font, cell.alignment = font, alignment
+        cell.number_format = number_format or fmt
 
 
 # =========================================================================================================
@@ -124,6 +171,7 @@ def build_workbook(
 def _build_workbook(year: int, agency: Agency | None, previous: Mapping[str, int | Decimal] | None) -> Workbook:
     wb = Workbook()
     wb.remove(wb.active)
+    _named_styles(wb)
     for name in spec.SHEETS:
         wb.create_sheet(name)
     _guide_sheet(wb[spec.SHEET_GUIDE], year)
@@ -324,12 +372,9 @@ def _comment(text: str) -> Comment:
 
 def _guide_sheet(ws: Worksheet, year: int) -> None:
     t3, t4 = spec.SECTION["三"], spec.SECTION["四"]
-    agency_rules = [r for r in spec.RULES if r.scope == "agency"]
-    ids = list(dict.fromkeys([r.id for r in spec.RULES] + list(spec.RULE_SUMMARIES)))
-    ids = sorted(ids, key=lambda i: int(i[1:]))
-    shown = [i for i in ids if i != "R6"]
     money_label = next(c.column for c in spec.CELLS if c.kind == "money")
-    lines: list[tuple[str, str]] = [
+    checked = [spec.SECTION[next(c.table for c in spec.CELLS if c.sheet == chk.sheet)].sheet for chk in spec.CHECKS]
+    lines: list[tuple[str, str] | tuple[str, str, PatternFill]] = [
         ("title", f"{year}{spec.REPORT_TITLE_SUFFIX}{spec.SHEET_GUIDE}"),
         ("head", "一、填报依据"),
         ("text", f"本表按《{spec.FORMAT_TITLE}》（{spec.FORMAT_DOCUMENT}）制作，格式版本 {spec.FORMAT_VERSION}。"),
@@ -339,8 +384,10 @@ def _guide_sheet(ws: Worksheet, year: int) -> None:
             f"请于{year + 1}年{spec.AGENCY_DEADLINE}前将填好的本工作簿报送{OFFICE}，"
             f"并按规定在本单位政府信息公开专栏发布年度报告。"
         )),
-        ("head", "三、填写方法"),
-        ("text", "1. 只在浅黄色（数字）和白色（文字）的输入单元格中填写；灰色单元格为自动计算、预填或固定内容，已锁定。"),
+        ("head", "三、颜色说明（各工作表一致）"),
+        *(("legend", text, fill) for fill, text in _legend()),
+        ("head", "四、填写方法"),
+        ("text", "1. 只在浅黄色（数字）和浅紫色（文字）的输入单元格中填写，其余单元格已锁定；各项右侧的“说明”列写有填写要求。"),
         ("text", (
             "2. 数字单元格初始为0：没有发生的保持0，空白按0处理。件数填不小于0的整数；"
             f"“{money_label}”最多保留{spec.MONEY_MAX_DECIMALS}位小数。"
@@ -353,29 +400,52 @@ def _guide_sheet(ws: Worksheet, year: int) -> None:
         ("text", "4. 请勿插入或删除行、列，请勿修改表格标题和项目名称，请勿增删或重命名工作表。"),
         ("text", "5. 填完请以 Excel 工作簿（.xlsx）格式保存报送，不要另存为 .xls、.et、.ods 或 PDF。"),
         ("text", (
-            f"6. “{t3.sheet}”“{t4.sheet}”表下方的“{spec.CHECK_LABEL}”显示{spec.CHECK_OK}为通过，"
-            f"{spec.CHECK_FAIL}（红色）为不平衡，请核对修改后再报送。"
+            f"6. “{'”“'.join(checked)}”表下方的“{spec.CHECK_LABEL}”随填随算：表{t3.number}逐列核对R1，"
+            f"表{t4.number}逐组核对各结果均为不小于0的整数（R5：{spec.MESSAGE_LABELS['t4_total']}由公式自动计算）。"
         )),
         ("text", f"7. 单位名称、代码、类别等预填内容如有错误，请联系{OFFICE}，不要自行修改。"),
-        ("head", "四、勾稽关系"),
+        ("head", "五、勾稽关系和校验规则"),
+        ("text", (
+            f"{OFFICE}收到报表后逐条核对下列规则：标“{findings.SEVERITY_LABEL['error']}”的必须改正，"
+            f"否则不能生成年度报告；标“{findings.SEVERITY_LABEL['warning']}”的请核对，确有其事的可不改。"
+        )),
     ]
-    for rid in shown:
-        if rid in spec.RULE_SUMMARIES:
-            lines.append(("text", f"{rid}：{spec.RULE_SUMMARIES[rid]}"))
-    lines.append(("text", f"提示：{spec.RULE_SUMMARIES['R6']}"))
-    lines.append(("head", "附：本表自动校验的勾稽关系"))
-    for r in agency_rules:
-        lines.append(("text", f"{r.id}　{r.title}"))
+    numbers = sorted(int(i[1:]) for i in spec.RULE_SUMMARIES)
+    for n in numbers:
+        rid = f"R{n}"
+        lines.append(("text", f"{rid}【{_rule_severity(rid)}】{spec.RULE_SUMMARIES[rid]}"))
+    gaps = [f"R{n}" for n in range(1, numbers[-1] + 1) if n not in numbers]
+    if gaps:
+        lines.append(("text", (
+            f"注：规则编号与{OFFICE}的校验结果、退回修改意见中的编号一致；{'、'.join(gaps)}空缺不用"
+            f"（所依据的规则编号表中没有{'、'.join(gaps)}）。"
+        )))
 
-    ws.column_dimensions["A"].width = 80
-    for i, (kind, text) in enumerate(lines, start=1):
+    width = 84
+    ws.column_dimensions["A"].width = width
+    for i, (kind, text, *fill) in enumerate(lines, start=1):
         cell = ws.cell(row=i, column=1, value=text)
         cell.alignment = Alignment(horizontal="center" if kind == "title" else "left", vertical="center",
-                                   wrap_text=True)
-        cell.font = Font(name=FONT_NAME, size=16 if kind == "title" else 11, bold=kind in ("title", "head"))
+                                   wrap_text=True, indent=1 if kind == "legend" else 0)
+        size = 16 if kind == "title" else FONT_SIZE
+        cell.font = Font(name=FONT_NAME, size=size, bold=kind in ("title", "head"))
+        if fill:
+            cell.fill = fill[0]
+            cell.border = BORDER
+            if fill[0] is CHECK_FAIL_FILL:  # as the check cells show it
+                cell.font = Font(name=FONT_NAME, size=size, bold=True, color=CHECK_FAIL_FONT)
         # explicit heights: not every spreadsheet grows a wrapped row by itself
-        ws.row_dimensions[i].height = 30 if kind == "title" else 16 * max(1, -(-_display_width(text) // 68))
+        ws.row_dimensions[i].height = 30 if kind == "title" else _lines(text, width - 2) * LINE_HEIGHT + 4
     ws.sheet_view.showGridLines = False
+
+
+def _rule_severity(rid: str) -> str:
+    """错误 / 提示 of the findings that report rule ``rid`` (their titles name it: "R1 …", "…（R4）")."""
+    severities = {c.severity for c in findings.REGISTRY.values()
+                  if c.title.startswith(f"{rid} ") or f"（{rid}）" in c.title}
+    if len(severities) != 1:
+        raise AssertionError(f"{rid}: no finding, or findings of two severities")
+    return findings.SEVERITY_LABEL[severities.pop()]
 
 
 def _display_width(text: str) -> int:
@@ -397,39 +467,23 @@ def _field_sheet(wb: Workbook, sheet: str, title: str) -> None:
         _Styler.label(c, bold=True)
         c.border = BORDER
     is_text_sheet = sheet != spec.SHEET_INFO
-    ws.column_dimensions["A"].width = 24
-    ws.column_dimensions["B"].width = 90 if is_text_sheet else 46
-    ws.column_dimensions["C"].width = 34
+    widths = {"A": 24, "B": 90 if is_text_sheet else 46, "C": 34}
+    for col, w in widths.items():
+        ws.column_dimensions[col].width = w
     for f in fields:
         col, row = coordinate_from_string(f.ref)
         label = ws.cell(row=row, column=column_index_from_string(col) - 1, value=f.label)
         _Styler.label(label, horizontal="left")
         label.border = BORDER
         hint = ws.cell(row=row, column=column_index_from_string(col) + 1, value=f.hint or None)
-        hint.font = Font(name=FONT_NAME, size=9, color="FF595959")
+        hint.font = HINT_FONT
         hint.alignment = Alignment(vertical="center", wrap_text=True)
         hint.border = BORDER
         cell = ws[f.ref]
-        cell.border = BORDER
-        cell.font = Font(name=FONT_NAME, size=11)
-        cell.alignment = Alignment(horizontal="left", vertical="top" if f.kind == "text" else "center",
-                                   wrap_text=True)
-        cell.protection = UNLOCKED
-        if f.kind == "text":
-            cell.number_format = TEXT_FORMAT
-            cell.fill = TEXT_INPUT_FILL
-        elif f.kind == "date":
-            cell.number_format = DATE_FORMAT
-            cell.fill = INPUT_FILL
-        elif f.kind == "year":
-            cell.number_format = COUNT_FORMAT
-            cell.fill = INPUT_FILL
+        if f.kind in NUMBER_KINDS:
+            _Styler.number_input(cell, "yuan" if f.kind == "money" else f.kind)
         else:
-            cell.fill = INPUT_FILL
-            if f.kind == "count":
-                cell.number_format = COUNT_FORMAT
-            elif f.kind == "money":
-                cell.number_format = "0.00"
+            _Styler.text_input(cell, f.kind)
         if f.choices:
             dv = DataValidation(
                 type="list", formula1='"' + ",".join(f.choices) + '"', allow_blank=True,
@@ -438,11 +492,21 @@ def _field_sheet(wb: Workbook, sheet: str, title: str) -> None:
             )
             dv.add(f.ref)
             ws.add_data_validation(dv)
-        if is_text_sheet and f.kind == "text":
-            ws.row_dimensions[row].height = 150
-        else:
-            ws.row_dimensions[row].height = 24
+        # explicit heights (spreadsheets do not grow a row for wrapped text by themselves): the label and the
+        # hint wrapped in their columns; a long text gets room to type
+        need = max(_lines(f.label, widths["A"], 10), _lines(f.hint, widths["C"])) * LINE_HEIGHT + 6
+        ws.row_dimensions[row].height = max(150 if is_text_sheet and f.kind == "text" else 24, need)
     ws.row_dimensions[header_row].height = 22
+
+
+#: Points per line of 11 pt text (a row's height is lines × this + a margin).
+LINE_HEIGHT = 15
+
+
+def _lines(text: str, width: float, size: float = FONT_SIZE) -> int:
+    """Lines ``text`` takes wrapped in a column ``width`` characters wide (a CJK character counts two)."""
+    usable = max(1.0, width - 1)
+    return sum(max(1, math.ceil(_display_width(part) * size / FONT_SIZE / usable)) for part in text.split("\n"))
 
 
 def _table_labels(wb: Workbook) -> None:
@@ -520,44 +584,82 @@ def _checks(wb: Workbook) -> None:
         label = ws[chk.label_ref]
         label.value = spec.CHECK_LABEL
         _Styler.label(label, bold=True)
-        first_check_col = min(column_index_from_string(coordinate_from_string(r)[0]) for _, r in chk.rule_refs)
-        label_col, label_row = column_index_from_string(coordinate_from_string(chk.label_ref)[0]), \
-            coordinate_from_string(chk.label_ref)[1]
-        if first_check_col - label_col > 1:
-            end = ws.cell(row=label_row, column=first_check_col - 1).coordinate
-            ws.merge_cells(f"{chk.label_ref}:{end}")
-            _border_range(ws, chk.label_ref, end)
-        else:
-            label.border = BORDER
+        label_col, label_row = _col_of(chk.label_ref), _row_of(chk.label_ref)
+        label_to = chk.label_to
+        first_check_col = min(_col_of(r) for _, r in chk.rule_refs)
+        if label_to is None and first_check_col - label_col > 1:  # up to the first check cell
+            label_to = ws.cell(row=label_row, column=first_check_col - 1).coordinate
+        if label_to:
+            ws.merge_cells(f"{chk.label_ref}:{label_to}")
+        _border_range(ws, chk.label_ref, label_to)
         rules = [spec.RULE[key] for key, _ in chk.rule_refs]
-        aligned = all(_col_of(ref) == _col_of(spec.CELL[r.lhs[0]].ref) for r, (_, ref) in zip(rules, chk.rule_refs))
-        for rule, (_, ref) in zip(rules, chk.rule_refs):
+        spans = chk.spans or (None,) * len(rules)
+        for rule, (_, ref), span in zip(rules, chk.rule_refs, spans):
+            if span:
+                ws.merge_cells(f"{ref}:{span}")
             cell = ws[ref]
-            cell.value = f'=IF({rule.excel_check()},"{spec.CHECK_OK}","{spec.CHECK_FAIL}")'
+            cell.value = check_formula(rule)
             cell.font = Font(name=FONT_NAME, size=12, bold=True)
             cell.alignment = Alignment(horizontal="center", vertical="center")
-            cell.border = BORDER
-            cell.comment = _comment(f"{rule.id}：{rule.title}")
-            if not aligned:  # a caption above the check cell says which rule it is
-                cap = ws.cell(row=_row_of(ref) - 1, column=_col_of(ref), value=spec.CELL[rule.lhs[0]].row)
-                cap.font = Font(name=FONT_NAME, size=9, color="FF595959")
-                cap.alignment = Alignment(horizontal="center", vertical="bottom", wrap_text=True)
-                ws.row_dimensions[cap.row].height = 26
+            _border_range(ws, ref, span)
+            cell.comment = _comment(check_note(rule))
+            ws.row_dimensions[_row_of(ref)].height = 24
         summary = ws[chk.summary_ref]
-        conds = ",".join(r.excel_check() for r in rules)
-        summary.value = f'=IF(AND({conds}),"{spec.CHECK_SUMMARY_OK}","{spec.CHECK_SUMMARY_FAIL}")'
+        if chk.summary_to:
+            ws.merge_cells(f"{chk.summary_ref}:{chk.summary_to}")
+        oks = ",".join(f'{ref}="{spec.CHECK_OK}"' for _, ref in chk.rule_refs)
+        summary.value = f'=IF(AND({oks}),"{spec.CHECK_SUMMARY_OK}","{spec.CHECK_SUMMARY_FAIL}")'
         summary.font = Font(name=FONT_NAME, size=11, bold=True)
         summary.alignment = Alignment(horizontal="center", vertical="center")
-        summary.border = BORDER
+        _border_range(ws, chk.summary_ref, chk.summary_to)
         refs = " ".join(ref for _, ref in chk.rule_refs)
         ws.conditional_formatting.add(refs, CellIsRule(operator="equal", formula=[f'"{spec.CHECK_FAIL}"'],
-                                                       fill=CHECK_FAIL_FILL, font=Font(color="FFFFFFFF", bold=True)))
+                                                       fill=CHECK_FAIL_FILL,
+                                                       font=Font(color=CHECK_FAIL_FONT, bold=True)))
+        ws.conditional_formatting.add(refs, CellIsRule(operator="equal", formula=[f'"{spec.CHECK_OK}"'],
+                                                       fill=CHECK_OK_FILL))
         ws.conditional_formatting.add(chk.summary_ref, CellIsRule(
             operator="equal", formula=[f'"{spec.CHECK_SUMMARY_FAIL}"'], fill=CHECK_FAIL_FILL,
-            font=Font(color="FFFFFFFF", bold=True)))
+            font=Font(color=CHECK_FAIL_FONT, bold=True)))
         ws.conditional_formatting.add(chk.summary_ref, CellIsRule(
             operator="equal", formula=[f'"{spec.CHECK_SUMMARY_OK}"'], fill=CHECK_OK_FILL))
         ws.row_dimensions[label_row].height = 24
+
+
+def _self_totals(rule: spec.Rule) -> set[str]:
+    """The rule's computed cells whose addends are all cells of the rule: the template's formula already makes
+    them equal to the rest, so comparing them says nothing (R5: 总计 = SUM of the results)."""
+    cells = set(rule.cells)
+    return {n for n in rule.cells if spec.CELL[n].computed and set(spec.CELL[n].addends) <= cells}
+
+
+def check_formula(rule: spec.Rule) -> str:
+    """The check cell of an agency rule: ✓ when it holds over what the agency typed.
+
+    A rule between typed cells and totals of other cells (R1: 一+二 = （七）+四) compares its two sides. A rule
+    whose total is the formula of its own parts (R5) checks the parts instead: each blank or a whole number
+    ≥ 0 — text, a negative number or a decimal (pasted past the data validation) is what makes the formula's
+    总计 differ from the results as the agency sees them."""
+    ok, fail = f'"{spec.CHECK_OK}"', f'"{spec.CHECK_FAIL}"'
+    trivial = _self_totals(rule)
+    if not trivial:
+        return f"=IF({rule.excel_check()},{ok},{fail})"
+    refs = [spec.CELL[n].ref for n in rule.cells if n not in trivial]
+    r = spec._compact_range(refs)
+    cond = f'AND(COUNT({r})=COUNTA({r}),COUNTIF({r},"<0")=0,SUMPRODUCT(MOD({r},1))=0)'
+    return f"=IFERROR(IF({cond},{ok},{fail}),{fail})"
+
+
+def check_note(rule: spec.Rule) -> str:
+    """The check cell's note: the rule by its number and title, and what the cell checks."""
+    note = f"{rule.id}：{rule.title}"
+    trivial = _self_totals(rule)
+    if trivial:
+        total = spec.CELL[next(iter(trivial))].column
+        parts = "、".join(spec.CELL[n].column for n in rule.cells if n not in trivial)
+        note += (f"。{total}由公式自动计算；本格核对{parts}均为不小于0的整数"
+                 f"（文字、负数、小数不会计入{total}）。")
+    return note
 
 
 def _col_of(ref: str) -> int:

@@ -171,21 +171,57 @@ def test_meta_and_year(blank):
 
 
 def test_check_cells_reference_the_rule_cells(blank):
+    """Each check cell reads the rule's cells — but never a total together with the parts its own formula sums
+    (R5: 总计 = SUM(results) is always ✓): there it reads the parts, the cells the agency types."""
     for chk in spec.CHECKS:
         ws = blank[chk.sheet]
         assert ws[chk.label_ref].value == spec.CHECK_LABEL
-        all_refs: set[str] = set()
         for key, ref in chk.rule_refs:
             rule = spec.RULE[key]
             f = ws[ref].value
-            assert isinstance(f, str) and f.startswith("=IF(")
-            assert f'"{spec.CHECK_OK}"' in f and f'"{spec.CHECK_FAIL}"' in f
+            assert isinstance(f, str) and f'"{spec.CHECK_OK}"' in f and f'"{spec.CHECK_FAIL}"' in f
             refs = _refs_in(f)
-            assert refs == {spec.CELL[n].ref for n in rule.cells}, key
-            all_refs |= refs
+            by_ref = {spec.CELL[n].ref: spec.CELL[n] for n in rule.cells}
+            for c in by_ref.values():
+                if c.computed:
+                    assert not (c.ref in refs and {spec.CELL[a].ref for a in c.addends} <= refs), (key, c.name)
+            typed = {r for r, c in by_ref.items() if not c.computed}
+            assert typed <= refs <= set(by_ref), key
         summary = ws[chk.summary_ref].value
         assert f'"{spec.CHECK_SUMMARY_OK}"' in summary and f'"{spec.CHECK_SUMMARY_FAIL}"' in summary
-        assert _refs_in(summary) == all_refs
+        assert _refs_in(summary) == {ref for _, ref in chk.rule_refs}  # all the check cells ✓
+
+
+def test_table4_check_row_spans_every_column_one_cell_per_group(blank):
+    chk = spec.CHECKS[1]
+    ws = blank[chk.sheet]
+    merged = {str(r) for r in ws.merged_cells.ranges}
+    groups = {c.row_key: [] for c in spec.table_cells("四")}
+    for c in spec.table_cells("四"):
+        groups[c.row_key].append(_col(c.ref))
+    assert [k for k, _ in chk.rule_refs] == [f"R5.{g}" for g in groups]
+    row = int(re.sub(r"\D", "", chk.rule_refs[0][1]))
+    for (key, ref), cols in zip(chk.rule_refs, groups.values()):
+        span = f"{ref}:{openpyxl.utils.get_column_letter(max(cols))}{row}"
+        assert _col(ref) == min(cols) and span in merged, key  # under all of its group's columns
+        parts = {spec.CELL[n].ref for n in spec.RULE[key].cells if not spec.CELL[n].computed}
+        assert _refs_in(ws[ref].value) == parts, key
+    covered = set()
+    for rng in ws.merged_cells.ranges:
+        if rng.min_row <= row <= rng.max_row or rng.min_row == _row(chk.label_ref):
+            covered |= {(r, c) for r in range(rng.min_row, rng.max_row + 1)
+                        for c in range(rng.min_col, rng.max_col + 1)}
+    last = max(_col(c.ref) for c in spec.table_cells("四"))
+    for r in (_row(chk.label_ref), row):  # the label + summary row and the check row: every column
+        assert {c for rr, c in covered if rr == r} == set(range(1, last + 1)), r
+
+
+def _col(ref: str) -> int:
+    return openpyxl.utils.cell.column_index_from_string(re.sub(r"\d", "", ref))
+
+
+def _row(ref: str) -> int:
+    return int(re.sub(r"\D", "", ref))
 
 
 def _refs_in(formula: str) -> set[str]:
@@ -206,7 +242,10 @@ def test_check_cells_turn_red_when_failing(blank):
             if any(ref in cf.sqref and any(f'"{spec.CHECK_FAIL}"' in x for r in cf.rules for x in r.formula)
                    for cf in ws.conditional_formatting)}
         assert covered == {ref for _, ref in chk.rule_refs}
-        assert all(r.dxf.fill.fgColor.rgb.endswith("FF0000") for r in rules)
+        # ✗ red, ✓ green: the legend's colours on 填报说明
+        for r in rules:
+            want = template.CHECK_FAIL_FILL if f'"{spec.CHECK_FAIL}"' in r.formula[0] else template.CHECK_OK_FILL
+            assert r.dxf.fill.fgColor.rgb[-6:] == want.fgColor.rgb[-6:], r.formula
         assert any(chk.summary_ref in cf.sqref for cf in ws.conditional_formatting)
 
 
@@ -314,9 +353,91 @@ def test_guide_says_deadline_format_year_and_rules(blank):
     text = "\n".join(str(c.value) for c in blank[spec.SHEET_GUIDE]["A"] if c.value)
     assert spec.AGENCY_DEADLINE in text and spec.FORMAT_DOCUMENT in text and f"{YEAR}年" in text
     assert f"{YEAR + 1}年{spec.AGENCY_DEADLINE}" in text
-    for rid in ("R1", "R2", "R3", "R4", "R5", "R8"):
-        assert f"{rid}：{spec.RULE_SUMMARIES[rid]}" in text
     assert ".xlsx" in text and "0" in text
+
+
+def test_guide_lists_each_rule_family_once_in_the_spec_numbering(blank):
+    """One line per rule number, R1–R11 in order, each with the spec's summary and the severity of its
+    findings; no line per column or row (the old ~45 R1/R2 lines); a number the numbering leaves out (R7) is
+    said to be unused rather than silently skipped."""
+    lines = [str(c.value) for c in blank[spec.SHEET_GUIDE]["A"] if c.value]
+    rule_lines = [ln for ln in lines if re.match(r"R\d+", ln)]
+    numbers = [int(re.match(r"R(\d+)", ln).group(1)) for ln in rule_lines]
+    assert numbers == sorted(int(k[1:]) for k in spec.RULE_SUMMARIES)
+    assert numbers[0] == 1 and numbers[-1] == 11 and len(numbers) == len(set(numbers))
+    for n, ln in zip(numbers, rule_lines):
+        assert ln.endswith(spec.RULE_SUMMARIES[f"R{n}"]), n
+        assert re.match(rf"R{n}【(错误|提示)】", ln), ln
+    assert "R6【提示】" in rule_lines[numbers.index(6)]
+    assert "R1【错误】" in rule_lines[0]
+    missing = [f"R{n}" for n in range(1, 12) if n not in numbers]
+    assert missing == ["R7"]
+    assert any("R7" in ln and "空缺" in ln for ln in lines if not re.match(r"R\d+", ln))
+    assert not any(r.title in ln for r in spec.RULES for ln in lines)  # no per-column / per-row rule titles
+    assert len(lines) < 45
+
+
+def test_guide_has_one_colour_legend_in_the_sheets_fills(blank):
+    ws = blank[spec.SHEET_GUIDE]
+    legend = {c.value: c.fill.fgColor.rgb for c in ws["A"] if c.value and c.fill.fill_type == "solid"}
+    want = {text: fill.fgColor.rgb for fill, text in template._legend()}
+    assert legend == want
+    assert len(set(want.values())) == len(want)  # one colour, one meaning
+    for fill, what in ((template.INPUT_FILL, "数字"), (template.TEXT_INPUT_FILL, "文字"),
+                       (template.LOCKED_FILL, "锁定")):
+        assert what in next(t for f, t in template._legend() if f is fill)
+
+
+def _fill(cell) -> str | None:
+    return cell.fill.fgColor.rgb if cell.fill.fill_type == "solid" else None
+
+
+@pytest.mark.parametrize("which", ["blank", "prefilled"])
+def test_every_cell_coloured_by_what_it_is(which, request):
+    """Number inputs yellow in the number style, text inputs (text, choice, date) lavender in the text style,
+    locked cells never in an input colour; 单位类别 and 填报日期 are text inputs, not yellow like numbers."""
+    wb = request.getfixturevalue(which)
+    number_inputs = {(c.sheet, c.ref) for c in spec.INPUT_CELLS}
+    number_inputs |= {(f.sheet, f.ref) for f in spec.FIELDS if f.kind in template.NUMBER_KINDS}
+    yellow, lavender = template.INPUT_FILL.fgColor.rgb, template.TEXT_INPUT_FILL.fgColor.rgb
+    for ws in wb.worksheets:
+        if ws.title == spec.SHEET_GUIDE:
+            continue  # the legend
+        for row in ws.iter_rows():
+            for c in row:
+                if isinstance(c, openpyxl.cell.cell.MergedCell):
+                    continue
+                pos, fill = (ws.title, c.coordinate), _fill(c)
+                if c.protection.locked is False:
+                    if pos in number_inputs:
+                        assert fill == yellow and c.style == template.NUMBER_STYLE, pos
+                    else:
+                        assert fill == lavender and c.style == template.TEXT_STYLE, pos
+                else:
+                    assert fill not in (yellow, lavender), pos
+    for name in ("INFO_category", "INFO_fill_date", "FEE_fee_charged", "TXT_overview"):
+        f = spec.FIELD[name]
+        cell = wb[f.sheet][f.ref]
+        assert _fill(cell) == (lavender if not cell.protection.locked else template.LOCKED_FILL.fgColor.rgb), name
+    f = spec.FIELD["FEE_fee_notices"]
+    assert _fill(wb[f.sheet][f.ref]) == yellow
+    assert {s.name if hasattr(s, "name") else s for s in wb.named_styles} >= \
+        {template.NUMBER_STYLE, template.TEXT_STYLE, template.LOCKED_STYLE}
+
+
+def test_guidance_readable_and_present_for_every_overview_item(blank):
+    overview = spec.fields(section="一")
+    assert len(overview) == 6 and all(f.hint for f in overview)
+    for f in spec.FIELDS:
+        if not f.hint:
+            continue
+        row = int(re.sub(r"\D", "", f.ref))
+        hint = blank[f.sheet][f"C{row}"]
+        assert hint.value == f.hint
+        assert hint.font.sz >= 10.5 and hint.font.color.rgb in ("FF000000", None), f.name  # not grey 9 pt
+        assert hint.alignment.wrap_text
+        lines = template._lines(f.hint, blank[f.sheet].column_dimensions["C"].width)
+        assert blank[f.sheet].row_dimensions[row].height >= lines * template.LINE_HEIGHT, f.name
 
 
 # ---- pre-filled -------------------------------------------------------------------------------------------

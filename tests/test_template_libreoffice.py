@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -44,12 +45,17 @@ def _convert(soffice: str, src: Path, tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def converted(soffice, tmp_path_factory) -> tuple[openpyxl.Workbook, openpyxl.Workbook]:
-    """(formulas, computed values) of a pre-filled workbook whose R1 fails in the 自然人 column."""
+    """(formulas, computed values) of a pre-filled workbook whose R1 fails in the 自然人 column and whose table 四
+    has a result typed as text (行政复议) and a decimal (未经复议直接起诉)."""
     tmp = tmp_path_factory.mktemp("lo")
     wb = template.build_workbook(2024, Agency("J01", "集贤镇人民政府", spec.CATEGORY_LABELS[2]))
     template.fill(wb, {spec.cell_name("三", "new", "natural"): 5, spec.cell_name("三", "granted", "natural"): 3,
                        spec.cell_name("三", "new", "business"): 2, spec.cell_name("三", "granted", "business"): 2,
-                       "TXT_overview": "=1+1"})
+                       "TXT_overview": "=1+1",
+                       # table 四: a result typed as text (pasted past the validation) and a decimal, one valid
+                       spec.cell_name("四", "reconsideration", "upheld"): "3",
+                       spec.cell_name("四", "litigation_direct", "pending"): Decimal("1.5"),
+                       spec.cell_name("四", "litigation_after", "corrected"): 2})
     src = save_workbook(wb, tmp / "in.xlsx")
     out = _convert(soffice, src, tmp)
     return openpyxl.load_workbook(out), openpyxl.load_workbook(out, data_only=True)
@@ -115,5 +121,18 @@ def test_text_stays_text_and_checks_compute(converted):
     assert by_key["R1.business"] == spec.CHECK_OK
     assert ws[t3.summary_ref].value == spec.CHECK_SUMMARY_FAIL
     assert ws[spec.CELL["T3_new_total"].ref].value == 7
+
+
+
+def test_table4_check_reads_what_the_agency_typed(converted):
+    """总计 is SUM(results): text is left out of it, so the old check 总计 = SUM(results) said ✓ whatever was typed.
+    The check now says ✗ for the group with text or a decimal, ✓ for the valid one."""
+    _, values = converted
     t4 = spec.CHECKS[1]
-    assert values[t4.sheet][t4.summary_ref].value == spec.CHECK_SUMMARY_OK
+    ws = values[t4.sheet]
+    by_key = {key: ws[ref].value for key, ref in t4.rule_refs}
+    assert by_key == {"R5.reconsideration": spec.CHECK_FAIL, "R5.litigation_direct": spec.CHECK_FAIL,
+                      "R5.litigation_after": spec.CHECK_OK}
+    assert ws[t4.summary_ref].value == spec.CHECK_SUMMARY_FAIL
+    assert ws[spec.CELL[spec.cell_name("四", "reconsideration", "total")].ref].value == 0  # the text left out
+    assert ws[spec.CELL[spec.cell_name("四", "litigation_after", "total")].ref].value == 2
