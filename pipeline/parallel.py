@@ -3,8 +3,7 @@
 - ``Pool``: worker processes forked from this one that inherit a job object (nothing pickled but the task's
   small arguments and its result); with one job or no ``fork`` (not Linux) the same tasks run here, in order.
 - ``in_child``: one function in a forked process, its result sent back through a pipe (the check stage: what it
-  builds dies with that process, and the caller receives only the result); ``meanwhile``, work of this process
-  done while it waits, at the lowest priority (on the cores the child leaves idle).
+  builds dies with that process, and the caller receives only the result).
 - ``release_memory``: freed memory handed back to the system before forking (glibc's malloc_trim).
 - ``map_chunks``: a ``Chunked`` job over items in a pool, sent back in packed chunks (``pack_columns``,
   ``concat_columns``): the reading stage's workers.
@@ -330,32 +329,11 @@ def _child(sender, parent: int, fn: Callable, args: tuple, keep: bool) -> None:
     os._exit(0)  # what the function built is not freed object by object
 
 
-def _meanwhile(fn: Callable[[], object]) -> threading.Thread:
-    """``fn()`` in a thread of this process at the lowest priority (Linux: nice 19 for that thread alone), so it
-    runs on what the other processes leave idle. Its work is preparation done again where it is needed: an error
-    here is left for that place to raise (with its own context), not raised twice."""
-
-    def body() -> None:
-        with contextlib.suppress(OSError, AttributeError):  # no per-thread priority (not Linux): normal priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        with contextlib.suppress(Exception):
-            fn()
-
-    thread = threading.Thread(target=body, name="nianbao-meanwhile", daemon=True)
-    thread.start()
-    return thread
-
-
-def in_child(fn: Callable, *args, keep: bool = False, name: str = "nianbao-child",
-             meanwhile: Callable[[], object] | None = None):
+def in_child(fn: Callable, *args, keep: bool = False, name: str = "nianbao-child"):
     """``fn(*args)`` in a forked process; its result (pickled) is returned here, its exception raised here
     with the child's traceback as a note. With ``keep``, ``fn`` is called with ``keep=`` a list whose objects the
     child leaves for its exit. Without fork, when no process can be had, or when the process dies (out of
-    memory, killed — but not because the run was told to stop), ``fn(*args)`` runs here instead.
-
-    ``meanwhile()`` runs here while the child works, in a thread of the lowest priority (``_meanwhile``), and is
-    over before the result is received and before anything else is forked: preparation for what comes after
-    (never run without a child)."""
+    memory, killed — but not because the run was told to stop), ``fn(*args)`` runs here instead."""
     import multiprocessing
     import multiprocessing.connection
 
@@ -371,14 +349,11 @@ def in_child(fn: Callable, *args, keep: bool = False, name: str = "nianbao-child
         sender.close()
         return fn(*args)
     sender.close()
-    warm = None if meanwhile is None else _meanwhile(meanwhile)
     outcome = payload = None
+    gc.disable()  # no collection while the result's many objects are unpickled
     try:
         # the child's own workers inherit the pipe: its death is seen by its sentinel, not by an end of file
         ready = multiprocessing.connection.wait([receiver, process.sentinel])
-        if warm is not None:  # done before unpickling (no second thread taking the GIL meanwhile) and forking
-            warm.join()
-        gc.disable()  # no collection while the result's many objects are unpickled
         if receiver in ready or receiver.poll():
             outcome, payload, trace = receiver.recv()
     except EOFError:  # died while sending

@@ -1105,21 +1105,6 @@ def render_county_document(r: Rollup, county: County, out_dir: Path, template: P
     return fill_document(template, ctx.as_dict(), Path(out_dir) / county_filename(county.name, r.year))
 
 
-def warm_up(fmt: spec.Format | None = None) -> None:
-    """Load ahead what the render stage loads before it writes anything: the chart library with the chart font,
-    the Word libraries and the agency template compiled (``fastdocx.prepare``). The same work, done earlier: run.py
-    has it done while the check stage runs (``parallel.in_child``'s ``meanwhile``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-    import xlsxwriter  # noqa: F401  (全县汇总.xlsx)
-
-    chart_font_family()
-    with spec.using(fmt):
-        fastdocx.prepare(templates()[0])
-
-
 def _render_chunk(tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: Path, template: Path,
                   signature: bool = SIGNATURE_DEFAULT) -> list[Path]:
     return [render_agency(a, out_dir, roster, template, filename=name, signature=signature)

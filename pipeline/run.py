@@ -399,14 +399,7 @@ def _check_stage(ws: Workspace, year: int, out_dir: Path, *, jobs: int, console,
     if jobs > 1:
         from . import aggregate, read  # noqa: F401  (pandas, numpy: imported once, here, for both processes)
 
-        meanwhile = None
-        if render:  # the render stage's libraries and templates loaded here while the check stage runs
-            from . import render as render_mod
-
-            fmt = spec.current()
-            meanwhile = lambda: render_mod.warm_up(fmt)  # noqa: E731
-        return parallel.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check",
-                                 meanwhile=meanwhile)
+        return parallel.in_child(_check, ws, year, out_dir, jobs, console, render, keep=True, name="nianbao-check")
     return _check(ws, year, out_dir, jobs, console, render)
 
 

@@ -15,12 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-import threading
 from pathlib import Path
 
 import pytest
 
-from pipeline import parallel, run, spec, workspace
+from pipeline import parallel, run, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample_county"
@@ -303,47 +302,6 @@ def test_in_child_returns_the_result_and_raises_the_error_with_its_traceback():
     with pytest.raises(LookupError, match="没有 3") as caught:
         parallel.in_child(_child_fails, 3)
     assert any("_child_fails" in note for note in getattr(caught.value, "__notes__", []))
-
-
-def _child_waits_for(path):
-    deadline = time.monotonic() + 20
-    while not Path(path).exists():  # the parent's ``meanwhile`` writes it while this child runs
-        if time.monotonic() > deadline:
-            return "timeout"
-        time.sleep(0.01)
-    return Path(path).read_text()
-
-
-def test_in_child_runs_meanwhile_here_while_the_child_works_and_at_the_lowest_priority(tmp_path):
-    flag = tmp_path / "flag"
-    seen = {}
-
-    def meanwhile():
-        seen["pid"], seen["nice"] = os.getpid(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        (tmp_path / "flag.tmp").write_text("ready")
-        (tmp_path / "flag.tmp").rename(flag)  # whole when the child sees it
-
-    assert parallel.in_child(_child_waits_for, str(flag), meanwhile=meanwhile) == "ready"
-    assert seen == {"pid": os.getpid(), "nice": 19}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # this thread's own priority unchanged
-
-    def fails():
-        raise OSError("prepared where it is needed, with its own error")
-
-    assert parallel.in_child(_child_pid, 7, keep=True, meanwhile=fails)[1] == 7  # a failed preparation: no error
-
-
-def test_run_loads_the_render_stage_while_the_check_stage_runs(tmp_path, monkeypatch):
-    from pipeline import render
-
-    calls = []
-    monkeypatch.setattr(render, "warm_up", lambda fmt=None: calls.append((os.getpid(), fmt)))
-    ws = tmp_path / "county"
-    shutil.copytree(SAMPLE, ws)
-    run.run(workspace.load(ws), YEAR, tmp_path / "out", jobs=2)
-    assert calls == [(os.getpid(), spec.current())]
-    run.run(workspace.load(ws), YEAR, tmp_path / "out", jobs=2, render=False)  # validation only: nothing loaded
-    assert len(calls) == 1
 
 
 def test_a_run_without_fork_gives_the_same_outputs(tmp_path, monkeypatch):
