@@ -171,8 +171,7 @@ def _existing(ws: Workspace, year: int) -> dict[str, str]:
 
 def _build_job(job, item):
     rec, year, path, info, agency, note = item
-    wb = output.build(rec, year, agency=agency, match_note=note, **info)
-    return output.save(wb, path)
+    return output.write(rec, year, path, agency=agency, match_note=note, **info)
 
 
 def import_sources(sources: list[Path], out: Path, *, year: int | None = None, workspace: Workspace | None = None,

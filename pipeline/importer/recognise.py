@@ -18,6 +18,7 @@ that stay ambiguous, and every cell of a row or table that is not found, are *un
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import re
 import unicodedata
@@ -104,6 +105,11 @@ _PUNCT = re.compile(r"[\s、，,。．.：:；;（）()“”\"'‘’「」『�
 
 def key(text: object) -> str:
     """A label as compared here: spec.normalise_label, then without punctuation."""
+    return _key(text) if isinstance(text, str) else _PUNCT.sub("", spec.normalise_label(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the format's labels and their wordings repeat in every report
+def _key(text: str) -> str:
     return _PUNCT.sub("", spec.normalise_label(text))
 
 
@@ -128,6 +134,7 @@ class _Label:
     alts: tuple[str, ...]  # the 2019 wordings of it that real 2021 reports print (规范性文件)
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # (the format's labels: the same for every report)
     def of(cls, text: str, number: str = "") -> _Label:
         full, bare = key(text), key(text[len(number):])
         alts = tuple(key(v) for v in spec.OLD_FORMAT_VARIANTS if key(text).endswith(key(v)) and key(v) != full)
@@ -176,6 +183,7 @@ _NONE_CELL = {"-", "--", "—", "——", "–", "/", "无", "―"}
 _CELL_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)(?:件|个|项|次|宗|条|万元|元)?$")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def cell_number(text: str) -> str | None:
     """A grid cell as a number literal ('0' for a dash), or None when it is text."""
     s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
@@ -452,12 +460,17 @@ def _read_rows(toks: list[Tok], rows: list[_Row], start: int = 0) -> int:
 
 
 def _label_hit(label: _Label, t: Tok) -> str | None:
+    return _hit(label, t.atomic, t.text)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same labels against the same cells, report after report
+def _hit(label: _Label, atomic: bool, text: str) -> str | None:
     # a grid cell is a whole label (or a cut one); a run of flattened text ends with the label
-    if t.atomic and len(t.text) <= len(label.full) + 2:
-        how = label.is_cell(t.text)
+    if atomic and len(text) <= len(label.full) + 2:
+        how = label.is_cell(text)
         if how is not None:
             return how
-    return label.ends(t.text)
+    return label.ends(text)
 
 
 def _take(row: _Row, vals: list[Tok], label_tok: Tok, how: str) -> bool:
