@@ -759,23 +759,43 @@ _SUBITEM = "（{}）"
 _SIGN_DATE = re.compile(r"^((?:19|20)\d{2})年(\d{1,2})月(\d{1,2})日$")
 
 
+#: Paragraphs searched for the title: a web page's header, navigation and breadcrumb come first.
+TITLE_SEARCH_BLOCKS = 40
+_NAME_SEPARATORS = re.compile(r"[:：>＞»|｜]")  # 当前位置：首页 > 政务公开 > … before the title
+_NAME_MAX = 40
+
+
+def _title_in(text: str) -> tuple[str, str, int] | None:
+    for line in text.split("\n"):
+        m = _TITLE.search(line)
+        if m:
+            name = _NAME_SEPARATORS.split(line[:m.start()])[-1].strip("《》“”\"'# ")
+            name = name if len(name) <= _NAME_MAX else ""
+            return line[m.start() - len(name):m.end()] if name else line[:m.end()], name, int(m.group("year"))
+    return None
+
+
 def find_title(doc: Document) -> tuple[str, str, int | None]:
-    """(title, agency name, year) from the first paragraphs (a title broken over lines is joined)."""
-    paras = [b for b in doc.blocks[:8] if isinstance(b, Paragraph)]
-    candidates = []
-    for i in range(len(paras)):
-        joined = ""
-        for p in paras[i:i + 3]:
-            joined += re.sub(r"\s+", "", unicodedata.normalize("NFKC", p.text))
-            candidates.append(joined)
+    """(title, agency name, year): the first paragraph that ends a title, joined with the one or two before it
+    when the agency's name is printed above the year (the fewest that give a name); else the page's <title>;
+    else the year of the reporting period."""
+    paras = [b for b in doc.blocks[:TITLE_SEARCH_BLOCKS] if isinstance(b, Paragraph)]
+    flat = [re.sub(r"\s+", "", unicodedata.normalize("NFKC", p.text)) for p in paras]
+    for j in range(len(flat)):
+        found = _title_in(flat[j])
+        if found is None:
+            continue
+        for size in (2, 3):
+            if found[1] or j + 1 < size:
+                break
+            joined = _title_in("".join(flat[j + 1 - size:j + 1]))
+            if joined is not None and joined[1]:
+                found = joined
+        return found
     if doc.meta.get("title"):
-        candidates.append(re.sub(r"\s+", "", unicodedata.normalize("NFKC", doc.meta["title"])))
-    for text in candidates:
-        for line in text.split("\n"):
-            m = _TITLE.search(line)
-            if m:
-                name = re.split(r"[:：]", line[:m.start()])[-1].strip("《》“”\"'# ")
-                return line[m.start() - len(name):m.end()] if name else line[:m.end()], name, int(m.group("year"))
+        found = _title_in(re.sub(r"\s+", "", unicodedata.normalize("NFKC", doc.meta["title"])))
+        if found is not None:
+            return found
     for p in paras:
         m = _PERIOD.search(re.sub(r"\s+", "", p.text))
         if m:
@@ -985,20 +1005,30 @@ _NO_FEE = re.compile(r"(未|无|没有|不)(?:[^。，,；;]{0,8})?(收取|收�
 _FEE_SENTENCE = re.compile(r"^本年度((?:发出收费通知\d+件)?(?:，?通知金额[\d.]+元)?(?:，?实际收取信息处理费[\d.]+元)?)。$")
 
 
+#: Paragraphs after the signature's date that may still be the page's (its footer), not the report's.
+SIGNATURE_FOOTER_PARAS = 6
+
+
 def _section_six(r: Recognised, text: str) -> None:
     paras = [p.strip() for p in text.split("\n") if p.strip()]
-    # the signature block at the end: the agency's name (perhaps over lines) and a date
-    if paras and _SIGN_DATE.match(re.sub(r"\s+", "", paras[-1])):
-        m = _SIGN_DATE.match(re.sub(r"\s+", "", paras[-1]))
+    # the signature block at the end: the agency's name (perhaps over lines) and a date; on a web page the site's
+    # footer (分享, 打印本页, 主办单位…) may follow it, and is not the report's
+    for at in range(len(paras) - 1, max(-1, len(paras) - 1 - SIGNATURE_FOOTER_PARAS), -1):
+        m = _SIGN_DATE.match(re.sub(r"\s+", "", paras[at]))
+        if not m:
+            continue
         date = f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
-        body = paras[:-1]
+        body, after = paras[:at], paras[at + 1:]
         for k in range(1, min(4, len(body)) + 1):
             tail = "".join(body[-k:])
             if r.agency and key(tail) == key(r.agency) or len(tail) <= 30 and not re.search(r"[。，；]", tail) and (
                     not r.agency or key(r.agency) in key(tail) or key(tail) in key(r.agency)):
                 paras = body[:-k]
                 r.texts["INFO_fill_date"] = date
+                if after:
+                    r.notes.append(f"落款（{date}）之后的{len(after)}段（网页页脚等）不属于年报，未计入")
                 break
+        break
     fee = [p for p in paras if any(w in p for w in _FEE_WORDS)]
     other = [p for p in paras if p not in fee]
     note = []
