@@ -219,6 +219,27 @@ def import_cmd(
     raise typer.Exit(result.exit_code)
 
 
+@app.command("audit")
+@_guard
+def audit_cmd(
+    sources: list[Path] = typer.Argument(..., help="已发布的年报：.html .htm .docx .pdf .txt .md 文件，或包含它们的文件夹。"),
+    output: Path = typer.Option(Path("output") / "audit", "--output", "-o",
+                                help="输出目录：导入/（各份的标准填报表）、<年度>/校验结果.xlsx 等，以及审核结果.json。"),
+    year: int | None = _year_option("报告年度（原文未写明年度时采用）。"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="并行进程数（默认：全部CPU核）。"),
+) -> None:
+    """审核已发布的年度报告：导入后逐份校验（勾稽关系、文字与表格、雷同，同一单位多个年度时跨年度核对）。"""
+    from . import importer, parallel
+    from .importer import audit
+
+    try:
+        with parallel.interruptible():
+            result = audit.audit(sources, output, year=year, jobs=jobs, console=console)
+    except importer.ImportUsageError as e:
+        _fail(str(e))
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     from . import parallel
 

@@ -32,7 +32,16 @@ Targets (2 cores): 1,000 agencies end to end < 30 s, validation of 1,000 agencie
 agencies up (at 100 the floor is a third of a second and fixed start-up costs dominate: shown, not judged).
 The exit code is 1 when a target is missed. The last line is machine-readable (for the largest N):
 
-    bench: agencies=N total_s=… validate_s=… render_s=… floor_ratio=… peak_mb=…
+    bench: agencies=N total_s=… validate_s=… render_s=… floor_ratio=… peak_mb=… import_docx_s=… import_html_s=…
+
+Importing published reports (``nianbao import``) is measured for every N as well, in a fresh process of its own:
+the N agency reports of the synthetic county's 2024 as .docx — the reports the measured run renders, kept in the
+cache (``import-<key>-n<N>``; rendered once by an unmeasured run when the cache has none) — and the same reports as
+.html, each .docx's paragraphs and tables (spans kept) written as a government CMS page (a header, navigation,
+scripts and styles, the article in ``<p>``/``<span>`` runs, ``&nbsp;``, every other page in GB2312): importer
+.import_sources over each folder, wall and CPU time, and every report must import 导入成功 under its agency's own
+name. Targets (2 cores):
+1,000 .docx imports < 60 s, 1,000 .html imports < 60 s.
 
 Speed targets live here only, never in timed tests.
 """
@@ -79,6 +88,8 @@ TARGET_PEAK_MB = 1024.0
 TARGET_FLOOR_RATIO = 4.0
 FLAT_MEMORY_FACTOR = 1.5  # "flat in N": the largest N's peak within 1.5× the smallest N's
 FLOOR_TARGET_MIN_N = 1000  # the floor ratio is a target at scale (below, fixed start-up costs dominate)
+TARGET_IMPORT_S_1000 = 60.0  # 1,000 published reports imported, each kind (.docx, .html)
+IMPORT_KINDS = ("docx", "html")
 
 COUNTY = County(
     name="基准县",
@@ -491,6 +502,7 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         fl2 = floor(workbooks, parts, n, tmp / "floor", jobs)
         fl = {k: (fl[k] + fl2[k]) / 2 for k in fl}
         reports = len(list((tmp / "output" / str(YEAR)).glob("*.docx")))
+        keep_rendered(n, tmp / "output" / str(YEAR), cache)  # the import bench's .docx
         self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         sec = dict(stages.seconds)
@@ -507,6 +519,193 @@ def measure(n: int, jobs: int, cache: Path) -> dict:
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# =============================================================================================================
+# Importing published reports
+
+
+def import_key() -> str:
+    """cache_key, then what the published reports also depend on: the renderer, the agency template, the page
+    writer below (ensure_workspace removes what lacks the cache_key; keep_rendered what lacks the rest)."""
+    import inspect
+
+    h = hashlib.sha256(inspect.getsource(cms_page).encode())
+    for rel in ("pipeline/render.py", "pipeline/templates/agency.docx"):
+        h.update((ROOT / rel).read_bytes())
+    return f"{cache_key()}-{h.hexdigest()[:8]}"
+
+
+def _import_root(n: int, cache: Path) -> Path:
+    return cache / f"import-{import_key()}-n{n}"
+
+
+def _agency_reports(folder: Path, n: int) -> list[Path]:
+    """The N agency reports a run rendered into ``folder`` (not the county summary)."""
+    from pipeline import render
+
+    return [folder / render.agency_filename(synthetic_agency(i)[0].name, YEAR) for i in range(n)]
+
+
+def keep_rendered(n: int, folder: Path, cache: Path) -> None:
+    """Keep the agency reports a measured run rendered (``folder``) as the import bench's .docx, when not kept yet."""
+    root = _import_root(n, cache)
+    if (root / "docx" / ".complete").is_file():
+        return
+    reports = _agency_reports(folder, n)
+    if not all(p.is_file() for p in reports):
+        return
+    for old in cache.glob("import-*") if cache.is_dir() else ():
+        if import_key() not in old.name:  # reports of an older renderer or page writer
+            shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(root / "docx", ignore_errors=True)
+    (root / "docx").mkdir(parents=True)
+    for p in reports:
+        shutil.copyfile(p, root / "docx" / p.name)
+    (root / "docx" / ".complete").write_text("ok\n")
+
+
+def _cms_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False).replace("\n", "<br/>")
+
+
+def cms_page(doc, i: int) -> bytes:
+    """A report (importer.document model of its .docx) as a county government site's CMS publishes it: the title
+    as <h1>, paragraphs as indented <p>, tables with their rowspan/colspan, cells as <p><span> runs (&nbsp; where
+    blank), amid the site's header, navigation, scripts and footer; every other page in GB2312."""
+    from pipeline.importer.document import Paragraph
+
+    gb = i % 2 == 1
+    charset = "gb2312" if gb else "utf-8"
+    paras = [b for b in doc.blocks if isinstance(b, Paragraph)]
+    title = paras[0].text if paras else ""
+    h = [f'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/'
+         f'xhtml1-transitional.dtd"><html><head><meta http-equiv="Content-Type" content="text/html; charset={charset}"/>'
+         f"<title>{_cms_escape(' '.join(title.split()))}_{COUNTY.name}人民政府网</title>"
+         '<style type="text/css">body{font-family:"宋体";} .TRS_Editor p{line-height:2;} td{border:1px solid #000;}'
+         "</style><script type=\"text/javascript\">var _hmt = _hmt || []; var col = '政府信息公开年报';"
+         "document.write('<div>一、总体情况</div>');</script></head><body>"
+         '<div class="top"><a href="/">首页</a> | <a href="/zwgk/">政务公开</a> | <a href="/hdjl/">互动交流</a>'
+         '</div><div class="nav"><ul><li>政府信息公开指南</li><li>政府信息公开制度</li><li>法定主动公开内容</li>'
+         '<li>政府信息公开年报</li></ul></div><div class="position">当前位置：<a href="/">首页</a> &gt; '
+         '<a href="/zwgk/">政务公开</a> &gt; 政府信息公开年报</div><div class="article">'
+         f'<h1 class="title">{_cms_escape(title)}</h1><div class="info">发布时间：{YEAR + 1}-01-20&nbsp;&nbsp;'
+         f"来源：{COUNTY.name}人民政府办公室&nbsp;&nbsp;浏览次数：<span id=\"hits\">{100 + i}</span></div>"
+         '<div class="TRS_Editor"><div class="Custom_UnionStyle">']
+    for block in doc.blocks:
+        if isinstance(block, Paragraph):
+            if block is not (paras[0] if paras else None):
+                h.append(f'<p style="text-indent:2em;"><span style="font-family:仿宋_GB2312;font-size:16pt">'
+                         f"{_cms_escape(block.text)}</span></p>")
+            continue
+        h.append('<table border="1" cellspacing="0" cellpadding="0" width="100%" style="border-collapse:collapse">'
+                 "<tbody>")
+        for row in block.rows():
+            h.append("<tr>")
+            for c in row:
+                span = (f' rowspan="{c.rowspan}"' if c.rowspan > 1 else "") + (
+                    f' colspan="{c.colspan}"' if c.colspan > 1 else "")
+                text = _cms_escape(c.text) if c.text.strip() else "&nbsp;"
+                h.append(f'<td{span} valign="center"><p style="text-align:center"><span style="font-size:10.5pt">'
+                         f"{text}</span></p></td>")
+            h.append("</tr>")
+        h.append("</tbody></table>")
+    h.append('</div></div><div class="share">分享到：微信 微博</div></div><div class="footer">主办：'
+             f"{COUNTY.office}&nbsp;&nbsp;地址：{COUNTY.address}&nbsp;&nbsp;电话：{COUNTY.phone}</div>"
+             "<script>document.getElementById('hits').innerHTML = '1';</script></body></html>")
+    return "".join(h).encode("gb18030" if gb else "utf-8")
+
+
+def _write_pages(items: list[tuple[int, str]], folder: str) -> int:
+    from pipeline.importer import document
+
+    for i, src in items:
+        doc = document.extract(Path(src))
+        (Path(folder) / Path(src).with_suffix(".html").name).write_bytes(cms_page(doc, i))
+    return len(items)
+
+
+def import_inputs(n: int, jobs: int, cache: Path, log: Callable[[str], None] = print) -> Path:
+    """The cached published reports of the synthetic county's N agencies: ``docx/`` (rendered by an unmeasured
+    run when no measured run left them) and ``html/`` (CMS pages of the same reports)."""
+    root = _import_root(n, cache)
+    if not (root / "docx" / ".complete").is_file():
+        from pipeline import run, workspace
+
+        ws_root = ensure_workspace(n, jobs, cache, log=log)
+        log(f"生成 {n} 份合成单位的 {YEAR} 年度报告（.docx，仅首次，缓存于 {root}）…")
+        tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-import-{n}-"))
+        try:
+            run.run(workspace.load(ws_root), YEAR, tmp, render=True, jobs=jobs)
+            keep_rendered(n, tmp / str(YEAR), cache)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not (root / "html" / ".complete").is_file():
+        log(f"生成 {n} 个年报网页（.html，仅首次）…")
+        shutil.rmtree(root / "html", ignore_errors=True)
+        (root / "html").mkdir(parents=True)
+        items = [(i, str(p)) for i, p in enumerate(_agency_reports(root / "docx", n))]
+        with ProcessPoolExecutor(max_workers=jobs) as ex:
+            list(ex.map(_write_pages, _chunks(items, jobs), [str(root / "html")] * len(_chunks(items, jobs))))
+        (root / "html" / ".complete").write_text("ok\n")
+    return root
+
+
+def measure_import(n: int, jobs: int, cache: Path) -> dict:
+    """Import the N .docx, then the N .html reports, in this (fresh) process: wall and CPU time, verdicts."""
+    from pipeline import importer, render
+
+    root = import_inputs(n, jobs, cache)
+    names = {Path(render.agency_filename(synthetic_agency(i)[0].name, YEAR)).stem: synthetic_agency(i)[0].name
+             for i in range(n)}
+    out: dict = {"n": n, "jobs": jobs}
+    tmp = Path(tempfile.mkdtemp(prefix=f"nianbao-bench-import-{n}-"))
+    try:
+        for kind in IMPORT_KINDS:
+            sources = sorted((root / kind).glob(f"*.{kind}"))
+            for p in sources:  # the page cache warm
+                p.read_bytes()
+            load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            cpu0 = _cpu_seconds()
+            t = time.perf_counter()
+            result = importer.import_sources([root / kind], tmp / kind, jobs=jobs)
+            seconds = time.perf_counter() - t
+            cpu = _cpu_seconds() - cpu0
+            out[kind] = {"sources": len(sources), "imported": len(result.sources), "seconds": seconds, "cpu_s": cpu,
+                         # 导入成功, under the agency's own name
+                         "ok": sum(s.status == "ok" and s.agency == names.get(Path(s.file).stem) for s in result.sources),
+                         "load_before": load_before}
+            shutil.rmtree(tmp / kind, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def print_import(r: dict) -> None:
+    n = r["n"]
+    print(f"\n== 导入 {n} 份已发布年报（jobs={r['jobs']}）")
+    for kind in IMPORT_KINDS:
+        k = r[kind]
+        print(f"  .{kind:<5} {k['seconds']:8.2f} s   {k['seconds'] / n * 1000:8.2f} ms/份   CPU {k['cpu_s']:.1f} s"
+              f"   导入成功（单位名称无误）{k['ok']}/{k['sources']}   (load average before {k['load_before']:.2f})")
+
+
+def import_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
+    out: list[tuple[str, bool | None, str]] = []
+    for r in results:
+        for kind in IMPORT_KINDS:
+            k = r[kind]
+            if r["n"] == 1000:
+                out.append((f"1000 .{kind} imports < {TARGET_IMPORT_S_1000:.0f} s",
+                            k["seconds"] < TARGET_IMPORT_S_1000, f"{k['seconds']:.2f} s"))
+            else:
+                out.append((f".{kind} imports (N={r['n']}; the {TARGET_IMPORT_S_1000:.0f} s target is for N = 1000)",
+                            None, f"{k['seconds']:.2f} s, {k['seconds'] / r['n'] * 1000:.1f} ms a report"))
+            out.append((f"every .{kind} report imports 导入成功 under its agency's name (N={r['n']})",
+                        k["ok"] == k["sources"] == r["n"] == k["imported"], f"{k['ok']} of {k['sources']}"))
+    return out
 
 
 # =============================================================================================================
@@ -587,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="合成工作目录的缓存位置（默认 $NIANBAO_BENCH_CACHE 或临时目录）")
     ap.add_argument("--regenerate", action="store_true", help="重新生成合成工作簿")
     ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # internal: one N in this process, JSON out
+    ap.add_argument("--measure-import", type=int, help=argparse.SUPPRESS)  # internal: likewise, importing
     args = ap.parse_args(argv)
     from pipeline.parallel import default_jobs
 
@@ -595,31 +795,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         print("BENCH-JSON " + json.dumps(measure(args.measure, jobs, cache)))
         return 0
+    if args.measure_import:
+        print("BENCH-JSON " + json.dumps(measure_import(args.measure_import, jobs, cache)))
+        return 0
 
     print(f"nianbao bench — {machine()}; jobs={jobs}")
     ns = sorted(set(args.n))
     for i, n in enumerate(ns):
         ensure_workspace(n, jobs, cache, regenerate=args.regenerate and i == 0)
-    results = []
+    results, imports = [], []
     for n in ns:
-        cmd = [sys.executable, "-m", "tests.bench", "--measure", str(n), "--jobs", str(jobs), "--cache", str(cache)]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH-JSON ")), None)
-        if proc.returncode or line is None:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            print(f"bench: N={n} failed (exit {proc.returncode})")
-            return 1
-        r = json.loads(line[len("BENCH-JSON "):])
-        results.append(r)
-        print_result(r)
+        for what, into, show in (("--measure", results, print_result), ("--measure-import", imports, print_import)):
+            cmd = [sys.executable, "-m", "tests.bench", what, str(n), "--jobs", str(jobs), "--cache", str(cache)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH-JSON ")), None)
+            if proc.returncode or line is None:
+                sys.stderr.write(proc.stdout + proc.stderr)
+                print(f"bench: N={n} {what[2:]} failed (exit {proc.returncode})")
+                return 1
+            r = json.loads(line[len("BENCH-JSON "):])
+            into.append(r)
+            show(r)
     print()
-    checks = targets(results)
+    checks = targets(results) + import_targets(imports)
     for label, ok, got in checks:
         print(f"  {'info' if ok is None else 'PASS' if ok else 'FAIL'}  {label}: {got}")
     big = max(results, key=lambda r: r["n"])
+    big_import = max(imports, key=lambda r: r["n"])
     s = big["seconds"]
     print(f"bench: agencies={big['n']} total_s={s['total']:.2f} validate_s={s['validate']:.2f} "
-          f"render_s={s.get('render', 0.0):.2f} floor_ratio={big['floor_ratio']:.2f} peak_mb={big['peak_mb']:.0f}")
+          f"render_s={s.get('render', 0.0):.2f} floor_ratio={big['floor_ratio']:.2f} peak_mb={big['peak_mb']:.0f} "
+          f"import_docx_s={big_import['docx']['seconds']:.2f} import_html_s={big_import['html']['seconds']:.2f}")
     return 0 if all(ok is not False for _, ok, _ in checks) else 1
 
 

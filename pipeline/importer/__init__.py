@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -171,12 +172,18 @@ def _existing(ws: Workspace, year: int) -> dict[str, str]:
 
 def _build_job(job, item):
     rec, year, path, info, agency, note = item
-    wb = output.build(rec, year, agency=agency, match_note=note, **info)
-    return output.save(wb, path)
+    return output.write(rec, year, path, agency=agency, match_note=note, **info)
+
+
+#: (display name, recognised report or None) of every source → the roster agency of each report, by source index
+Assign = Callable[[list[tuple[str, "recognise.Recognised | None"]]], dict[int, Agency]]
 
 
 def import_sources(sources: list[Path], out: Path, *, year: int | None = None, workspace: Workspace | None = None,
-                   jobs: int | None = None, console=None) -> ImportRun:
+                   jobs: int | None = None, console=None, assign: Assign | None = None) -> ImportRun:
+    """Import every source into ``out`` (one workbook each, and RESULT_FILE). With ``workspace``: matched to its
+    roster and written into its year folders too. ``assign`` (the audit): a roster made for the reports
+    themselves, each report's agency given by it; nothing is written into a workspace."""
     files = source_files(sources)
     if not files:
         raise ImportUsageError("没有找到可导入的年报文件（.html .htm .docx .pdf .txt .md）。")
@@ -198,17 +205,19 @@ def import_sources(sources: list[Path], out: Path, *, year: int | None = None, w
 
     _across_years([s.rec for s in seen if s.rec is not None])
     matches: dict[int, tuple[Agency | None, str]] = {}
-    if workspace is not None:
-        winner: dict[tuple[str, int], int] = {}  # (roster code, year) → the source written into the workspace
+    if assign is not None:
+        matches = {i: (a, "") for i, a in assign([(d, s.rec) for (_, d), s in zip(files, seen)]).items()}
+    elif workspace is not None:
         for i, s in enumerate(seen):
             if s.rec is None or s.rec.old_format or not s.rec.is_report() or not (s.rec.year or year):
                 continue
             matches[i] = match_agency(workspace, s.rec.agency)
-            agency, note = matches[i]
-            if agency is not None:
-                k = (agency.code, s.rec.year or year)
-                if k not in winner or (matches[winner[k]][1] and not note):  # the roster's own name first
-                    winner[k] = i
+    winner: dict[tuple[str, int], int] = {}  # (roster code, year) → the source written into the workspace
+    for i, (agency, note) in sorted(matches.items()):
+        if agency is not None:
+            k = (agency.code, seen[i].rec.year or year)
+            if k not in winner or (matches[winner[k]][1] and not note):  # the roster's own name first
+                winner[k] = i
     results: list[SourceResult] = []
     builds: list[tuple] = []
     taken: set[str] = set()

@@ -7,8 +7,9 @@ where the source wraps lines: PDF). Nothing here knows the format; pipeline/impo
 
 Extractors (one kept library per kind, no hand-written parsing of the markup itself):
 
-- .docx: python-docx opens the package; the body is walked in order (w:p, w:tbl), merged cells from w:gridSpan and
-  w:vMerge, w:gridBefore honoured.
+- .docx: the main document part (found by the package's relationships) parsed with lxml as python-docx parses it
+  (python-docx itself opens a package that does not say where its main part is); the body is walked in order
+  (w:p, w:tbl), merged cells from w:gridSpan and w:vMerge, w:gridBefore honoured.
 - .html / .htm: lxml.html (libxml2's HTML parser, made for real-world markup); rowspan/colspan resolved, <p>, <br>
   and <div> inside cells as line breaks, &nbsp; as a space, scripts and styles dropped; the charset from the
   page's <meta> (else UTF-8, else GB18030).
@@ -21,6 +22,7 @@ Extractors (one kept library per kind, no hand-written parsing of the markup its
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -159,14 +161,60 @@ def _docx_text(el) -> str:
     return "".join(out).strip()
 
 
+#: The relationship type of a package's main document part (_rels/.rels), transitional and strict OOXML.
+_OFFICE_DOCUMENT = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument",
+                    "http://purl.oclc.org/ooxml/officeDocument/relationships/officeDocument")
+MAX_DOCX_PART_BYTES = 64 * 1024 * 1024  # the main document part, uncompressed (a report's is ~100 KB)
+
+
+def _docx_body(data: bytes):
+    """The w:body of a .docx: its main document part, found by the package's relationships and parsed with lxml
+    as python-docx parses it (no entities, blank text removed) — without loading the package's other parts
+    (styles, numbering, theme…), which python-docx parses on opening and nothing here reads. None when the package
+    does not say where its main part is (python-docx then opens it, and says what is wrong)."""
+    import io
+    import posixpath
+    import zipfile
+
+    from lxml import etree
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        try:
+            rels = etree.fromstring(z.read("_rels/.rels"), _xml_parser())
+        except (KeyError, etree.XMLSyntaxError):
+            return None
+        target = next((r.get("Target", "") for r in rels if r.get("Type") in _OFFICE_DOCUMENT), None)
+        if not target:
+            return None
+        name = posixpath.normpath(target.lstrip("/"))
+        try:
+            info = z.getinfo(name)
+        except KeyError:
+            return None
+        if info.file_size > MAX_DOCX_PART_BYTES:
+            raise ExtractError(f"Word 文档正文过大（{info.file_size // 1024 // 1024} MB）")
+        root = etree.fromstring(z.read(info), _xml_parser())
+    return root.find(_W + "body") if root.tag == _W + "document" else None
+
+
+@functools.cache
+def _xml_parser():
+    """python-docx's parser options (docx.oxml.parser), and no network."""
+    from lxml import etree
+
+    return etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+
 def _docx(path: Path, data: bytes) -> Document:
     import io
 
-    import docx
+    body = _docx_body(data)
+    if body is None:
+        import docx
 
-    doc = docx.Document(io.BytesIO(data))
+        body = docx.Document(io.BytesIO(data)).element.body
     b = _Builder()
-    for el in doc.element.body.iterchildren():
+    for el in body.iterchildren():
         if el.tag == _W + "p":
             b.para(_docx_text(el))
         elif el.tag == _W + "tbl":

@@ -11,6 +11,8 @@ it was blank.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from openpyxl.styles import Alignment, Font
 
 from .. import ooxml, spec, template
 from ..workspace import Agency
-from .recognise import BLANK, SPLIT, UNREADABLE, Recognised
+from .recognise import BLANK, SPLIT, UNREADABLE, Number, Recognised
 
 SOURCE_SHEET = "来源"
 #: What an unreadable number cell holds (text: the reader reports it, never reads 0).
@@ -27,6 +29,8 @@ UNREADABLE_MARK = "无法识别"
 SOURCE_HEADER = ("项目", "内容", "位置", "说明")
 STATUS_LABEL = {"read": "已读取", BLANK: "原文空白，按0计", SPLIT: "数字连写，已拆分", UNREADABLE: "无法识别"}
 AUTHOR = "nianbao 导入"
+#: (width, height) of an unreadable cell's note
+COMMENT_SIZE = (300, 90)
 
 
 def _number(text: str, kind: str) -> int | Decimal | None:
@@ -52,45 +56,87 @@ def field_values(rec: Recognised, agency: Agency | None) -> dict[str, object]:
             if v is not None:
                 out[name] = v
         else:
-            out[name] = ooxml.sanitise(value) if f.kind == "text" else str(value)
+            out[name] = cell_text(value)
     if agency is None and rec.agency:
-        out["INFO_agency_name"] = rec.agency
+        out["INFO_agency_name"] = cell_text(rec.agency)
     return out
+
+
+_XSTRING = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def cell_text(value: object) -> str:
+    """Text as a cell holds it: safe for the XML (ooxml.sanitise) and with a literal ``_xHHHH_`` escaped as
+    ``_x005F_xHHHH_`` (ST_Xstring), so that a reader does not take it for an escaped character."""
+    return _XSTRING.sub("_x005F_", ooxml.sanitise(value))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one report's workbook holds beyond the template: what both writers (``build``, openpyxl, and
+    fastxlsx, the template's XML) write, so that they cannot differ in what they write."""
+
+    year: int
+    agency: Agency | None
+    fields: dict[str, object]  # TXT_/FEE_/INFO_ fields by defined name (template.fill)
+    inputs: dict[str, Number]  # input cells by defined name (template.fill)
+    printed: dict[str, Number]  # totals the report prints, written over their formula
+    unreadable: dict[str, str]  # input cells that hold UNREADABLE_MARK → their note
+    source_rows: tuple[tuple[str, str, str, str], ...]  # the 来源 sheet's rows under SOURCE_HEADER (sanitised)
+
+
+def plan(rec: Recognised, year: int, *, source: str, sha256: str, kind: str, verdict: str,
+         agency: Agency | None = None, match_note: str = "") -> Plan:
+    """The plan of one recognised report's workbook."""
+    inputs: dict[str, Number] = {}
+    printed: dict[str, Number] = {}
+    unreadable: dict[str, str] = {}
+    for c in spec.CELLS:
+        res = rec.cells.get(c.name)
+        if res is None:
+            continue
+        if res.status == UNREADABLE:
+            if not c.computed:  # a total's formula stays: it sums what could be read, the reader recomputes it
+                note = f"导入时无法从原文读取（{res.note or '无法识别'}）。请对照原文填写。"
+                unreadable[c.name] = note + (f"位置：{res.where}" if res.where else "")
+        elif c.computed:
+            printed[c.name] = res.value  # as printed, over the formula: validation compares it with its parts
+        else:
+            inputs[c.name] = res.value
+    rows = source_rows(rec, source=source, sha256=sha256, kind=kind, verdict=verdict, year=year, agency=agency,
+                       match_note=match_note)
+    return Plan(int(year), agency, field_values(rec, agency), inputs, printed, unreadable, rows)
 
 
 def build(rec: Recognised, year: int, *, source: str, sha256: str, kind: str, verdict: str,
           agency: Agency | None = None, match_note: str = ""):
     """The workbook (openpyxl) of one recognised report."""
-    wb = template.build_workbook(year, agency)
-    template.fill(wb, {n: v for n, v in field_values(rec, agency).items()})
-    for c in spec.CELLS:
-        res = rec.cells.get(c.name)
-        if res is None:
-            continue
+    return build_plan(plan(rec, year, source=source, sha256=sha256, kind=kind, verdict=verdict, agency=agency,
+                           match_note=match_note))
+
+
+def build_plan(p: Plan):
+    """The workbook (openpyxl) of a plan: the template (template.build_workbook), filled by defined name."""
+    wb = template.build_workbook(p.year, p.agency)
+    template.fill(wb, p.fields)
+    template.fill(wb, p.inputs)
+    for name, value in p.printed.items():
+        c = spec.CELL[name]
+        wb[c.sheet][c.ref].value = value
+    for name, note in p.unreadable.items():
+        c = spec.CELL[name]
         cell = wb[c.sheet][c.ref]
-        if res.status == UNREADABLE:
-            if c.computed:
-                continue  # the formula stays: it sums what could be read, the reader recomputes it
-            cell.value = UNREADABLE_MARK
-            cell.data_type = "s"
-            note = f"导入时无法从原文读取（{res.note or '无法识别'}）。请对照原文填写。"
-            cell.comment = Comment(note + (f"位置：{res.where}" if res.where else ""), AUTHOR, width=300, height=90)
-            continue
-        if c.computed:
-            cell.value = res.value  # as printed, over the formula: validation compares it with its parts
-        else:
-            template.fill(wb, {c.name: res.value})
-    _source_sheet(wb, rec, source=source, sha256=sha256, kind=kind, verdict=verdict, year=year, agency=agency,
-                  match_note=match_note)
+        cell.value = UNREADABLE_MARK
+        cell.data_type = "s"
+        cell.comment = Comment(note, AUTHOR, width=COMMENT_SIZE[0], height=COMMENT_SIZE[1])
+    source_sheet(wb, p.source_rows)
     return wb
 
 
-def _source_sheet(wb, rec: Recognised, *, source: str, sha256: str, kind: str, verdict: str, year: int,
-                  agency: Agency | None, match_note: str) -> None:
-    ws = wb.create_sheet(SOURCE_SHEET)
-    ws.append(SOURCE_HEADER)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
+def source_rows(rec: Recognised, *, source: str, sha256: str, kind: str, verdict: str, year: int,
+                agency: Agency | None, match_note: str) -> tuple[tuple[str, str, str, str], ...]:
+    """The 来源 sheet's rows (under SOURCE_HEADER): the source, then where each table, section, text and cell was
+    found."""
     rows: list[tuple[str, str, str, str]] = [
         ("来源文件", source, "", ""),
         ("SHA-256", sha256, "", ""),
@@ -129,8 +175,17 @@ def _source_sheet(wb, rec: Recognised, *, source: str, sha256: str, kind: str, v
             res.value, Decimal) else str(res.value)
         note = res.note or STATUS_LABEL.get(res.status, "")
         rows.append((f"{c.name} {label}", value, res.where, note))
+    return tuple(tuple(cell_text(x) for x in r) for r in rows)
+
+
+def source_sheet(wb, rows) -> None:
+    """Add the 来源 sheet (openpyxl): SOURCE_HEADER in bold, then ``rows``, wrapped, printable."""
+    ws = wb.create_sheet(SOURCE_SHEET)
+    ws.append(SOURCE_HEADER)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
     for r in rows:
-        ws.append([ooxml.sanitise(x) for x in r])
+        ws.append(list(r))
     for col, width in zip("ABCD", (46, 40, 30, 50)):
         ws.column_dimensions[col].width = width
     for row in ws.iter_rows(min_row=2):
@@ -142,6 +197,30 @@ def _source_sheet(wb, rec: Recognised, *, source: str, sha256: str, kind: str, v
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+
+
+def workbook_bytes(p: Plan) -> bytes:
+    """The .xlsx bytes of a plan, as ooxml.save_workbook would write ``build_plan(p)`` (fixed times and zip)."""
+    import datetime as _dt
+    import io
+
+    wb = build_plan(p)
+    fixed = _dt.datetime(*ooxml.FIXED_ZIP_TIME)
+    wb.properties.created = wb.properties.modified = fixed
+    buf = io.BytesIO()
+    wb.save(buf)
+    return ooxml.normalise_zip(buf.getvalue())
+
+
+def write(rec: Recognised, year: int, path: Path, *, source: str, sha256: str, kind: str, verdict: str,
+          agency: Agency | None = None, match_note: str = "") -> Path:
+    """Write one recognised report's workbook to ``path`` (atomically): the fast writer (fastxlsx), which falls
+    back to ``build`` whenever it cannot write what ``build`` writes."""
+    from . import fastxlsx
+
+    p = plan(rec, year, source=source, sha256=sha256, kind=kind, verdict=verdict, agency=agency,
+             match_note=match_note)
+    return ooxml.atomic_write_bytes(path, fastxlsx.workbook_bytes(p))
 
 
 def save(wb, path: Path) -> Path:

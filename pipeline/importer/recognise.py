@@ -18,6 +18,7 @@ that stay ambiguous, and every cell of a row or table that is not found, are *un
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import re
 import unicodedata
@@ -104,6 +105,11 @@ _PUNCT = re.compile(r"[\s、，,。．.：:；;（）()“”\"'‘’「」『�
 
 def key(text: object) -> str:
     """A label as compared here: spec.normalise_label, then without punctuation."""
+    return _key(text) if isinstance(text, str) else _PUNCT.sub("", spec.normalise_label(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the format's labels and their wordings repeat in every report
+def _key(text: str) -> str:
     return _PUNCT.sub("", spec.normalise_label(text))
 
 
@@ -128,6 +134,7 @@ class _Label:
     alts: tuple[str, ...]  # the 2019 wordings of it that real 2021 reports print (规范性文件)
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # (the format's labels: the same for every report)
     def of(cls, text: str, number: str = "") -> _Label:
         full, bare = key(text), key(text[len(number):])
         alts = tuple(key(v) for v in spec.OLD_FORMAT_VARIANTS if key(text).endswith(key(v)) and key(v) != full)
@@ -176,6 +183,7 @@ _NONE_CELL = {"-", "--", "—", "——", "–", "/", "无", "―"}
 _CELL_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?)(?:件|个|项|次|宗|条|万元|元)?$")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def cell_number(text: str) -> str | None:
     """A grid cell as a number literal ('0' for a dash), or None when it is text."""
     s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
@@ -452,12 +460,17 @@ def _read_rows(toks: list[Tok], rows: list[_Row], start: int = 0) -> int:
 
 
 def _label_hit(label: _Label, t: Tok) -> str | None:
+    return _hit(label, t.atomic, t.text)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same labels against the same cells, report after report
+def _hit(label: _Label, atomic: bool, text: str) -> str | None:
     # a grid cell is a whole label (or a cut one); a run of flattened text ends with the label
-    if t.atomic and len(t.text) <= len(label.full) + 2:
-        how = label.is_cell(t.text)
+    if atomic and len(text) <= len(label.full) + 2:
+        how = label.is_cell(text)
         if how is not None:
             return how
-    return label.ends(t.text)
+    return label.ends(text)
 
 
 def _take(row: _Row, vals: list[Tok], label_tok: Tok, how: str) -> bool:
@@ -746,23 +759,43 @@ _SUBITEM = "（{}）"
 _SIGN_DATE = re.compile(r"^((?:19|20)\d{2})年(\d{1,2})月(\d{1,2})日$")
 
 
+#: Paragraphs searched for the title: a web page's header, navigation and breadcrumb come first.
+TITLE_SEARCH_BLOCKS = 40
+_NAME_SEPARATORS = re.compile(r"[:：>＞»|｜]")  # 当前位置：首页 > 政务公开 > … before the title
+_NAME_MAX = 40
+
+
+def _title_in(text: str) -> tuple[str, str, int] | None:
+    for line in text.split("\n"):
+        m = _TITLE.search(line)
+        if m:
+            name = _NAME_SEPARATORS.split(line[:m.start()])[-1].strip("《》“”\"'# ")
+            name = name if len(name) <= _NAME_MAX else ""
+            return line[m.start() - len(name):m.end()] if name else line[:m.end()], name, int(m.group("year"))
+    return None
+
+
 def find_title(doc: Document) -> tuple[str, str, int | None]:
-    """(title, agency name, year) from the first paragraphs (a title broken over lines is joined)."""
-    paras = [b for b in doc.blocks[:8] if isinstance(b, Paragraph)]
-    candidates = []
-    for i in range(len(paras)):
-        joined = ""
-        for p in paras[i:i + 3]:
-            joined += re.sub(r"\s+", "", unicodedata.normalize("NFKC", p.text))
-            candidates.append(joined)
+    """(title, agency name, year): the first paragraph that ends a title, joined with the one or two before it
+    when the agency's name is printed above the year (the fewest that give a name); else the page's <title>;
+    else the year of the reporting period."""
+    paras = [b for b in doc.blocks[:TITLE_SEARCH_BLOCKS] if isinstance(b, Paragraph)]
+    flat = [re.sub(r"\s+", "", unicodedata.normalize("NFKC", p.text)) for p in paras]
+    for j in range(len(flat)):
+        found = _title_in(flat[j])
+        if found is None:
+            continue
+        for size in (2, 3):
+            if found[1] or j + 1 < size:
+                break
+            joined = _title_in("".join(flat[j + 1 - size:j + 1]))
+            if joined is not None and joined[1]:
+                found = joined
+        return found
     if doc.meta.get("title"):
-        candidates.append(re.sub(r"\s+", "", unicodedata.normalize("NFKC", doc.meta["title"])))
-    for text in candidates:
-        for line in text.split("\n"):
-            m = _TITLE.search(line)
-            if m:
-                name = re.split(r"[:：]", line[:m.start()])[-1].strip("《》“”\"'# ")
-                return line[m.start() - len(name):m.end()] if name else line[:m.end()], name, int(m.group("year"))
+        found = _title_in(re.sub(r"\s+", "", unicodedata.normalize("NFKC", doc.meta["title"])))
+        if found is not None:
+            return found
     for p in paras:
         m = _PERIOD.search(re.sub(r"\s+", "", p.text))
         if m:
@@ -972,20 +1005,30 @@ _NO_FEE = re.compile(r"(未|无|没有|不)(?:[^。，,；;]{0,8})?(收取|收�
 _FEE_SENTENCE = re.compile(r"^本年度((?:发出收费通知\d+件)?(?:，?通知金额[\d.]+元)?(?:，?实际收取信息处理费[\d.]+元)?)。$")
 
 
+#: Paragraphs after the signature's date that may still be the page's (its footer), not the report's.
+SIGNATURE_FOOTER_PARAS = 6
+
+
 def _section_six(r: Recognised, text: str) -> None:
     paras = [p.strip() for p in text.split("\n") if p.strip()]
-    # the signature block at the end: the agency's name (perhaps over lines) and a date
-    if paras and _SIGN_DATE.match(re.sub(r"\s+", "", paras[-1])):
-        m = _SIGN_DATE.match(re.sub(r"\s+", "", paras[-1]))
+    # the signature block at the end: the agency's name (perhaps over lines) and a date; on a web page the site's
+    # footer (分享, 打印本页, 主办单位…) may follow it, and is not the report's
+    for at in range(len(paras) - 1, max(-1, len(paras) - 1 - SIGNATURE_FOOTER_PARAS), -1):
+        m = _SIGN_DATE.match(re.sub(r"\s+", "", paras[at]))
+        if not m:
+            continue
         date = f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
-        body = paras[:-1]
+        body, after = paras[:at], paras[at + 1:]
         for k in range(1, min(4, len(body)) + 1):
             tail = "".join(body[-k:])
             if r.agency and key(tail) == key(r.agency) or len(tail) <= 30 and not re.search(r"[。，；]", tail) and (
                     not r.agency or key(r.agency) in key(tail) or key(tail) in key(r.agency)):
                 paras = body[:-k]
                 r.texts["INFO_fill_date"] = date
+                if after:
+                    r.notes.append(f"落款（{date}）之后的{len(after)}段（网页页脚等）不属于年报，未计入")
                 break
+        break
     fee = [p for p in paras if any(w in p for w in _FEE_WORDS)]
     other = [p for p in paras if p not in fee]
     note = []
