@@ -1113,16 +1113,22 @@ def _render_chunk(tasks: list[tuple[AgencyData, Agency | None, str]], out_dir: P
 
 @dataclass(frozen=True)
 class _ReportsJob:
-    """What the report workers inherit: every report to write."""
+    """What the report workers inherit: every report to write, and the one more job started before them."""
 
     tasks: list[tuple[AgencyData, Agency | None, str]]
     out_dir: Path
     template: Path
+    alongside: tuple | None = None  # (function, *args)
     signature: bool = SIGNATURE_DEFAULT  # County.signature
 
 
 def _reports_range(job: _ReportsJob, a: int, b: int) -> list[Path]:
     return _render_chunk(job.tasks[a:b], job.out_dir, job.template, job.signature)
+
+
+def _alongside_job(job: _ReportsJob):
+    fn, *args = job.alongside
+    return fn(*args)
 
 
 def _tasks(reports: Sequence[tuple[AgencyData, Agency | None]]) -> list[tuple[AgencyData, Agency | None, str]]:
@@ -1142,21 +1148,27 @@ def _tasks(reports: Sequence[tuple[AgencyData, Agency | None]]) -> list[tuple[Ag
 class _AgencyReports:
     """Agency reports being written, by worker processes when ``jobs`` > 1 (the caller can meanwhile do
     something else, such as the county summary); ``result()`` waits for them.
+
+    ``alongside`` — (function, *args) — is one more job for the workers, started before the reports (the longest
+    first keeps both cores busy to the end); ``alongside_result()`` gives its result.
     """
 
     def __init__(self, reports: Sequence[tuple[AgencyData, Agency | None]], out_dir: Path, template: Path,
-                 jobs: int, signature: bool = SIGNATURE_DEFAULT):
+                 jobs: int, alongside: tuple | None = None, signature: bool = SIGNATURE_DEFAULT):
         tasks = _tasks(reports)
-        job = _ReportsJob(tasks, Path(out_dir), template, signature)
+        job = _ReportsJob(tasks, Path(out_dir), template, alongside, signature)
         self._job = job
-        self._pool = self._done = None
-        if jobs > 1 and len(tasks) > 1:
+        self._pool = self._done = self._alongside_done = None
+        if jobs > 1 and len(tasks) + (alongside is not None) > 1:
             fastdocx.prepare(template)  # loaded and compiled before the workers fork: they inherit it
             n = min(len(tasks), jobs * 16)  # small chunks: the workers finish together
             size = -(-len(tasks) // n) if tasks else 1
             ranges = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
-            self._pool = parallel.Pool(max(1, min(jobs, len(ranges))), job)
+            workers = max(1, min(jobs, len(ranges) + (alongside is not None)))
+            self._pool = parallel.Pool(workers, job)
             try:
+                if alongside is not None:
+                    self._alongside_done = self._pool.submit(_alongside_job)
                 self._done = [self._pool.submit(_reports_range, a, b) for a, b in ranges]
             except BaseException as e:
                 self._pool.__exit__(type(e), e, e.__traceback__)
@@ -1168,7 +1180,14 @@ class _AgencyReports:
         try:
             return tuple(p for task in self._done for p in task.result())  # chunk order = the order given
         finally:
-            self._pool.close()
+            self._pool.close()  # waits for the job alongside too (its result stays with its task)
+
+    def alongside_result(self):
+        if self._job.alongside is None:
+            return None
+        if self._alongside_done is None:
+            return _alongside_job(self._job)
+        return self._alongside_done.result()
 
     def __enter__(self) -> _AgencyReports:
         return self
@@ -1201,18 +1220,12 @@ def render(rollup: Rollup, county: County, out_dir: Path, *, jobs: int | None = 
     """The render stage: one report per passing agency (``rollup.reports``, in that order; ``jobs`` processes)
     and the county summary (written here meanwhile).
 
-    ``alongside`` — (function, *args) — is one more job, run here after the county summary while the workers
-    still write reports (run.py gives it 全县汇总.xlsx): the two largest transient heaps of the stage one after
-    the other, never at once (memory flat in the number of agencies); its result comes back in
-    ``Rendered.alongside``. The output does not depend on ``jobs``.
+    ``alongside`` — (function, *args) — is one more job the report workers run first (run.py gives them
+    全县汇总.xlsx); its result comes back in ``Rendered.alongside``. The output does not depend on ``jobs``.
     """
     with spec.using(rollup.format), _AgencyReports(rollup.reports, out_dir, templates()[0],
-                                                  jobs or parallel.default_jobs(), county.signature) as job:
+                                                  jobs or parallel.default_jobs(), alongside,
+                                                  county.signature) as job:
         summary = render_county_document(rollup, county, out_dir) if county_report else None
-        extra = None
-        if alongside is not None:
-            parallel.release_memory()  # the county summary's heap handed back before the next one is built
-            fn, *args = alongside
-            extra = fn(*args)
-        return Rendered(job.result(), summary.path if summary else None, extra,
+        return Rendered(job.result(), summary.path if summary else None, job.alongside_result(),
                         summary.warnings if summary else ())

@@ -369,13 +369,13 @@ def _county_workbook(rollup: Rollup, out_dir: Path) -> Path:
     from . import county_xlsx, parallel
 
     path = county_xlsx.write(rollup, out_dir)
-    parallel.release_memory()  # the workbook's cells (a row per agency) go back before the next stage
+    parallel.release_memory()  # the workbook's cells (a row per agency) go back before this worker renders reports
     return path
 
 
 def _render_stage(rollup: Rollup, ws: Workspace, out_dir: Path, *, pdf: bool, jobs: int) -> Written:
-    """render(Rollup) → agency reports + county summary, county_workbook(Rollup) → 全县汇总.xlsx (written here
-    after the county summary, while the report workers write), then pdf(files)."""
+    """render(Rollup) → agency reports + county summary, county_workbook(Rollup) → 全县汇总.xlsx (by a report
+    worker, first, while this process writes the county summary), then pdf(files)."""
     from . import pdf as pdf_mod
     from . import render
 

@@ -14,7 +14,7 @@ sentence). Generation is not measured, and runs on all cores (~0.1 s a workbook 
 Each N is then measured in a fresh process (so peak memory is its own): ``run.run`` over the workspace with
 rendering, timed per stage — read (both years), validate, export (校验结果 and 退回修改), aggregate
 (aggregate.aggregate: each agency's figures and the rollup), render (the rest of run's render stage: its
-workers write the agency reports while the parent writes the county summary, then 全县汇总.xlsx), county (the
+workers write the agency reports and 全县汇总.xlsx while the parent writes the county summary), county (the
 county summary .docx), other (manifest, hashing; handing the check stage's results over) — read, validate,
 export and aggregate run in the run's check-stage process and are timed by the run itself
 (RunResult.seconds) — with the CPU time
