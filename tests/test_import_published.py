@@ -226,3 +226,14 @@ def test_not_a_report_and_a_2019_format_report(tmp_path):
     result = import_sources([page, old], tmp_path / "out", jobs=1)
     assert [s.verdict for s in result.sources] == ["不是年度报告", "2019年旧格式"]
     assert not any(s.workbook for s in result.sources) and result.exit_code == 1
+
+
+def test_a_2019_format_page_is_said_so_on_the_console_with_its_labels_whole(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    got = CliRunner().invoke(app, ["import", str(FIXTURES / "pingtan_2019_page.html"), "--output", str(tmp_path)])
+    assert "2019年旧格式" in got.output
+    line = next(x for x in got.output.splitlines() if "试行格式" in x)
+    assert "本年新制作数量" in line and "本年新公开数量" in line  # labels broken over lines in the page: whole
