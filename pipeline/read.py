@@ -271,17 +271,6 @@ LABEL_EDITS_PER_CHARS = 8
 LABEL_MIN_RATIO = 0.75
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (labels are short)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 @spec.per_format
 def _label_texts() -> frozenset[str]:
     """Every distinct label text of the format, normalised."""
@@ -295,13 +284,13 @@ def label_near_miss(got: str, want: str) -> str | None:
     g, w = spec.normalise_label(got), spec.normalise_label(want)
     if not g or g == w:
         return None
-    d = _edit_distance(g, w)
+    d = spec.edit_distance(g, w)
     if d > max(LABEL_MAX_EDITS, len(w) // LABEL_EDITS_PER_CHARS):
         return None
     matcher = difflib.SequenceMatcher(None, w, g, autojunk=False)
     if matcher.ratio() < LABEL_MIN_RATIO:
         return None
-    if any(_edit_distance(g, other) <= d for other in _label_texts() if other != w):
+    if any(spec.edit_distance(g, other) <= d for other in _label_texts() if other != w):
         return None  # as close to another label: which one is meant cannot be told
     parts = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -1085,6 +1085,17 @@ OLD_FORMAT_MIN_HEADERS = 2
 OLD_FORMAT_DOCUMENT = "国办公开办函〔2019〕60号"
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two labels (short strings): how far a typed label is from the format's."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
 def is_old_format_label(text: object) -> bool:
     """True when a cell's text is a label of the 2019 format and not of the 2021 one."""
     return old_format_evidence(text) is not None
