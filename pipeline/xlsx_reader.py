@@ -204,7 +204,8 @@ def xstring(text: str) -> str:
     return text
 
 
-def _resolve_target(base: str, target: str) -> str:
+def resolve_target(base: str, target: str) -> str:
+    """A relationship's target (relative to the part ``base`` it belongs to, or absolute) as a zip member name."""
     if target.startswith("/"):
         return target.lstrip("/")
     parts: list[str] = []
@@ -271,7 +272,7 @@ def _read_package(zf: zipfile.ZipFile, names_in_zip: set[str], skip: frozenset[s
         rels = _parse_xml(_read_entry(zf, rels_part), "workbook.xml.rels")
         for rel in rels:
             if _local(rel.tag) == "Relationship":
-                targets[rel.get("Id", "")] = _resolve_target(wb_part, rel.get("Target", ""))
+                targets[rel.get("Id", "")] = resolve_target(wb_part, rel.get("Target", ""))
     sheets_decl: list[tuple[str, str]] = []  # (name, part)
     names: dict[str, tuple[str, str] | None] = {}
     for el in wb.iter():

@@ -34,6 +34,7 @@ from pathlib import PurePosixPath
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from .. import ooxml, spec
+from ..xlsx_reader import resolve_target
 from ..workspace import Agency
 from . import output
 
@@ -174,7 +175,7 @@ class _Base:
             rels = ET.fromstring(body["xl/_rels/workbook.xml.rels"])
         except (KeyError, ET.ParseError) as e:
             raise NotFast(f"template parts: {e}") from e
-        target = {r.get("Id"): _part(r.get("Target", ""), "xl/workbook.xml") for r in rels}
+        target = {r.get("Id"): resolve_target("xl/workbook.xml", r.get("Target", "")) for r in rels}
         sheet_part = {s.get("name"): target.get(s.get(_REL_ID), "") for s in wb.iter(f"{{{_NS['main']}}}sheet")}
         cells: dict[str, dict[str, tuple[int, int, bytes]]] = {}
         comments: dict[str, tuple[str, str]] = {}
@@ -189,7 +190,7 @@ class _Base:
                 for r in ET.fromstring(body[rel_part]):
                     for kind in (_COMMENTS_REL, _VML_REL):
                         if r.get("Type", "").endswith(kind):
-                            found[kind] = _part(r.get("Target", ""), part)
+                            found[kind] = resolve_target(part, r.get("Target", ""))
                 if len(found) == 2 and all(p in body for p in found.values()):
                     comments[part] = (found[_COMMENTS_REL], found[_VML_REL])
         names = spec.all_defined_names()
@@ -278,19 +279,6 @@ class _Base:
             out.append(b"</row>")
         out.append(tail)
         return b"".join(out)
-
-
-def _part(target: str, source_part: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    parts: list[str] = []
-    for p in (PurePosixPath(source_part).parent / target).parts:
-        if p == "..":
-            if parts:
-                parts.pop()
-        elif p != ".":
-            parts.append(p)
-    return "/".join(parts)
 
 
 def _add_comments(comments: bytes, vml: bytes, items: list[tuple[str, str]]) -> tuple[bytes, bytes]:
