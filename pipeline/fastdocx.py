@@ -67,6 +67,10 @@ RENDERED_PROPERTIES = ("author", "comments", "identifier", "language", "subject"
 
 _log = logging.getLogger(__name__)
 
+#: docxtpl's resolve_listing: its paragraph pattern, and the characters it rewrites.
+_PARAGRAPH = re.compile(r"<w:p(?: [^>]*)?>.*?</w:p>", re.DOTALL)
+_LISTING = re.compile(r"[\t\a\n\f]")
+
 
 @functools.cache
 def problems() -> tuple[str, ...]:
@@ -226,8 +230,19 @@ def _template_class():
                 self.patched[src_xml] = super().patch_xml(src_xml)
             return self.patched[src_xml]
 
-        def resolve_listing(self, xml):  # the identity unless a text holds \t \a \n \f
-            return super().resolve_listing(xml) if any(c in xml for c in "\t\a\n\f") else xml
+        def resolve_listing(self, xml):
+            # docxtpl's rewrites \t \a \n \f inside the texts of a paragraph and leaves every other paragraph
+            # as it is: given only the paragraphs that hold one (a title's line break), it returns the same bytes
+            # (~3 ms a report less than running its three nested regular expressions over the whole document).
+            if not _LISTING.search(xml):
+                return xml
+            out, at = [], 0
+            for m in _PARAGRAPH.finditer(xml):
+                if _LISTING.search(xml, m.start(), m.end()):
+                    out += (xml[at:m.start()], super().resolve_listing(m.group(0)))
+                    at = m.end()
+            out.append(xml[at:])
+            return "".join(out)
 
         def render_xml_part(self, src_xml, part, context, jinja_env=None):
             # docxtpl's, with its two substitutions of "\n<w:p" memoised / done as plain replacements
