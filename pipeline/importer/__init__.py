@@ -232,7 +232,7 @@ def import_sources(sources: list[Path], out: Path, *, year: int | None = None, w
         if rec.old_format:
             results.append(SourceResult(
                 display, s.sha256, kind_label, OLD, "old_format", rec.year, rec.agency,
-                notes=(f"使用已废止的2019年试行格式（{spec.OLD_FORMAT_DOCUMENT}）：" + "、".join(list(dict.fromkeys("".join(x.split()) for x in rec.old_labels))[:6])
+                notes=(f"使用已废止的2019年试行格式（{spec.OLD_FORMAT_DOCUMENT}）：" + "、".join(rec.old_labels[:6])
                        + "；未导入。",)))
             continue
         if not rec.is_report():

@@ -953,11 +953,12 @@ def _table_found(rows: list[_Row]) -> Found | None:
 
 
 def _old_labels(doc: Document) -> tuple[str, ...]:
-    """Labels of the 2019 format the document shows: whole grid cells, and 2019-only headers inside text."""
+    """Labels of the 2019 format the document shows: whole grid cells (a label broken over lines in the page
+    joined again), and 2019-only headers inside text."""
     out: list[str] = []
     for b in doc.blocks:
         if isinstance(b, Table):
-            out += [c.text for c in b.cells if spec.old_format_evidence(c.text)]
+            out += ["".join(c.text.split()) for c in b.cells if spec.old_format_evidence(c.text)]
     text = "".join(spec.normalise_label(p.text) for p in doc.paragraphs())
     out += [h for h in spec.OLD_FORMAT_HEADERS if spec.normalise_label(h) in text]
     return tuple(dict.fromkeys(out))
